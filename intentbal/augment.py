@@ -1,0 +1,191 @@
+"""Text-level oversampling of rare intents with offline nlpaug augmenters.
+
+Determinism: every synthetic row draws from its own RNG, seeded from a string of
+(seed, intent, index) -- string seeds do not depend on ``PYTHONHASHSEED`` -- and
+nlpaug's spelling dictionary, built from Python sets, is sorted before use.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter, defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import median
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from intentbal.data import IntentData
+
+Progress = Callable[[str, int, int], None]
+DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True)
+class Synthetic:
+    """One augmented row and where it came from."""
+
+    text: str
+    intent: str
+    source_text: str
+    augmenter: str
+
+
+@dataclass(frozen=True)
+class AugmentResult:
+    data: IntentData  # the original rows followed by the synthetic ones
+    synthetic: list[Synthetic]
+    target: int
+    warnings: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(self.data.intents))
+
+
+def resolve_target(
+    counts: dict[str, int], *, target_count: int | None, target_fraction: float
+) -> int:
+    """The count rare intents are raised to: ``target_count``, else a fraction of the median."""
+    if target_count is not None:
+        return target_count
+    return max(1, round(target_fraction * median(counts.values())))
+
+
+def augment_rare(
+    data: IntentData,
+    *,
+    target: int,
+    augmenters: Sequence[str],
+    seed: int,
+    max_attempts: int = 10,
+    progress: Progress | None = None,
+) -> AugmentResult:
+    """Raise every intent with fewer than ``target`` examples to ``target``.
+
+    Each synthetic row comes from one of the intent's own texts (taken in turn), by an
+    augmenter drawn at random; outputs equal to their source or to any existing example
+    are retried, and after ``max_attempts`` the source is duplicated instead.
+    """
+    tools, warnings = _build_augmenters(augmenters)
+    by_intent: dict[str, list[str]] = defaultdict(list)
+    for text, intent in zip(data.texts, data.intents):
+        by_intent[intent].append(text)
+    seen = {_key(t) for t in data.texts}
+    rare = sorted(i for i, texts in by_intent.items() if len(texts) < target)
+    synthetic: list[Synthetic] = []
+    for n, intent in enumerate(rare, start=1):
+        sources = by_intent[intent]
+        for k in range(target - len(sources)):
+            rng = random.Random(f"{seed}:{intent}:{k}")
+            synthetic.append(_one(sources[k % len(sources)], intent, tools, rng, seen, max_attempts))
+        if progress:
+            progress("augment", n, len(rare))
+    out = IntentData(
+        data.texts + [s.text for s in synthetic],
+        data.intents + [s.intent for s in synthetic],
+        data.source,
+    )
+    return AugmentResult(out, synthetic, target, warnings)
+
+
+def clean_text(text: str) -> str:
+    """Undo tokeniser artefacts: ``hasn ' t`` -> ``hasn't``, space before punctuation."""
+    text = re.sub(r"(\w)\s*'\s*(s|t|re|ve|ll|d|m)\b", r"\1'\2", text)
+    text = re.sub(r"\s+([?.!,;:%)])", r"\1", text)
+    text = re.sub(r"([(])\s+", r"\1", text)
+    return " ".join(text.split())
+
+
+def _key(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def _one(
+    source: str,
+    intent: str,
+    tools: list[tuple[str, Any]],
+    rng: random.Random,
+    seen: set[str],
+    max_attempts: int,
+) -> Synthetic:
+    for _ in range(max_attempts if tools else 0):
+        name, tool = tools[rng.randrange(len(tools))]
+        with _seeded(rng.getrandbits(32)):
+            produced = tool.augment(source)
+        text = clean_text(produced[0] if isinstance(produced, list) else str(produced or ""))
+        if text and _key(text) not in seen:
+            seen.add(_key(text))
+            return Synthetic(text, intent, source, name)
+    return Synthetic(source, intent, source, DUPLICATE)
+
+
+@contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """nlpaug draws from the global RNGs: seed them, and restore them afterwards."""
+    py_state, np_state = random.getstate(), np.random.get_state()
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+
+
+def _split(text: str) -> list[str]:
+    return text.split()
+
+
+def _join(tokens: list[str]) -> str:
+    return " ".join(tokens)
+
+
+def _build_augmenters(names: Sequence[str]) -> tuple[list[tuple[str, Any]], list[str]]:
+    import nlpaug.augmenter.char as nac
+    import nlpaug.augmenter.word as naw
+
+    tok = {"tokenizer": _split, "reverse_tokenizer": _join}
+    char = {"aug_char_max": 2, "aug_word_max": 2, **tok}
+    factories: dict[str, Callable[[], Any]] = {
+        "keyboard": lambda: nac.KeyboardAug(
+            include_special_char=False, include_numeric=False, include_upper_case=False, **char
+        ),
+        "ocr": lambda: nac.OcrAug(**char),
+        "char_substitute": lambda: nac.RandomCharAug(
+            action="substitute", include_numeric=False, include_upper_case=False, spec_char="", **char
+        ),
+        "word_swap": lambda: naw.RandomWordAug(action="swap", aug_max=2, **tok),
+        "word_delete": lambda: naw.RandomWordAug(action="delete", aug_max=1, **tok),
+        "spelling": lambda: _spelling(naw, tok),
+        "synonym": lambda: naw.SynonymAug(aug_src="wordnet", aug_max=2, **tok),
+    }
+    tools, warnings = [], []
+    for name in dict.fromkeys(names):
+        if name == "synonym" and not _wordnet_present():
+            warnings.append("augmenter 'synonym' skipped: NLTK WordNet data is not installed")
+            continue
+        tools.append((name, factories[name]()))
+    return tools, warnings
+
+
+def _spelling(naw: Any, tok: dict[str, Any]) -> Any:
+    import nlpaug
+
+    path = Path(nlpaug.__file__).parent / "res" / "word" / "spelling" / "spelling_en.txt"
+    aug = naw.SpellingAug(dict_path=str(path), aug_max=2, **tok)
+    for key, values in aug.model.dict.items():
+        aug.model.dict[key] = sorted(values)
+    return aug
+
+
+def _wordnet_present() -> bool:
+    try:
+        import nltk
+
+        nltk.data.find("corpora/wordnet")
+        return True
+    except (ImportError, LookupError):
+        return False

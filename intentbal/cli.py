@@ -1,0 +1,177 @@
+"""The ``intentbal`` command: parse arguments, call one library function, print the result.
+
+User mistakes print one line on stderr and exit with status 2 (``--debug`` shows the
+traceback); nothing else here decides anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, NoReturn, Sequence
+
+from intentbal.errors import IntentbalError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"intentbal: error: {message}; see '{self.prog} --help'\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        return int(args.run(args) or 0)
+    except IntentbalError as exc:
+        if args.debug:
+            raise
+        print(f"intentbal: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("intentbal: interrupted; no output was left half-written", file=sys.stderr)
+        return 130
+
+
+def _config(args: argparse.Namespace, **paths: Path | None) -> Any:
+    from intentbal.config import load_config
+
+    overrides = list(args.set)
+    for key, value in paths.items():
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    return load_config(args.config, overrides=overrides)
+
+
+def _progress() -> Callable[[str, int, int], None]:
+    from tqdm.auto import tqdm
+
+    bars: dict[str, Any] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, desc=stage, unit="step" if stage == "train" else "intent",
+                                     file=sys.stderr, dynamic_ncols=True, leave=False)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+def _cmd_profile(args: argparse.Namespace) -> int:
+    from intentbal.outputs import atomic_write_text, json_text
+    from intentbal.pipeline import profile_data
+    from intentbal.report import profile_lines, profile_table
+
+    profile = profile_data(_config(args, **{"data.train": args.data, "data.eval": args.eval}))
+    atomic_write_text(args.output, json_text(profile.to_dict()))
+    print(profile_table(profile))
+    print("\n".join(profile_lines(profile)))
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _cmd_augment(args: argparse.Namespace) -> int:
+    from intentbal.pipeline import augment_file
+
+    result = augment_file(_config(args, **{"data.train": args.data}), output=args.output, progress=_progress())
+    by_tool: dict[str, int] = {}
+    for row in result.synthetic:
+        by_tool[row.augmenter] = by_tool.get(row.augmenter, 0) + 1
+    tools = ", ".join(f"{k} {v}" for k, v in sorted(by_tool.items())) or "none needed"
+    print(f"target {result.target} per intent: {len(result.synthetic)} synthetic rows ({tools})")
+    for warning in result.warnings:
+        print(f"warning: {warning}")
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from intentbal.pipeline import train_run
+    from intentbal.report import profile_lines, report_table, summary_lines
+
+    config = _config(args, **{"data.train": args.train, "data.eval": args.eval, "output_dir": args.output})
+    run = train_run(config, progress=_progress())
+    print("\n".join(profile_lines(run.profile)))
+    if run.augmentation is not None:
+        print(f"augmented {len(run.augmentation.synthetic)} rows (target {run.augmentation.target} per intent)")
+    m = run.train_metrics
+    print(f"trained {m['steps']} steps in {m['train_seconds']:.1f} s ({m['train_samples_per_second']:.1f} samples/s)")
+    if run.report is not None:
+        print(report_table(run.report))
+        print("\n".join(summary_lines(run.report)))
+    print(f"wrote {run.output_dir}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from intentbal.pipeline import evaluate_model
+    from intentbal.report import report_table, summary_lines
+
+    report = evaluate_model(_config(args), model_dir=args.model, data=args.data, output=args.output)
+    print(report_table(report))
+    print("\n".join(summary_lines(report)))
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from intentbal.pipeline import predict_file
+
+    n = predict_file(_config(args), model_dir=args.model, input_path=args.input, output=args.output)
+    print(f"wrote {n} predictions to {args.output}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    from intentbal import __version__
+
+    parser = _Parser(prog="intentbal", description="Train and audit intent classifiers that keep rare intents.")
+    parser.add_argument("--version", action="version", version=f"intentbal {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, help="YAML config (see configs/default.yaml)")
+    common.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key, e.g. --set train.epochs=3 (repeatable)")
+    common.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("profile", parents=[common], help="per-intent counts, tiers and data warnings")
+    p.add_argument("data", type=Path, help="training data")
+    p.add_argument("--eval", type=Path, help="eval data, to check its intents against training")
+    p.add_argument("--output", type=Path, default=Path("profile.json"), help="where to write the profile")
+    p.set_defaults(run=_cmd_profile)
+
+    p = sub.add_parser("augment", parents=[common], help="oversample rare intents with nlpaug")
+    p.add_argument("data", type=Path, help="training data")
+    p.add_argument("--output", type=Path, required=True, help="augmented data, .csv or .jsonl")
+    p.set_defaults(run=_cmd_augment)
+
+    p = sub.add_parser("train", parents=[common], help="profile, augment, fine-tune and evaluate")
+    p.add_argument("--train", type=Path, help="training data (data.train)")
+    p.add_argument("--eval", type=Path, help="eval data (data.eval); without it a split is held out")
+    p.add_argument("--output", type=Path, help="output folder (output_dir)")
+    p.set_defaults(run=_cmd_train)
+
+    p = sub.add_parser("evaluate", parents=[common], help="per-intent report of a trained model")
+    p.add_argument("--model", type=Path, required=True, help="model folder (OUTPUT/model)")
+    p.add_argument("--data", type=Path, required=True, help="labelled eval data")
+    p.add_argument("--output", type=Path, required=True, help="folder for the report files")
+    p.set_defaults(run=_cmd_evaluate)
+
+    p = sub.add_parser("predict", parents=[common], help="predict intents for a file of texts")
+    p.add_argument("--model", type=Path, required=True, help="model folder (OUTPUT/model)")
+    p.add_argument("--input", type=Path, required=True, help="texts, with or without an intent column")
+    p.add_argument("--output", type=Path, required=True, help="CSV of text,prediction,confidence")
+    p.set_defaults(run=_cmd_predict)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""The run configuration: the single source of truth for every setting.
+
+Each section is a pydantic model with ``extra="forbid"``; every field is described
+once, here, and ``configs/default.yaml`` mirrors these defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from intentbal.errors import IntentbalError
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+Augmenter = Literal[
+    "keyboard", "ocr", "char_substitute", "word_swap", "word_delete", "spelling", "synonym"
+]
+WeightScheme = Literal["none", "inverse", "sqrt_inverse", "effective_number"]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(Section):
+    train: Path | None = Field(None, description="Training data: a file or a Hugging Face dataset.")
+    eval: Path | None = Field(
+        None, description="Evaluation data; without it a stratified split of train is held out."
+    )
+    text_column: str = Field("text", min_length=1, description="Column holding the utterance.")
+    intent_column: str = Field(
+        "intent",
+        min_length=1,
+        description="Column holding the intent; when 'intent' is absent, 'label' or 'category' is used.",
+    )
+    eval_fraction: float = Field(
+        0.2, gt=0, lt=1, description="Share of each intent held out when no eval data is given."
+    )
+
+
+class ProfileConfig(Section):
+    rare_max: int = Field(10, ge=1, description="An intent with at most this many examples is rare.")
+    frequent_min: int = Field(
+        50, ge=2, description="An intent with at least this many examples is frequent."
+    )
+    min_count: int = Field(5, ge=1, description="Warn about intents with fewer examples than this.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ProfileConfig:
+        if self.frequent_min <= self.rare_max:
+            raise ValueError(
+                f"profile.frequent_min ({self.frequent_min}) must be greater than "
+                f"profile.rare_max ({self.rare_max})"
+            )
+        return self
+
+
+class AugmentConfig(Section):
+    enabled: bool = Field(True, description="Augment intents below the target count.")
+    target_count: int | None = Field(
+        None, gt=0, description="Raise every intent below this count to it; overrides target_fraction."
+    )
+    target_fraction: float = Field(
+        1.0, gt=0, description="Target as a fraction of the median intent count (when no target_count)."
+    )
+    augmenters: list[Augmenter] = Field(
+        default=["keyboard", "ocr", "char_substitute", "word_swap", "word_delete", "spelling"],
+        min_length=1,
+        description=(
+            "nlpaug augmenters, one drawn at random per synthetic row, from: keyboard, ocr, "
+            "char_substitute, word_swap, word_delete, spelling, synonym (needs NLTK WordNet data); "
+            "random duplication is the fallback"
+        ),
+    )
+    max_attempts: int = Field(
+        10, ge=1, description="Augmenter calls per synthetic row before falling back to duplication."
+    )
+
+
+class ModelConfig(Section):
+    name_or_path: str = Field(
+        DEFAULT_MODEL, min_length=1, description="Hugging Face model name or local folder."
+    )
+    max_length: int = Field(64, ge=8, le=4096, description="Tokens kept per utterance.")
+
+
+class TrainConfig(Section):
+    epochs: float = Field(20, gt=0, description="Passes over the (augmented) training data.")
+    batch_size: int = Field(32, ge=1, description="Examples per optimisation step.")
+    learning_rate: float = Field(2e-4, gt=0, description="Peak AdamW learning rate.")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (not on biases, norms).")
+    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Share of steps with linear warm-up.")
+    weighting: WeightScheme = Field(
+        "inverse",
+        description="Class-weighting scheme of the loss: none, inverse, sqrt_inverse or effective_number.",
+    )
+    beta: float = Field(0.999, gt=0, lt=1, description="Beta of the effective_number scheme.")
+
+
+class EvalConfig(Section):
+    recall_threshold: float = Field(
+        0.5, ge=0, le=1, description="Intents with recall under this are flagged."
+    )
+    batch_size: int = Field(128, ge=1, description="Utterances per prediction batch.")
+
+
+class Config(Section):
+    seed: int = Field(0, description="Seed for the split, augmentation, initialisation and order.")
+    output_dir: Path = Field(Path("runs/intentbal"), description="Where the run is written.")
+    data: DataConfig = DataConfig()
+    profile: ProfileConfig = ProfileConfig()
+    augment: AugmentConfig = AugmentConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    evaluate: EvalConfig = EvalConfig()
+
+
+PATH_KEYS = (("data", "train"), ("data", "eval"), ("output_dir",))
+
+
+def load_config(path: Path | None = None, *, overrides: list[str] = ()) -> Config:
+    """Build a Config from an optional YAML file and ``KEY=VALUE`` overrides.
+
+    Relative paths inside the file are resolved against the file's folder; paths
+    given as overrides are taken relative to the working directory.
+    """
+    raw: dict[str, Any] = _read_yaml(path) if path is not None else {}
+    if path is not None:
+        _resolve_paths(raw, Path(path).parent)
+    for item in overrides:
+        _apply_override(raw, item)
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise IntentbalError(_describe(exc, path)) from None
+
+
+def config_to_yaml(config: Config) -> str:
+    """The resolved config as YAML, paths as strings."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def default_yaml() -> str:
+    """``configs/default.yaml``: every key with its default, described from the models above."""
+    lines = [
+        "# intentbal: every config key with its default value. Generated from intentbal/config.py",
+        "# by scripts/write_default_config.py; relative paths are resolved against this file's folder.",
+    ]
+    _render(Config(), lines, indent="")
+    return "\n".join(lines) + "\n"
+
+
+def _render(section: BaseModel, lines: list[str], *, indent: str) -> None:
+    for name, field in type(section).model_fields.items():
+        value = getattr(section, name)
+        if isinstance(value, BaseModel):
+            lines += ["", f"{indent}{name}:"]
+            _render(value, lines, indent=indent + "  ")
+            continue
+        lines.append(f"{indent}# {field.description}")
+        dumped = yaml.safe_dump({name: value if not isinstance(value, Path) else str(value)},
+                                default_flow_style=True, width=1000).strip()[1:-1]
+        lines.append(f"{indent}{dumped}")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        found = "a folder" if path.is_dir() else "nothing"
+        raise IntentbalError(f"config {path}: expected a YAML file, found {found}; check the path")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        reason = " ".join(str(exc).split())
+        raise IntentbalError(f"config {path}: not valid UTF-8 YAML ({reason}); fix the file") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise IntentbalError(
+            f"config {path}: expected a mapping of sections at the top, found {type(raw).__name__}"
+        )
+    return raw
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    for keys in PATH_KEYS:
+        node = raw
+        for key in keys[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        value = node.get(keys[-1]) if isinstance(node, dict) else None
+        if isinstance(value, str) and not Path(value).is_absolute():
+            node[keys[-1]] = os.path.normpath(base / value)
+
+
+def _apply_override(raw: dict[str, Any], item: str) -> None:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise IntentbalError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.epochs=3")
+    node = raw
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise IntentbalError(f"--set {item!r}: {part!r} is not a section")
+        node = child
+    try:
+        node[parts[-1]] = yaml.safe_load(value) if value else ""
+    except yaml.YAMLError:
+        node[parts[-1]] = value
+
+
+def _describe(exc: ValidationError, path: Path | None) -> str:
+    where = f"config {path}" if path is not None else "config"
+    problems = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            problems.append(f"unknown key {key!r}; see configs/default.yaml for the keys")
+        else:
+            found = err.get("input")
+            shown = "" if isinstance(found, dict) else f", found {found!r}"
+            problems.append(f"{key}: {err['msg'].lower()}{shown}")
+    return f"{where}: " + "; ".join(problems)

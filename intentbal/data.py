@@ -1,0 +1,323 @@
+"""Loading intent data from files and Hugging Face datasets, and splitting it.
+
+Every format ends as an :class:`IntentData`: parallel lists of texts and intents.
+Anything a user can get wrong in a file raises :class:`IntentbalError` naming the
+file, the line or row, what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from intentbal.errors import IntentbalError
+
+INTENT_FALLBACKS = ("label", "category")
+DELIMITED = {".csv": ",", ".tsv": "\t"}
+HF_DISK_MARKERS = ("dataset_dict.json", "state.json", "dataset_info.json")
+SPLIT_ALIASES = {"eval": ("test", "validation", "val"), "validation": ("validation", "val")}
+
+
+@dataclass(frozen=True)
+class IntentData:
+    """Utterances and their intents, in file order; ``source`` names where they came from."""
+
+    texts: list[str]
+    intents: list[str]  # all "" when the data carry no intents (see ``labelled``)
+    source: str
+    labelled: bool = True
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, indices: Iterable[int]) -> IntentData:
+        idx = list(indices)
+        return IntentData(
+            [self.texts[i] for i in idx], [self.intents[i] for i in idx], self.source, self.labelled
+        )
+
+
+def load_intents(
+    path: str | Path,
+    *,
+    text_column: str = "text",
+    intent_column: str = "intent",
+    split: str = "train",
+    require_intent: bool = True,
+) -> IntentData:
+    """Load intent data from a file, a saved Hugging Face dataset folder, or a dataset name.
+
+    Files: ``.csv``, ``.tsv``, ``.jsonl``, ``.json`` (CLINC-style ``{"train": [[text, intent],
+    ...]}`` or a list of records) and Rasa NLU ``.yml``/``.yaml``. ``PATH#SPLIT`` picks a split
+    of a JSON file or dataset; otherwise ``split`` is used (``eval`` and ``validation`` also try
+    their usual names). With ``require_intent=False`` a file without an intent column
+    loads as unlabelled data (``labelled`` is False).
+    """
+    path, split = _split_suffix(str(path), split)
+    columns = (text_column, intent_column, require_intent)
+    if path.is_dir():
+        if any((path / marker).exists() for marker in HF_DISK_MARKERS):
+            return _from_hf(_load_from_disk(path), path, split, columns)
+        raise IntentbalError(
+            f"{path}: expected a data file or a dataset saved with save_to_disk, found a folder "
+            "without dataset files; pass the file inside it"
+        )
+    suffix = path.suffix.lower()
+    if not path.exists():
+        if suffix or path.is_absolute() or str(path).startswith("."):
+            raise IntentbalError(f"{path}: file not found; check the path")
+        return _from_hf(_load_hub(str(path)), path, split, columns)
+    if suffix in DELIMITED:
+        return _load_delimited(path, DELIMITED[suffix], columns)
+    if suffix == ".jsonl":
+        return _load_jsonl(path, columns)
+    if suffix == ".json":
+        return _load_json(path, split, columns)
+    if suffix in (".yml", ".yaml"):
+        return _load_rasa(path)
+    raise IntentbalError(
+        f"{path}: expected a .csv, .tsv, .jsonl, .json or Rasa .yml file, found {suffix or 'no extension'}"
+    )
+
+
+def stratified_split(
+    data: IntentData, *, fraction: float, seed: int
+) -> tuple[IntentData, IntentData, list[str]]:
+    """Hold out ``fraction`` of each intent, at least one example and never all of them.
+
+    Returns ``(train, held_out, not_evaluable)``: intents with fewer than 2 examples stay
+    wholly in train and are listed as not evaluable rather than dropped.
+    """
+    by_intent: dict[str, list[int]] = defaultdict(list)
+    for i, intent in enumerate(data.intents):
+        by_intent[intent].append(i)
+    rng = random.Random(seed)
+    held: list[int] = []
+    not_evaluable: list[str] = []
+    for intent in sorted(by_intent):
+        idx = by_intent[intent]
+        if len(idx) < 2:
+            not_evaluable.append(intent)
+            continue
+        take = min(len(idx) - 1, max(1, round(fraction * len(idx))))
+        held.extend(rng.sample(idx, take))
+    held_set = set(held)
+    train_idx = [i for i in range(len(data)) if i not in held_set]
+    return data.subset(train_idx), data.subset(sorted(held)), not_evaluable
+
+
+def _split_suffix(raw: str, split: str) -> tuple[Path, str]:
+    path = Path(raw)
+    if not path.exists() and "#" in raw:
+        head, _, chosen = raw.rpartition("#")
+        return Path(head), chosen
+    return path, split
+
+
+def _read_text(path: Path) -> str:
+    data = path.read_bytes()
+    if not data.strip():
+        raise IntentbalError(f"{path}: the file is empty; expected a header and rows of examples")
+    if b"\x00" in data:
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        raise IntentbalError(f"{path}:{line}: found a NUL byte; expected UTF-8 text, re-save as UTF-8")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise IntentbalError(
+            f"{path}:{line}: not valid UTF-8 (byte 0x{data[exc.start]:02x}); re-save the file as UTF-8"
+        ) from None
+
+
+Columns = tuple[str, str, bool]  # text column, intent column, whether the intent is required
+
+
+def _pick_columns(found: list[str], columns: Columns, where: str) -> tuple[str, str | None]:
+    text_column, intent_column, required = columns
+    shown = ", ".join(repr(c) for c in found) or "none"
+    if text_column not in found:
+        raise IntentbalError(
+            f"{where}: expected a text column {text_column!r}, found columns {shown}; "
+            "name it with --set data.text_column=COLUMN"
+        )
+    if intent_column in found:
+        return text_column, intent_column
+    if intent_column == "intent":
+        for fallback in INTENT_FALLBACKS:
+            if fallback in found:
+                return text_column, fallback
+    if not required:
+        return text_column, None
+    raise IntentbalError(
+        f"{where}: expected an intent column {intent_column!r}, found columns {shown}; "
+        "name it with --set data.intent_column=COLUMN"
+    )
+
+
+def _example(text: Any, intent: Any, where: str, *, labelled: bool = True) -> tuple[str, str]:
+    text = "" if text is None else str(text).strip()
+    intent = "" if intent is None else str(intent).strip()
+    if not text:
+        raise IntentbalError(f"{where}: expected a non-empty text, found an empty one; fill or remove the row")
+    if labelled and not intent:
+        raise IntentbalError(f"{where}: expected an intent, found an empty one; fill or remove the row")
+    return text, intent
+
+
+def _collect(pairs: list[tuple[str, str]], source: str, where: str, labelled: bool = True) -> IntentData:
+    if not pairs:
+        raise IntentbalError(f"{where}: expected examples, found none; add rows of text and intent")
+    texts, intents = zip(*pairs)
+    return IntentData(list(texts), list(intents), source, labelled)
+
+
+def _load_delimited(path: Path, delimiter: str, columns: Columns) -> IntentData:
+    reader = csv.reader(io.StringIO(_read_text(path), newline=""), delimiter=delimiter, strict=True)
+    pairs: list[tuple[str, str]] = []
+    try:
+        header = [h.strip() for h in next(reader)]
+        text_col, intent_col = _pick_columns(header, columns, str(path))
+        ti = header.index(text_col)
+        ii = header.index(intent_col) if intent_col else None
+        for row in reader:
+            where = f"{path}:{reader.line_num}"
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise IntentbalError(
+                    f"{where}: expected {len(header)} fields as in the header, found {len(row)}; "
+                    "quote texts that contain the delimiter"
+                )
+            pairs.append(_example(row[ti], row[ii] if ii is not None else "", where, labelled=ii is not None))
+    except csv.Error as exc:
+        raise IntentbalError(
+            f"{path}:{reader.line_num}: malformed {'TSV' if delimiter == chr(9) else 'CSV'} ({exc}); "
+            "check the quotes on that line"
+        ) from None
+    return _collect(pairs, str(path), f"{path}: header only", intent_col is not None)
+
+
+def _load_jsonl(path: Path, columns: Columns) -> IntentData:
+    pairs: list[tuple[str, str]] = []
+    labelled = True
+    for n, line in enumerate(_read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{n}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise IntentbalError(f"{where}: malformed JSON ({exc.msg}); expected one object per line") from None
+        if not isinstance(record, dict):
+            raise IntentbalError(f"{where}: expected a JSON object, found {type(record).__name__}")
+        text_col, intent_col = _pick_columns(list(record), columns, where)
+        labelled = labelled and intent_col is not None
+        intent = record[intent_col] if intent_col else ""
+        pairs.append(_example(record[text_col], intent, where, labelled=labelled))
+    return _collect(pairs, str(path), str(path), labelled)
+
+
+def _load_json(path: Path, split: str, columns: Columns) -> IntentData:
+    try:
+        doc = json.loads(_read_text(path))
+    except json.JSONDecodeError as exc:
+        raise IntentbalError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg}); fix the file") from None
+    if isinstance(doc, dict):
+        key = _choose_split(list(doc), split, str(path))
+        records, where = doc[key], f"{path}[{key}]"
+    else:
+        records, where = doc, str(path)
+    if not isinstance(records, list):
+        raise IntentbalError(f"{where}: expected a list of examples, found {type(records).__name__}")
+    pairs = []
+    for n, rec in enumerate(records):
+        at = f"{where} item {n}"
+        if isinstance(rec, list) and len(rec) == 2:
+            pairs.append(_example(rec[0], rec[1], at))
+        elif isinstance(rec, dict):
+            text_col, intent_col = _pick_columns(list(rec), (*columns[:2], True), at)
+            pairs.append(_example(rec[text_col], rec[intent_col], at))
+        else:
+            raise IntentbalError(f"{at}: expected [text, intent] or an object, found {rec!r:.60}")
+    return _collect(pairs, str(path), where)
+
+
+def _choose_split(available: list[str], split: str, where: str) -> str:
+    for name in (split, *SPLIT_ALIASES.get(split, ())):
+        if name in available:
+            return name
+    raise IntentbalError(
+        f"{where}: expected a split {split!r}, found {', '.join(map(repr, available)) or 'none'}; "
+        "pick one with PATH#SPLIT"
+    )
+
+
+ENTITY = re.compile(r"\[([^\]]*)\](?:\([^)]*\)|\{[^}]*\})")
+
+
+def _load_rasa(path: Path) -> IntentData:
+    import yaml
+
+    try:
+        doc = yaml.safe_load(_read_text(path))
+    except yaml.YAMLError as exc:
+        raise IntentbalError(f"{path}: malformed YAML ({' '.join(str(exc).split())}); fix the file") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("nlu"), list):
+        raise IntentbalError(f"{path}: expected Rasa NLU YAML with a top-level 'nlu:' list, found none")
+    pairs = []
+    for item in doc["nlu"]:
+        if not isinstance(item, dict) or "intent" not in item:
+            continue
+        intent = str(item["intent"])
+        lines = [ln.strip() for ln in str(item.get("examples") or "").splitlines()]
+        examples = [ENTITY.sub(r"\1", ln[1:].strip()) for ln in lines if ln.startswith("-")]
+        examples = [e for e in examples if e]
+        if not examples:
+            raise IntentbalError(
+                f"{path}: intent {intent!r} has no examples; expected 'examples: |' with '- text' lines"
+            )
+        pairs.extend(_example(e, intent, f"{path} intent {intent!r}") for e in examples)
+    return _collect(pairs, str(path), f"{path}: nlu")
+
+
+def _load_from_disk(path: Path) -> Any:
+    import datasets
+
+    try:
+        return datasets.load_from_disk(str(path))
+    except Exception as exc:  # datasets raises many types for a damaged folder
+        raise IntentbalError(f"{path}: not a readable saved dataset ({exc}); re-save it") from None
+
+
+def _load_hub(name: str) -> Any:
+    import datasets
+
+    try:
+        return datasets.load_dataset(name)
+    except Exception as exc:  # offline, unknown name, or a broken dataset script
+        raise IntentbalError(
+            f"{name}: not a local file, and not loadable as a Hugging Face dataset "
+            f"({type(exc).__name__}); check the path or name"
+        ) from None
+
+
+def _from_hf(ds: Any, path: Path, split: str, columns: Columns) -> IntentData:
+    if hasattr(ds, "keys"):
+        chosen = _choose_split(list(ds.keys()), split, str(path))
+        ds, where = ds[chosen], f"{path}[{chosen}]"
+    else:
+        where = str(path)
+    text_col, intent_col = _pick_columns(list(ds.column_names), (*columns[:2], True), where)
+    feature = ds.features[intent_col]
+    names = getattr(feature, "names", None)
+    intents = [names[i] if names else i for i in ds[intent_col]]
+    pairs = [_example(t, y, f"{where} row {n}") for n, (t, y) in enumerate(zip(ds[text_col], intents))]
+    return _collect(pairs, str(path), where)

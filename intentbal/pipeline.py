@@ -1,0 +1,227 @@
+"""The jobs behind each CLI command: one public function per command.
+
+Each job reads its inputs, calls the pure core and writes its outputs atomically.
+Nothing here prints; progress is reported through an optional callback.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import intentbal
+from intentbal.augment import AugmentResult, augment_rare, resolve_target
+from intentbal.config import Config, config_to_yaml
+from intentbal.data import IntentData, load_intents, stratified_split
+from intentbal.errors import IntentbalError
+from intentbal.evaluate import Report, evaluate_predictions
+from intentbal.outputs import atomic_dir, atomic_write_text, json_text
+from intentbal.profile import Profile, profile_intents
+from intentbal.report import predictions_csv, write_report
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Split:
+    train: IntentData
+    eval: IntentData | None
+    not_evaluable: list[str]  # intents too small to hold any example out (they stay in train)
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    output_dir: Path
+    profile: Profile
+    augmentation: AugmentResult | None
+    report: Report | None
+    train_metrics: dict[str, float]
+
+
+def load_split(config: Config) -> Split:
+    """The training data and the eval data: ``data.eval`` if given, else a stratified split."""
+    if config.data.train is None:
+        raise IntentbalError("no training data: expected --train PATH or data.train in the config")
+    train = _load(config, config.data.train, "train")
+    if config.data.eval is not None:
+        return Split(train, _load(config, config.data.eval, "eval"), [])
+    train, held_out, not_evaluable = stratified_split(
+        train, fraction=config.data.eval_fraction, seed=config.seed
+    )
+    return Split(train, held_out if len(held_out) else None, not_evaluable)
+
+
+def profile_data(config: Config) -> Profile:
+    """Profile ``data.train`` (and check ``data.eval``'s intents against it when given)."""
+    if config.data.train is None:
+        raise IntentbalError("no data to profile: expected a DATA path")
+    train = _load(config, config.data.train, "train")
+    eval_intents = _load(config, config.data.eval, "eval").intents if config.data.eval else ()
+    return _profile(config, train, eval_intents)
+
+
+def augment_file(config: Config, *, output: Path, progress: Progress | None = None) -> AugmentResult:
+    """Augment the rare intents of ``data.train`` and write the rows to ``output`` (.csv or .jsonl).
+
+    Original rows come first with empty provenance; synthetic rows name their source
+    text and augmenter.
+    """
+    if output.suffix.lower() not in (".csv", ".jsonl"):
+        raise IntentbalError(f"--output {output}: expected a .csv or .jsonl file name, found {output.suffix or 'none'}")
+    if config.data.train is None:
+        raise IntentbalError("no data to augment: expected a DATA path")
+    result = _augment(config, _load(config, config.data.train, "train"), progress, force=True)
+    atomic_write_text(output, _augmented_rows(result, jsonl=output.suffix.lower() == ".jsonl"))
+    return result
+
+
+def train_run(config: Config, *, progress: Progress | None = None) -> TrainRun:
+    """Profile, augment, fine-tune and evaluate; write everything to ``config.output_dir``.
+
+    The folder appears only when complete: ``model/`` (a standard Hugging Face folder),
+    ``config.yaml``, ``profile.json``, ``augmentation.jsonl``, ``train_metrics.json`` and,
+    when there is eval data, ``report.json``, ``report.md``, ``per_intent.csv`` and
+    ``predictions.csv``.
+    """
+    from intentbal.train import fine_tune
+
+    split = load_split(config)
+    profile = _profile(config, split.train, split.eval.intents if split.eval else ())
+    augmented = _augment(config, split.train, progress, force=False)
+    train_data = augmented.data if augmented else split.train
+    trained = fine_tune(
+        train_data, model_config=config.model, train_config=config.train, seed=config.seed, progress=progress
+    )
+    metrics = {
+        "train_seconds": round(trained.train_seconds, 3),
+        "train_samples": trained.train_samples,
+        "train_samples_per_second": round(trained.train_samples_per_second, 3),
+        "steps": trained.steps,
+    }
+    counts = profile.counts()
+    after = augmented.counts() if augmented else counts
+    report = None
+    with atomic_dir(config.output_dir) as out:
+        trained.model.save_pretrained(out / "model", safe_serialization=True)
+        trained.tokenizer.save_pretrained(out / "model")
+        meta = {"train_counts": counts, "augmented_counts": after, "max_length": config.model.max_length,
+                "class_weights": dict(zip(trained.intents, trained.class_weights)),
+                "intentbal_version": intentbal.__version__}
+        atomic_write_text(out / "model" / "intentbal.json", json_text(meta))
+        atomic_write_text(out / "config.yaml", config_to_yaml(config))
+        atomic_write_text(out / "profile.json", json_text(profile.to_dict()))
+        atomic_write_text(out / "augmentation.jsonl", _augmented_rows(augmented, jsonl=True, synthetic_only=True))
+        atomic_write_text(out / "train_metrics.json", json_text(metrics))
+        if split.eval is not None:
+            report = _evaluate(config, trained.model, trained.tokenizer, split.eval, counts, after, out)
+    return TrainRun(config.output_dir, profile, augmented, report, metrics)
+
+
+def evaluate_model(config: Config, *, model_dir: Path, data: Path, output: Path) -> Report:
+    """Evaluate a trained model folder on ``data``; write the report files to ``output``."""
+    from intentbal.models import load_classifier
+
+    tokenizer, model, meta = load_classifier(model_dir)
+    eval_data = _load(config, data, "eval")
+    counts = meta.get("train_counts", {})
+    config.model.max_length = meta.get("max_length", config.model.max_length)
+    with atomic_dir(output) as out:
+        return _evaluate(config, model, tokenizer, eval_data, counts, meta.get("augmented_counts", counts), out)
+
+
+def predict_file(config: Config, *, model_dir: Path, input_path: Path, output: Path) -> int:
+    """Write ``text,prediction,confidence`` (and ``intent`` when the input has it) to ``output``."""
+    from intentbal.models import load_classifier
+
+    tokenizer, model, meta = load_classifier(model_dir)
+    data = _load(config, input_path, "test", require_intent=False)
+    config.model.max_length = meta.get("max_length", config.model.max_length)
+    predicted, confidence = _predict(config, model, tokenizer, data.texts)
+    gold = data.intents if data.labelled else None
+    atomic_write_text(output, predictions_csv(data.texts, predicted, confidence, gold))
+    return len(data)
+
+
+def _load(config: Config, path: Path, split: str, *, require_intent: bool = True) -> IntentData:
+    return load_intents(
+        path,
+        text_column=config.data.text_column,
+        intent_column=config.data.intent_column,
+        split=split,
+        require_intent=require_intent,
+    )
+
+
+def _profile(config: Config, train: IntentData, eval_intents: Sequence[str]) -> Profile:
+    p = config.profile
+    return profile_intents(
+        train.texts, train.intents, eval_intents=eval_intents,
+        rare_max=p.rare_max, frequent_min=p.frequent_min, min_count=p.min_count,
+    )
+
+
+def _augment(
+    config: Config, train: IntentData, progress: Progress | None, *, force: bool
+) -> AugmentResult | None:
+    a = config.augment
+    if not (a.enabled or force):
+        return None
+    counts = profile_intents(train.texts, train.intents).counts()
+    target = resolve_target(counts, target_count=a.target_count, target_fraction=a.target_fraction)
+    return augment_rare(
+        train, target=target, augmenters=a.augmenters, seed=config.seed,
+        max_attempts=a.max_attempts, progress=progress,
+    )
+
+
+def _augmented_rows(result: AugmentResult | None, *, jsonl: bool, synthetic_only: bool = False) -> str:
+    import csv
+    import io
+
+    rows = [] if synthetic_only or result is None else [
+        {"text": t, "intent": i, "source_text": "", "augmenter": ""}
+        for t, i in zip(result.data.texts[: len(result.data) - len(result.synthetic)], result.data.intents)
+    ]
+    rows += [asdict(s) for s in (result.synthetic if result else [])]
+    if jsonl:
+        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=["text", "intent", "source_text", "augmenter"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def _predict(config: Config, model: object, tokenizer: object, texts: list[str]) -> tuple[list[str], list[float]]:
+    from intentbal.models import intents_of
+    from intentbal.predict import predict_proba
+
+    probs = predict_proba(
+        texts, model=model, tokenizer=tokenizer,
+        max_length=config.model.max_length, batch_size=config.evaluate.batch_size,
+    )
+    names = intents_of(model)
+    best = probs.argmax(axis=1)
+    return [names[i] for i in best], [float(probs[r, i]) for r, i in enumerate(best)]
+
+
+def _evaluate(
+    config: Config,
+    model: object,
+    tokenizer: object,
+    data: IntentData,
+    counts: dict[str, int],
+    augmented_counts: dict[str, int],
+    out: Path,
+) -> Report:
+    predicted, confidence = _predict(config, model, tokenizer, data.texts)
+    report = evaluate_predictions(
+        data.intents, predicted, train_counts=counts, augmented_counts=augmented_counts,
+        rare_max=config.profile.rare_max, frequent_min=config.profile.frequent_min,
+        recall_threshold=config.evaluate.recall_threshold,
+    )
+    write_report(out, report)
+    atomic_write_text(out / "predictions.csv", predictions_csv(data.texts, predicted, confidence, data.intents))
+    return report

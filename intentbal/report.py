@@ -1,0 +1,124 @@
+"""Rendering and writing reports: Markdown, terminal tables, JSON and CSV files."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Sequence
+
+from intentbal.evaluate import IntentMetrics, Report
+from intentbal.outputs import atomic_write_text, json_text
+from intentbal.profile import Profile
+
+FLAG = "FLAG"
+
+
+def fmt(value: float | None) -> str:
+    """Three decimals, or ``n/a`` for a value that could not be measured."""
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def report_table(report: Report, *, markdown: bool = False) -> str:
+    """Per-intent table, rarest intents first, flagged intents marked."""
+    header = ["intent", "tier", "train", "augmented", "support", "precision", "recall", "f1", ""]
+    rows = [_row(m) for m in report.intents]
+    return _table(header, rows, markdown=markdown)
+
+
+def summary_lines(report: Report) -> list[str]:
+    s = report.summary
+    lines = [
+        f"accuracy {s['accuracy']:.3f}   macro-F1 {s['macro_f1']:.3f}   macro recall {s['macro_recall']:.3f}",
+        f"tail recall {s['tail_recall']:.3f} (the {len(s['tail_intents'])} intents with fewest training examples)",
+        f"worst recall {s['worst_recall']:.3f} ({s['worst_intent']});   "
+        f"{s['below_threshold']} of {s['intents_evaluated']} intents under {s['recall_threshold']:.2f} recall",
+    ]
+    if s["not_evaluable"]:
+        lines.append(f"not evaluable (no eval examples): {', '.join(s['not_evaluable'])}")
+    if s["unseen_in_train"]:
+        lines.append(f"eval intents never seen in training: {', '.join(s['unseen_in_train'])}")
+    return lines
+
+
+def report_markdown(report: Report, *, title: str = "intentbal report") -> str:
+    parts = [f"# {title}", "", *[f"- {line}" for line in summary_lines(report)], ""]
+    parts += [
+        f"Intents rarest first; `{FLAG}` marks recall under {report.summary['recall_threshold']:.2f}; "
+        "`n/a` means no eval examples.",
+        "",
+        report_table(report, markdown=True),
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def per_intent_csv(report: Report) -> str:
+    buf = io.StringIO()
+    fields = list(IntentMetrics.__dataclass_fields__)
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for m in report.intents:
+        writer.writerow({k: "" if v is None else v for k, v in vars(m).items()})
+    return buf.getvalue()
+
+
+def write_report(folder: Path, report: Report, *, title: str = "intentbal report") -> None:
+    """``report.json``, ``report.md`` and ``per_intent.csv`` in ``folder``."""
+    atomic_write_text(folder / "report.json", json_text(report.to_dict()))
+    atomic_write_text(folder / "report.md", report_markdown(report, title=title))
+    atomic_write_text(folder / "per_intent.csv", per_intent_csv(report))
+
+
+def profile_table(profile: Profile) -> str:
+    header = ["intent", "count", "share", "tier"]
+    rows = [[p.intent, str(p.count), f"{p.share:.1%}", p.tier] for p in profile.intents]
+    return _table(header, rows)
+
+
+def profile_lines(profile: Profile) -> list[str]:
+    lines = [
+        f"{profile.n_examples} examples, {profile.n_intents} intents, median {profile.median_count:g} "
+        f"per intent, imbalance ratio {profile.imbalance_ratio:.1f}"
+    ]
+    return lines + [f"warning: {w}" for w in profile.warnings]
+
+
+def predictions_csv(
+    texts: Sequence[str],
+    predictions: Sequence[str],
+    confidences: Sequence[float],
+    gold: Sequence[str] | None = None,
+) -> str:
+    """CSV ``text,prediction,confidence`` and, with ``gold``, an ``intent`` column."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["text", "prediction", "confidence"] + (["intent"] if gold is not None else []))
+    for i, (text, pred, conf) in enumerate(zip(texts, predictions, confidences)):
+        writer.writerow([text, pred, f"{conf:.4f}"] + ([gold[i]] if gold is not None else []))
+    return buf.getvalue()
+
+
+def _row(m: IntentMetrics) -> list[str]:
+    return [
+        m.intent, m.tier, str(m.train_count), str(m.augmented_count), str(m.support),
+        fmt(m.precision), fmt(m.recall), fmt(m.f1), FLAG if m.flagged else "",
+    ]
+
+
+def _table(header: list[str], rows: list[list[str]], *, markdown: bool = False) -> str:
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+    widths = [max(len(h), *(len(r[c]) for r in rows)) for c, h in enumerate(header)]
+    right = [all(_numeric(r[c]) for r in rows) for c in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right)
+        ).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def _numeric(cell: str) -> bool:
+    return cell == "n/a" or cell.rstrip("%").replace(".", "", 1).isdigit()

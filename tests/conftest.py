@@ -1,0 +1,88 @@
+"""Shared fixtures: a tiny random BERT with a tokenizer trained on the spot, and small data."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "datasets"
+
+# A toy support bot: each intent has its own words, so a tiny model can learn it quickly.
+TOY = {
+    "track_order": ["where is my order", "track my parcel please", "has my order shipped yet",
+                    "order status update", "when will my parcel arrive", "is my package on the way",
+                    "where is the parcel i ordered", "track order number"],
+    "refund": ["i want my money back", "refund this purchase", "please refund me",
+               "money back for the broken item", "how do i get a refund", "refund my payment"],
+    "password": ["reset my password", "forgot my password", "password not working",
+                 "change the password on my login"],
+    "fraud": ["someone stole my card", "fraud on my account", "stolen card used"],
+}
+
+
+def toy_rows() -> list[tuple[str, str]]:
+    return [(text, intent) for intent, texts in TOY.items() for text in texts]
+
+
+def write_csv(path: Path, rows: list[tuple[str, str]], header: tuple[str, str] = ("text", "intent")) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def toy_csv(tmp_path: Path) -> Path:
+    return write_csv(tmp_path / "train.csv", toy_rows())
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer BERT with random weights and a WordPiece tokenizer trained on the toy texts."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    corpus = [t for t, _ in toy_rows()] + ["the a an is my me please how what when why who"]
+    tok.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=400, special_tokens=specials))
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    fast = BertTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
+                             cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    fast.save_pretrained(folder)
+    config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def fast_overrides(tiny_model: Path) -> list[str]:
+    """Config overrides that train the tiny model in a second or two."""
+    return [
+        f"model.name_or_path={tiny_model}",
+        "model.max_length=32",
+        "train.epochs=15",
+        "train.batch_size=8",
+        "train.learning_rate=0.003",
+        "augment.target_count=6",
+    ]

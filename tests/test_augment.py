@@ -1,0 +1,115 @@
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+from intentbal.augment import DUPLICATE, augment_rare, clean_text, resolve_target
+from intentbal.config import load_config
+from intentbal.data import IntentData, load_intents
+from intentbal.pipeline import augment_file, load_split
+
+from conftest import ROOT, toy_rows
+
+ALL = ["keyboard", "ocr", "char_substitute", "word_swap", "word_delete", "spelling"]
+
+
+def toy() -> IntentData:
+    rows = toy_rows()
+    return IntentData([t for t, _ in rows], [i for _, i in rows], "toy")
+
+
+def test_rare_intents_reach_the_target_and_others_are_untouched():
+    data = toy()
+    result = augment_rare(data, target=7, augmenters=ALL, seed=0)
+    before, after = Counter(data.intents), result.counts()
+    for intent, n in before.items():
+        assert after[intent] == max(n, 7)
+    assert len(result.synthetic) == sum(max(0, 7 - n) for n in before.values())
+    assert result.data.texts[: len(data)] == data.texts, "original rows come first, unchanged"
+
+
+def test_synthetic_rows_are_new_and_keep_provenance():
+    data = toy()
+    result = augment_rare(data, target=12, augmenters=ALL, seed=3)
+    originals = {t.casefold() for t in data.texts}
+    made = [s for s in result.synthetic if s.augmenter != DUPLICATE]
+    assert made, "the augmenters produced something"
+    seen = set()
+    for s in made:
+        assert s.augmenter in ALL
+        assert s.source_text in data.texts
+        assert data.intents[data.texts.index(s.source_text)] == s.intent
+        assert s.text.casefold() not in originals and s.text != s.source_text
+        assert s.text.casefold() not in seen
+        seen.add(s.text.casefold())
+
+
+def test_duplication_is_the_fallback():
+    data = IntentData(["a", "b", "c", "d"], ["x", "y", "y", "y"], "m")
+    result = augment_rare(data, target=3, augmenters=["word_swap"], seed=0)  # one word: swap is a no-op
+    assert [(s.text, s.augmenter) for s in result.synthetic] == [("a", DUPLICATE), ("a", DUPLICATE)]
+
+
+def test_same_seed_same_output_other_seed_differs():
+    a = augment_rare(toy(), target=10, augmenters=ALL, seed=1).synthetic
+    b = augment_rare(toy(), target=10, augmenters=ALL, seed=1).synthetic
+    c = augment_rare(toy(), target=10, augmenters=ALL, seed=2).synthetic
+    assert a == b and a != c
+
+
+def test_deterministic_across_processes_and_hash_seeds(tmp_path, toy_csv):
+    outputs = []
+    for hash_seed in ("1", "2", "random"):
+        out = tmp_path / f"aug-{hash_seed}.csv"
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        subprocess.run(
+            [sys.executable, "-m", "intentbal.cli", "augment", str(toy_csv), "--output", str(out),
+             "--set", "augment.target_count=10", "--set", "augment.augmenters=[spelling, keyboard, word_swap]"],
+            check=True, env=env, capture_output=True, cwd=ROOT,
+        )
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_clean_text_undoes_tokeniser_artefacts():
+    assert clean_text("it hasn ' t arrived , why ?") == "it hasn't arrived, why?"
+    assert clean_text("i ' m  here ( really )") == "i'm here (really)"
+
+
+def test_target_absolute_or_fraction_of_median():
+    counts = {"a": 2, "b": 10, "c": 30}
+    assert resolve_target(counts, target_count=7, target_fraction=0.5) == 7
+    assert resolve_target(counts, target_count=None, target_fraction=0.5) == 5
+
+
+def test_augment_file_writes_provenance(tmp_path, toy_csv):
+    config = load_config(overrides=[f"data.train={toy_csv}", "augment.target_count=6"])
+    result = augment_file(config, output=tmp_path / "out.csv")
+    loaded = load_intents(tmp_path / "out.csv")
+    assert Counter(loaded.intents) == result.counts()
+    header = (tmp_path / "out.csv").read_text().splitlines()[0]
+    assert header == "text,intent,source_text,augmenter"
+
+
+def test_augmentation_never_sees_held_out_data(toy_csv):
+    from intentbal.pipeline import _augment
+
+    config = load_config(overrides=[f"data.train={toy_csv}", "augment.target_count=9"])
+    split = load_split(config)
+    result = _augment(config, split.train, None, force=False)
+    held_out = set(split.eval.texts)
+    assert held_out, "a split was held out"
+    assert all(s.source_text not in held_out for s in result.synthetic)
+    assert not held_out & set(result.data.texts)
+
+
+def test_synonym_needs_wordnet_data():
+    from intentbal.augment import _wordnet_present
+
+    result = augment_rare(toy(), target=5, augmenters=["synonym", "ocr"], seed=0)
+    if _wordnet_present():
+        assert result.warnings == []
+    else:
+        assert any("'synonym' skipped" in w for w in result.warnings)
+        assert {s.augmenter for s in result.synthetic} <= {"ocr", DUPLICATE}

@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+import torch
+
+from intentbal.losses import class_weights, weighted_cross_entropy
+
+COUNTS = [100, 10, 1]
+
+
+def test_none_is_all_ones():
+    assert class_weights(COUNTS, scheme="none").tolist() == [1.0, 1.0, 1.0]
+
+
+def test_inverse_matches_sklearn_balanced():
+    # N / (K * n_c) with N = 111, K = 3
+    expected = [111 / 300, 111 / 30, 111 / 3]
+    np.testing.assert_allclose(class_weights(COUNTS, scheme="inverse"), expected)
+
+
+def test_sqrt_inverse_by_hand():
+    raw = np.array([1 / 10, 1 / np.sqrt(10), 1.0])
+    scale = 111 / (100 * raw[0] + 10 * raw[1] + 1 * raw[2])
+    np.testing.assert_allclose(class_weights(COUNTS, scheme="sqrt_inverse"), raw * scale)
+
+
+def test_effective_number_by_hand():
+    beta = 0.9
+    raw = np.array([(1 - beta) / (1 - beta**n) for n in COUNTS])
+    scale = 111 / (100 * raw[0] + 10 * raw[1] + 1 * raw[2])
+    np.testing.assert_allclose(class_weights(COUNTS, scheme="effective_number", beta=beta), raw * scale)
+    # a class of one example gets the full weight 1 before scaling
+    assert raw[2] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("scheme", ["none", "inverse", "sqrt_inverse", "effective_number"])
+def test_mean_weight_per_example_is_one(scheme):
+    w = class_weights(COUNTS, scheme=scheme)
+    assert float(np.dot(w, COUNTS)) == pytest.approx(sum(COUNTS))
+    assert list(w) == sorted(w), "rarer classes never get less weight"
+
+
+def test_bad_counts_and_scheme():
+    with pytest.raises(ValueError):
+        class_weights([3, 0], scheme="inverse")
+    with pytest.raises(ValueError):
+        class_weights([3, 1], scheme="focal")
+
+
+def test_weighted_cross_entropy_by_hand():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    targets = torch.tensor([0, 1, 1])
+    weights = torch.tensor([1.0, 3.0])
+    logp = torch.log_softmax(logits, dim=-1)
+    nll = -logp[torch.arange(3), targets]
+    expected = (1 * nll[0] + 3 * nll[1] + 3 * nll[2]) / 7
+    assert weighted_cross_entropy(logits, targets, weights).item() == pytest.approx(expected.item())
+    assert weighted_cross_entropy(logits, targets, None).item() == pytest.approx(nll.mean().item())

@@ -1,0 +1,77 @@
+from collections import Counter
+
+import pytest
+import torch
+
+from intentbal.config import ModelConfig, TrainConfig
+from intentbal.data import IntentData
+from intentbal.errors import IntentbalError
+from intentbal.losses import class_weights
+from intentbal.train import _batches, fine_tune, pad
+
+from conftest import toy_rows
+
+
+def toy() -> IntentData:
+    rows = toy_rows()
+    return IntentData([t for t, _ in rows], [i for _, i in rows], "toy")
+
+
+def test_fine_tune_changes_parameters_and_learns(tiny_model):
+    from transformers import AutoModel
+
+    before = AutoModel.from_pretrained(tiny_model).encoder.layer[0].attention.self.query.weight.clone()
+    result = fine_tune(
+        toy(), model_config=ModelConfig(name_or_path=str(tiny_model), max_length=32),
+        train_config=TrainConfig(epochs=25, batch_size=8, learning_rate=3e-3), seed=0,
+    )
+    after = result.model.bert.encoder.layer[0].attention.self.query.weight
+    assert not torch.allclose(before, after)
+    assert result.intents == sorted(set(toy().intents))
+    assert result.model.config.id2label == dict(enumerate(result.intents))
+    enc = result.tokenizer(toy().texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        pred = result.model(**enc).logits.argmax(-1).tolist()
+    accuracy = sum(result.intents[p] == g for p, g in zip(pred, toy().intents)) / len(pred)
+    assert accuracy >= 0.8, f"a tiny model should fit the toy data, got {accuracy:.2f}"
+
+
+def test_class_weights_come_from_the_training_counts(tiny_model):
+    data = toy()
+    result = fine_tune(
+        data, model_config=ModelConfig(name_or_path=str(tiny_model), max_length=32),
+        train_config=TrainConfig(epochs=1, batch_size=8, weighting="sqrt_inverse"), seed=0,
+    )
+    counts = Counter(data.intents)
+    expected = class_weights([counts[i] for i in result.intents], scheme="sqrt_inverse")
+    assert result.class_weights == pytest.approx(list(expected))
+    assert result.train_samples == len(data)  # one epoch sees every row once
+
+
+def test_same_seed_same_model(tiny_model):
+    kwargs = dict(model_config=ModelConfig(name_or_path=str(tiny_model), max_length=32),
+                  train_config=TrainConfig(epochs=2, batch_size=8), seed=5)
+    a, b = fine_tune(toy(), **kwargs), fine_tune(toy(), **kwargs)
+    for (name, p), q in zip(a.model.named_parameters(), b.model.parameters()):
+        assert torch.equal(p, q), name
+
+
+def test_one_intent_is_a_clear_error(tiny_model):
+    data = IntentData(["a", "b"], ["x", "x"], "one.csv")
+    with pytest.raises(IntentbalError, match="one.csv: expected at least 2 intents"):
+        fine_tune(data, model_config=ModelConfig(name_or_path=str(tiny_model)),
+                  train_config=TrainConfig(), seed=0)
+
+
+def test_batches_cover_every_row_once_per_epoch():
+    ids = [[1] * n for n in (5, 1, 3, 9, 2, 7, 4)]
+    gen = torch.Generator().manual_seed(0)
+    stream = _batches(ids, 3, gen)
+    epoch = [next(stream) for _ in range(3)]
+    assert sorted(i for b in epoch for i in b) == list(range(7))
+
+
+def test_pad_builds_mask():
+    ids, mask = pad([[5, 6, 7], [8]], pad_id=0)
+    assert ids.tolist() == [[5, 6, 7], [8, 0, 0]]
+    assert mask.tolist() == [[1, 1, 1], [1, 0, 0]]
