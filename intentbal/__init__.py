@@ -24,6 +24,7 @@ _EXPORTS = {
     "augment_rare": "intentbal.augment",
     "class_weights": "intentbal.losses",
     "evaluate_predictions": "intentbal.evaluate",
+    "IntentClassifier": "intentbal.predict",
     "profile_data": "intentbal.pipeline",
     "augment_file": "intentbal.pipeline",
     "train_run": "intentbal.pipeline",

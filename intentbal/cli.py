@@ -97,8 +97,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from intentbal.pipeline import train_run
     from intentbal.report import profile_lines, report_table, summary_lines
 
+    from intentbal.distributed import is_main
+
     config = _config(args, **{"data.train": args.train, "data.eval": args.eval, "output_dir": args.output})
     run = train_run(config, progress=_progress())
+    if not is_main():  # under torchrun or accelerate, rank 0 reports
+        return 0
     print("\n".join(profile_lines(run.profile)))
     if run.augmentation is not None:
         print(f"augmented {len(run.augmentation.synthetic)} rows (target {run.augmentation.target} per intent)")

@@ -21,6 +21,7 @@ Augmenter = Literal[
     "keyboard", "ocr", "char_substitute", "word_swap", "word_delete", "spelling", "synonym"
 ]
 WeightScheme = Literal["none", "inverse", "sqrt_inverse", "effective_number"]
+Precision = Literal["auto", "fp32", "bf16"]
 
 
 class Section(BaseModel):
@@ -100,6 +101,9 @@ class TrainConfig(Section):
         description="Class-weighting scheme of the loss: none, inverse, sqrt_inverse or effective_number.",
     )
     beta: float = Field(0.999, gt=0, lt=1, description="Beta of the effective_number scheme.")
+    precision: Precision = Field(
+        "auto", description="Arithmetic: auto (bf16 autocast on a GPU that has it, else fp32), fp32 or bf16."
+    )
 
 
 class EvalConfig(Section):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import intentbal
 from intentbal.augment import AugmentResult, augment_rare, resolve_target
@@ -20,6 +20,10 @@ from intentbal.evaluate import Report, evaluate_predictions
 from intentbal.outputs import atomic_dir, atomic_write_text, json_text
 from intentbal.profile import Profile, profile_intents
 from intentbal.report import predictions_csv, write_report
+
+if TYPE_CHECKING:
+    from intentbal.predict import IntentClassifier
+    from intentbal.train import TrainResult
 
 Progress = Callable[[str, int, int], None]
 
@@ -85,60 +89,77 @@ def train_run(config: Config, *, progress: Progress | None = None) -> TrainRun:
     when there is eval data, ``report.json``, ``report.md``, ``per_intent.csv`` and
     ``predictions.csv``.
     """
+    from intentbal import distributed
     from intentbal.train import fine_tune
 
-    split = load_split(config)
+    distributed.setup()
+    main = distributed.is_main()
+    split = load_split(config)  # every rank checks the data; only rank 0 draws the augmentation
     profile = _profile(config, split.train, split.eval.intents if split.eval else ())
-    augmented = _augment(config, split.train, progress, force=False)
+    augmented = distributed.share(_augment(config, split.train, progress, force=False) if main else None)
     train_data = augmented.data if augmented else split.train
-    trained = fine_tune(
-        train_data, model_config=config.model, train_config=config.train, seed=config.seed, progress=progress
-    )
+    trained = fine_tune(train_data, model_config=config.model, train_config=config.train, seed=config.seed,
+                        progress=progress if main else None)
     metrics = {
         "train_seconds": round(trained.train_seconds, 3),
         "train_samples": trained.train_samples,
         "train_samples_per_second": round(trained.train_samples_per_second, 3),
         "steps": trained.steps,
+        "processes": distributed.world_size(),
     }
+    report = _write_run(config, trained, profile, augmented, split.eval, metrics) if main else None
+    distributed.teardown()
+    return TrainRun(config.output_dir, profile, augmented, report, metrics)
+
+
+def _write_run(
+    config: Config,
+    trained: TrainResult,
+    profile: Profile,
+    augmented: AugmentResult | None,
+    eval_data: IntentData | None,
+    metrics: dict[str, float],
+) -> Report | None:
     counts = profile.counts()
     after = augmented.counts() if augmented else counts
-    report = None
+    meta = {"train_counts": counts, "augmented_counts": after, "max_length": config.model.max_length,
+            "class_weights": dict(zip(trained.intents, trained.class_weights)),
+            "intentbal_version": intentbal.__version__}
+    from intentbal.predict import IntentClassifier
+
     with atomic_dir(config.output_dir) as out:
         trained.model.save_pretrained(out / "model", safe_serialization=True)
         trained.tokenizer.save_pretrained(out / "model")
-        meta = {"train_counts": counts, "augmented_counts": after, "max_length": config.model.max_length,
-                "class_weights": dict(zip(trained.intents, trained.class_weights)),
-                "intentbal_version": intentbal.__version__}
         atomic_write_text(out / "model" / "intentbal.json", json_text(meta))
         atomic_write_text(out / "config.yaml", config_to_yaml(config))
         atomic_write_text(out / "profile.json", json_text(profile.to_dict()))
         atomic_write_text(out / "augmentation.jsonl", _augmented_rows(augmented, jsonl=True, synthetic_only=True))
         atomic_write_text(out / "train_metrics.json", json_text(metrics))
-        if split.eval is not None:
-            report = _evaluate(config, trained.model, trained.tokenizer, split.eval, counts, after, out)
-    return TrainRun(config.output_dir, profile, augmented, report, metrics)
+        if eval_data is None:
+            return None
+        clf = IntentClassifier(trained.model, trained.tokenizer, trained.intents, config.model.max_length,
+                               meta, config.evaluate.batch_size)
+        return _evaluate(config, clf, eval_data, counts, after, out)
 
 
 def evaluate_model(config: Config, *, model_dir: Path, data: Path, output: Path) -> Report:
     """Evaluate a trained model folder on ``data``; write the report files to ``output``."""
-    from intentbal.models import load_classifier
+    from intentbal.predict import IntentClassifier
 
-    tokenizer, model, meta = load_classifier(model_dir)
+    clf = IntentClassifier.load(model_dir, max_length=config.model.max_length, batch_size=config.evaluate.batch_size)
     eval_data = _load(config, data, "eval")
-    counts = meta.get("train_counts", {})
-    config.model.max_length = meta.get("max_length", config.model.max_length)
+    counts = clf.meta.get("train_counts", {})
     with atomic_dir(output) as out:
-        return _evaluate(config, model, tokenizer, eval_data, counts, meta.get("augmented_counts", counts), out)
+        return _evaluate(config, clf, eval_data, counts, clf.meta.get("augmented_counts", counts), out)
 
 
 def predict_file(config: Config, *, model_dir: Path, input_path: Path, output: Path) -> int:
     """Write ``text,prediction,confidence`` (and ``intent`` when the input has it) to ``output``."""
-    from intentbal.models import load_classifier
+    from intentbal.predict import IntentClassifier
 
-    tokenizer, model, meta = load_classifier(model_dir)
+    clf = IntentClassifier.load(model_dir, max_length=config.model.max_length, batch_size=config.evaluate.batch_size)
     data = _load(config, input_path, "test", require_intent=False)
-    config.model.max_length = meta.get("max_length", config.model.max_length)
-    predicted, confidence = _predict(config, model, tokenizer, data.texts)
+    predicted, confidence = clf.predict(data.texts)
     gold = data.intents if data.labelled else None
     atomic_write_text(output, predictions_csv(data.texts, predicted, confidence, gold))
     return len(data)
@@ -194,29 +215,15 @@ def _augmented_rows(result: AugmentResult | None, *, jsonl: bool, synthetic_only
     return buf.getvalue()
 
 
-def _predict(config: Config, model: object, tokenizer: object, texts: list[str]) -> tuple[list[str], list[float]]:
-    from intentbal.models import intents_of
-    from intentbal.predict import predict_proba
-
-    probs = predict_proba(
-        texts, model=model, tokenizer=tokenizer,
-        max_length=config.model.max_length, batch_size=config.evaluate.batch_size,
-    )
-    names = intents_of(model)
-    best = probs.argmax(axis=1)
-    return [names[i] for i in best], [float(probs[r, i]) for r, i in enumerate(best)]
-
-
 def _evaluate(
     config: Config,
-    model: object,
-    tokenizer: object,
+    clf: IntentClassifier,
     data: IntentData,
     counts: dict[str, int],
     augmented_counts: dict[str, int],
     out: Path,
 ) -> Report:
-    predicted, confidence = _predict(config, model, tokenizer, data.texts)
+    predicted, confidence = clf.predict(data.texts)
     report = evaluate_predictions(
         data.intents, predicted, train_counts=counts, augmented_counts=augmented_counts,
         rare_max=config.profile.rare_max, frequent_min=config.profile.frequent_min,

@@ -1,12 +1,50 @@
-"""Batch prediction with a loaded classifier."""
+"""Prediction with a trained model: batches sorted by length, single utterances fast."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from intentbal.train import pad
+
+
+@dataclass
+class IntentClassifier:
+    """A loaded model folder, ready to predict.
+
+    >>> clf = IntentClassifier.load("runs/quickstart/model")
+    >>> clf.predict(["where is my parcel"])
+    (['track_order'], [0.97])
+    """
+
+    model: Any
+    tokenizer: Any
+    intents: list[str]
+    max_length: int
+    meta: dict[str, Any]
+    batch_size: int = 128
+
+    @classmethod
+    def load(cls, model_dir: str | Path, *, max_length: int = 64, batch_size: int = 128) -> IntentClassifier:
+        """Load ``model_dir``; its saved ``max_length`` wins over the argument."""
+        from intentbal.models import intents_of, load_classifier
+
+        tokenizer, model, meta = load_classifier(model_dir)
+        return cls(model, tokenizer, intents_of(model), meta.get("max_length", max_length), meta, batch_size)
+
+    def proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Softmax probabilities, one row per text, one column per intent (``self.intents``)."""
+        return predict_proba(texts, model=self.model, tokenizer=self.tokenizer,
+                             max_length=self.max_length, batch_size=self.batch_size)
+
+    def predict(self, texts: Sequence[str]) -> tuple[list[str], list[float]]:
+        """The most likely intent of each text and its probability."""
+        probs = self.proba(texts)
+        best = probs.argmax(axis=1)
+        return [self.intents[i] for i in best], [float(probs[r, i]) for r, i in enumerate(best)]
 
 
 def predict_proba(

@@ -50,8 +50,8 @@ def fine_tune(
     ``data`` -- the rows the model actually trains on, augmented ones included.
     """
     import torch
-    from transformers import get_linear_schedule_with_warmup
 
+    from intentbal import distributed
     from intentbal.models import load_for_training
 
     intents = sorted(set(data.intents))
@@ -60,45 +60,70 @@ def fine_tune(
             f"{data.source}: expected at least 2 intents to train a classifier, found "
             f"{len(intents)} ({', '.join(intents)}); add examples of other intents"
         )
+    rank, world = distributed.setup()
+    device = distributed.device()
     torch.manual_seed(seed)
     tokenizer, model = load_for_training(model_config.name_or_path, intents)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     counts = Counter(data.intents)
     weights = class_weights([counts[i] for i in intents], scheme=train_config.weighting, beta=train_config.beta)
-    weight_tensor = (
-        None if train_config.weighting == "none" else torch.tensor(weights, dtype=torch.float32, device=device)
-    )
+    weight_tensor = None if train_config.weighting == "none" else torch.tensor(weights, dtype=torch.float32)
     ids = tokenizer(data.texts, truncation=True, max_length=model_config.max_length)["input_ids"]
     index = {intent: i for i, intent in enumerate(intents)}
-    targets = torch.tensor([index[i] for i in data.intents], device=device)
+    targets = torch.tensor([index[i] for i in data.intents])
 
-    steps_per_epoch = math.ceil(len(ids) / train_config.batch_size)
-    total = max(1, math.ceil(train_config.epochs * steps_per_epoch))
-    optimizer = torch.optim.AdamW(_param_groups(model, train_config.weight_decay), lr=train_config.learning_rate)
-    scheduler = get_linear_schedule_with_warmup(optimizer, round(train_config.warmup_ratio * total), total)
-    generator = torch.Generator().manual_seed(seed)
+    total = max(1, math.ceil(train_config.epochs * math.ceil(len(ids) / (train_config.batch_size * world))))
+    optimizer, scheduler = _optimiser(model, train_config, total, device)
+    step_fn = _step(distributed.wrap(model), optimizer, scheduler, weight_tensor, device, train_config.precision)
+    batches = _batches(ids, train_config.batch_size, torch.Generator().manual_seed(seed))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
     model.train()
     samples, start = 0, time.perf_counter()
-    batches = _batches(ids, train_config.batch_size, generator)
     for step in range(1, total + 1):
-        batch = next(batches)
-        input_ids, mask = pad([ids[i] for i in batch], pad_id)
-        logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
-        loss = weighted_cross_entropy(logits, targets[batch], weight_tensor)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        samples += len(batch)
+        group = [next(batches) for _ in range(world)]  # every rank draws the same stream
+        batch = group[rank]
+        step_fn(*pad([ids[i] for i in batch], pad_id), targets[batch])
+        samples += sum(len(b) for b in group)
         if progress:
             progress("train", step, total)
     seconds = time.perf_counter() - start
     model.eval()
     return TrainResult(model, tokenizer, intents, [float(w) for w in weights], seconds, samples, total)
+
+
+def _optimiser(model: Any, config: TrainConfig, total: int, device: Any) -> tuple[Any, Any]:
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    fused = {"fused": True} if device.type == "cuda" else {}
+    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.learning_rate, **fused)
+    scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total), total)
+    return optimizer, scheduler
+
+
+def _step(
+    model: Any, optimizer: Any, scheduler: Any, weights: Any, device: Any, precision: str
+) -> Callable[[Any, Any, Any], Any]:
+    """One optimisation step on a padded batch; bf16 autocast on GPUs unless told otherwise."""
+    import torch
+
+    weights = weights.to(device) if weights is not None else None
+    bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
+
+    def step(input_ids: Any, mask: Any, target: Any) -> float:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = model(input_ids=input_ids.to(device, non_blocking=True),
+                           attention_mask=mask.to(device, non_blocking=True)).logits
+        loss = weighted_cross_entropy(logits, target.to(device, non_blocking=True), weights)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        return loss.detach()
+
+    return step
 
 
 def pad(sequences: list[list[int]], pad_id: int) -> tuple[Any, Any]:

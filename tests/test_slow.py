@@ -58,3 +58,39 @@ def test_minilm_on_banking77_rows_loads_with_pipeline(tmp_path, banking_subset):
     result = classify(first["text"])[0]
     assert result["label"] in {r["intent"] for r in report["intents"]}
     assert 0 < result["score"] <= 1
+
+
+def test_two_cpu_processes_with_torchrun(tmp_path, fast_overrides):
+    """torchrun with 2 gloo processes: one output folder, written once, and a sound report."""
+    import socket
+    import subprocess
+    import sys
+
+    from conftest import ROOT, toy_rows, write_csv
+
+    train = write_csv(tmp_path / "train.csv", toy_rows())
+    evalset = write_csv(tmp_path / "eval.csv", [("where is my parcel now", "track_order"),
+                                                ("refund me please", "refund"), ("stolen card", "fraud")])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "run"
+    sets = [x for o in fast_overrides for x in ("--set", o)]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(port), "-m", "intentbal.cli", "train", "--train", str(train),
+           "--eval", str(evalset), "--output", str(out), *sets]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count("wrote ") == 1, proc.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["eval.csv", "run", "train.csv"]
+    metrics = json.loads((out / "train_metrics.json").read_text())
+    assert metrics["processes"] == 2
+    n_train = sum(1 for line in (out / "augmentation.jsonl").read_text().splitlines()) + len(toy_rows())
+    assert metrics["train_samples"] >= 15 * n_train  # every row seen once per epoch across both ranks
+    report = json.loads((out / "report.json").read_text())
+    with open(out / "predictions.csv", newline="") as f:
+        preds = list(csv.DictReader(f))
+    assert report["summary"]["accuracy"] == sum(p["intent"] == p["prediction"] for p in preds) / len(preds)
+    from transformers import pipeline
+
+    assert pipeline("text-classification", model=str(out / "model"))("refund me")[0]["label"]

@@ -1,0 +1,166 @@
+"""Speed of intentbal against the plain Hugging Face Trainer path, side by side in one run.
+
+  python scripts/bench_speed.py [--data ../shared/datasets/banking77-lt] [--epochs 2] [--gpu]
+                                [--write BENCHMARKS.md]
+
+Both sides train the same model (the default all-MiniLM-L6-v2) on the same rows with the same
+batch size, epochs, max length and learning rate: ../shared/bench/hf_trainer_baseline.py
+(with --bf16 on a GPU) and `intentbal train` (augmentation off, so the rows are identical).
+Then, on the model intentbal trained: batch prediction with the baseline's plain
+`model(**tokenizer(batch))` loop against IntentClassifier.predict, the median latency of
+one utterance, and intentbal's peak resident memory while training. Prints JSON and, with
+--write, replaces this section of the Markdown file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import os
+import platform
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = ROOT.parent / "shared" / "bench" / "hf_trainer_baseline.py"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets" / "banking77-lt")
+    ap.add_argument("--epochs", type=float, default=2)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--max-length", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--gpu", action="store_true", help="bf16 on the baseline side; intentbal uses its auto precision")
+    ap.add_argument("--write", type=Path, help="Markdown file whose speed section is replaced")
+    a = ap.parse_args()
+
+    from intentbal.models import embedded_model_dir
+
+    model = embedded_model_dir()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        ours = train_intentbal(a, tmp / "ib")
+        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        base = train_baseline(a, model, tmp / "base.csv")
+        texts = read_texts(a.data / "test.csv")
+        predict = compare_prediction(tmp / "ib" / "model", texts, a.max_length)
+    result = {
+        "train_samples_per_second": {"baseline": base["train_samples_per_second"],
+                                     "intentbal": ours["train_samples_per_second"]},
+        "train_speedup": round(ours["train_samples_per_second"] / base["train_samples_per_second"], 2),
+        "predict_sentences_per_second": predict["throughput"],
+        "predict_speedup": predict["speedup"],
+        "latency_ms": predict["latency_ms"],
+        "peak_rss_mb_training": round(peak_mb),
+    }
+    print(json.dumps(result, indent=2))
+    if a.write:
+        write_section(a.write, a, result)
+
+
+def train_intentbal(a: argparse.Namespace, out: Path) -> dict:
+    sets = {"train.epochs": a.epochs, "train.batch_size": a.batch_size, "train.learning_rate": a.lr,
+            "model.max_length": a.max_length, "augment.enabled": "false"}
+    cmd = [sys.executable, "-m", "intentbal.cli", "train", "--train", str(a.data / "train.csv"),
+           "--eval", str(a.data / "test.csv"), "--output", str(out)]
+    for key, value in sets.items():
+        cmd += ["--set", f"{key}={value}"]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return json.loads((out / "train_metrics.json").read_text())
+
+
+def train_baseline(a: argparse.Namespace, model: Path, out: Path) -> dict:
+    cmd = [sys.executable, str(BASELINE), "--train", str(a.data / "train.csv"), "--test", str(a.data / "test.csv"),
+           "--model", str(model), "--out", str(out), "--epochs", str(a.epochs), "--batch-size", str(a.batch_size),
+           "--lr", str(a.lr), "--max-length", str(a.max_length)] + (["--bf16"] if a.gpu else [])
+    proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def read_texts(path: Path) -> list[str]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return [row["text"] for row in csv.DictReader(f)]
+
+
+def compare_prediction(model_dir: Path, texts: list[str], max_length: int) -> dict:
+    import torch
+
+    from intentbal.predict import IntentClassifier
+
+    clf = IntentClassifier.load(model_dir)
+    device = next(clf.model.parameters()).device
+
+    def plain() -> None:  # the baseline's loop, verbatim in effect
+        with torch.no_grad():
+            for i in range(0, len(texts), 128):
+                enc = clf.tokenizer(texts[i:i + 128], truncation=True, max_length=max_length,
+                                    padding=True, return_tensors="pt").to(device)
+                clf.model(**enc).logits.argmax(-1).tolist()
+
+    timings = {}
+    for name, fn in (("baseline", plain), ("intentbal", lambda: clf.predict(texts))):
+        fn()  # warm-up
+        start = time.perf_counter()
+        fn()
+        timings[name] = len(texts) / (time.perf_counter() - start)
+    latencies = []
+    for text in texts[:300]:
+        start = time.perf_counter()
+        clf.predict([text])
+        latencies.append((time.perf_counter() - start) * 1000)
+    return {
+        "throughput": {k: round(v, 1) for k, v in timings.items()},
+        "speedup": round(timings["intentbal"] / timings["baseline"], 2),
+        "latency_ms": {"median": round(statistics.median(latencies), 2),
+                       "p95": round(sorted(latencies)[int(0.95 * len(latencies))], 2)},
+    }
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{os.cpu_count()} cores ({cpu}), {gpu}, torch {torch.__version__}, Python {platform.python_version()}"
+
+
+def write_section(path: Path, a: argparse.Namespace, r: dict) -> None:
+    tag = "gpu" if a.gpu else "cpu"
+    cmd = "python scripts/bench_speed.py " + " ".join(sys.argv[1:])
+    t, p = r["train_samples_per_second"], r["predict_sentences_per_second"]
+    body = f"""<!-- speed:{tag}:start -->
+Measured {dt.date.today().isoformat()} on {machine()}; `{cmd}`
+(data `{a.data.name}`, {a.epochs:g} epochs, batch {a.batch_size}, max length {a.max_length}, lr {a.lr:g}).
+
+| measure | Trainer baseline | intentbal | ratio |
+| --- | --- | --- | --- |
+| training samples/s | {t['baseline']:.1f} | {t['intentbal']:.1f} | **{r['train_speedup']:.2f}x** |
+| batch prediction sentences/s | {p['baseline']:.1f} | {p['intentbal']:.1f} | **{r['predict_speedup']:.2f}x** |
+| single-utterance latency, median (p95) | | {r['latency_ms']['median']:.1f} ms ({r['latency_ms']['p95']:.1f} ms) | |
+| peak resident memory, training | | {r['peak_rss_mb_training']} MB | |
+<!-- speed:{tag}:end -->"""
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    pattern = re.compile(rf"<!-- speed:{tag}:start -->.*?<!-- speed:{tag}:end -->", re.S)
+    text = pattern.sub(lambda _: body, text) if pattern.search(text) else text.rstrip() + "\n\n" + body + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
