@@ -57,7 +57,7 @@ def _progress() -> Callable[[str, int, int], None]:
         bar = bars.get(stage)
         if bar is None:
             bar = bars[stage] = tqdm(total=total, desc=stage, unit="step" if stage == "train" else "intent",
-                                     file=sys.stderr, dynamic_ncols=True, leave=False)
+                                     file=sys.stderr, dynamic_ncols=True, leave=False, disable=None)
         bar.update(done - bar.n)
         if done >= total:
             bar.close()
@@ -100,9 +100,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from intentbal.distributed import is_main
 
     config = _config(args, **{"data.train": args.train, "data.eval": args.eval, "output_dir": args.output})
-    run = train_run(config, progress=_progress())
+    run = train_run(config, progress=_progress(), resume=args.resume)
     if not is_main():  # under torchrun or accelerate, rank 0 reports
         return 0
+    if run.train_metrics["resumed_from_step"]:
+        print(f"resumed from the checkpoint at step {run.train_metrics['resumed_from_step']}")
     print("\n".join(profile_lines(run.profile)))
     if run.augmentation is not None:
         print(f"augmented {len(run.augmentation.synthetic)} rows (target {run.augmentation.target} per intent)")
@@ -111,6 +113,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if run.report is not None:
         print(report_table(run.report))
         print("\n".join(summary_lines(run.report)))
+    for warning in run.warnings:
+        print(f"warning: {warning}")
     print(f"wrote {run.output_dir}")
     return 0
 
@@ -161,6 +165,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--train", type=Path, help="training data (data.train)")
     p.add_argument("--eval", type=Path, help="eval data (data.eval); without it a split is held out")
     p.add_argument("--output", type=Path, help="output folder (output_dir)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint of this output")
     p.set_defaults(run=_cmd_train)
 
     p = sub.add_parser("evaluate", parents=[common], help="per-intent report of a trained model")

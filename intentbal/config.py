@@ -87,7 +87,13 @@ class ModelConfig(Section):
     name_or_path: str = Field(
         DEFAULT_MODEL, min_length=1, description="Hugging Face model name or local folder."
     )
-    max_length: int = Field(64, ge=8, le=4096, description="Tokens kept per utterance.")
+    max_length: int = Field(64, ge=8, le=4096, description="Tokens kept per utterance; longer texts are cut.")
+    trust_remote_code: bool = Field(
+        False, description="Run code shipped with a Hub model; only for models you trust (warns when on)."
+    )
+    allow_pickle: bool = Field(
+        False, description="Accept pickle-based weights (.bin/.pt); otherwise safetensors only."
+    )
 
 
 class TrainConfig(Section):
@@ -101,6 +107,9 @@ class TrainConfig(Section):
         description="Class-weighting scheme of the loss: none, inverse, sqrt_inverse or effective_number.",
     )
     beta: float = Field(0.999, gt=0, lt=1, description="Beta of the effective_number scheme.")
+    save_steps: int = Field(
+        500, ge=0, description="Checkpoint every this many steps, for --resume; 0 turns checkpoints off."
+    )
     precision: Precision = Field(
         "auto", description="Arithmetic: auto (bf16 autocast on a GPU that has it, else fp32), fp32 or bf16."
     )

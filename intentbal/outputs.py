@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -23,7 +24,8 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     target = Path(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+        _remove_stale(target)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-{os.getpid()}-", dir=target.parent))
         os.chmod(tmp, 0o777 & ~_umask())
     except OSError as exc:
         raise _write_error(target, exc) from None
@@ -72,14 +74,36 @@ def _swap_into_place(tmp: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _remove_stale(target: Path) -> None:
+    """Temporary folders left by a killed process (its pid is gone) are removed."""
+    for tmp in target.parent.glob(f".{target.name}.partial-*"):
+        pid = tmp.name.rsplit(".partial-", 1)[1].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
 
 
+PARTIAL = re.compile(r"^\.(.+)\.partial-\d+-[^/]+$")
+
+
 def _write_error(path: Path, exc: OSError) -> IntentbalError:
     reason = exc.strerror or type(exc).__name__
+    shown = Path(*(PARTIAL.sub(r"\1", part) for part in Path(path).parts))  # name the final path, not ours
     return IntentbalError(
-        f"{path}: could not write the output ({reason}); free disk space or choose a writable --output"
+        f"{shown}: could not write the output ({reason}); free disk space or choose a writable --output"
     )

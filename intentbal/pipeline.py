@@ -7,6 +7,7 @@ Nothing here prints; progress is reported through an optional callback.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
@@ -42,6 +43,7 @@ class TrainRun:
     augmentation: AugmentResult | None
     report: Report | None
     train_metrics: dict[str, float]
+    warnings: list[str]
 
 
 def load_split(config: Config) -> Split:
@@ -81,35 +83,47 @@ def augment_file(config: Config, *, output: Path, progress: Progress | None = No
     return result
 
 
-def train_run(config: Config, *, progress: Progress | None = None) -> TrainRun:
+def train_run(config: Config, *, progress: Progress | None = None, resume: bool = False) -> TrainRun:
     """Profile, augment, fine-tune and evaluate; write everything to ``config.output_dir``.
 
     The folder appears only when complete: ``model/`` (a standard Hugging Face folder),
-    ``config.yaml``, ``profile.json``, ``augmentation.jsonl``, ``train_metrics.json`` and,
-    when there is eval data, ``report.json``, ``report.md``, ``per_intent.csv`` and
-    ``predictions.csv``.
+    ``config.yaml``, ``manifest.json``, ``profile.json``, ``augmentation.jsonl``,
+    ``train_metrics.json`` and, when there is eval data, ``report.json``, ``report.md``,
+    ``per_intent.csv`` and ``predictions.csv``. Checkpoints go to a hidden folder beside
+    it, which ``resume=True`` continues from and a finished run removes.
     """
     from intentbal import distributed
-    from intentbal.train import fine_tune
+    from intentbal.train import check_trainable, fine_tune
 
     distributed.setup()
     main = distributed.is_main()
     split = load_split(config)  # every rank checks the data; only rank 0 draws the augmentation
+    check_trainable(split.train)
     profile = _profile(config, split.train, split.eval.intents if split.eval else ())
     augmented = distributed.share(_augment(config, split.train, progress, force=False) if main else None)
-    train_data = augmented.data if augmented else split.train
-    trained = fine_tune(train_data, model_config=config.model, train_config=config.train, seed=config.seed,
-                        progress=progress if main else None)
+    checkpoints = checkpoint_dir(config.output_dir)
+    trained = fine_tune(augmented.data if augmented else split.train, model_config=config.model,
+                        train_config=config.train, seed=config.seed, progress=progress if main else None,
+                        checkpoint_dir=checkpoints, resume=resume)
     metrics = {
         "train_seconds": round(trained.train_seconds, 3),
         "train_samples": trained.train_samples,
         "train_samples_per_second": round(trained.train_samples_per_second, 3),
         "steps": trained.steps,
+        "resumed_from_step": trained.resumed_from,
         "processes": distributed.world_size(),
     }
-    report = _write_run(config, trained, profile, augmented, split.eval, metrics) if main else None
+    report, warnings = None, list(trained.warnings)
+    if main:
+        report = _write_run(config, trained, profile, augmented, split.eval, metrics, warnings)
+        shutil.rmtree(checkpoints, ignore_errors=True)
     distributed.teardown()
-    return TrainRun(config.output_dir, profile, augmented, report, metrics)
+    return TrainRun(config.output_dir, profile, augmented, report, metrics, warnings)
+
+
+def checkpoint_dir(output_dir: Path) -> Path:
+    """Where the checkpoints of a run writing ``output_dir`` live: a hidden folder beside it."""
+    return output_dir.parent / f".{output_dir.name}.checkpoint"
 
 
 def _write_run(
@@ -119,19 +133,22 @@ def _write_run(
     augmented: AugmentResult | None,
     eval_data: IntentData | None,
     metrics: dict[str, float],
+    warnings: list[str],
 ) -> Report | None:
+    from intentbal.manifest import build_manifest
+    from intentbal.predict import IntentClassifier
+
     counts = profile.counts()
     after = augmented.counts() if augmented else counts
     meta = {"train_counts": counts, "augmented_counts": after, "max_length": config.model.max_length,
             "class_weights": dict(zip(trained.intents, trained.class_weights)),
             "intentbal_version": intentbal.__version__}
-    from intentbal.predict import IntentClassifier
-
     with atomic_dir(config.output_dir) as out:
         trained.model.save_pretrained(out / "model", safe_serialization=True)
         trained.tokenizer.save_pretrained(out / "model")
         atomic_write_text(out / "model" / "intentbal.json", json_text(meta))
         atomic_write_text(out / "config.yaml", config_to_yaml(config))
+        atomic_write_text(out / "manifest.json", json_text(build_manifest(config)))
         atomic_write_text(out / "profile.json", json_text(profile.to_dict()))
         atomic_write_text(out / "augmentation.jsonl", _augmented_rows(augmented, jsonl=True, synthetic_only=True))
         atomic_write_text(out / "train_metrics.json", json_text(metrics))
@@ -139,30 +156,43 @@ def _write_run(
             return None
         clf = IntentClassifier(trained.model, trained.tokenizer, trained.intents, config.model.max_length,
                                meta, config.evaluate.batch_size)
-        return _evaluate(config, clf, eval_data, counts, after, out)
+        return _evaluate(config, clf, eval_data, counts, after, out, warnings)
 
 
 def evaluate_model(config: Config, *, model_dir: Path, data: Path, output: Path) -> Report:
     """Evaluate a trained model folder on ``data``; write the report files to ``output``."""
-    from intentbal.predict import IntentClassifier
-
-    clf = IntentClassifier.load(model_dir, max_length=config.model.max_length, batch_size=config.evaluate.batch_size)
+    clf = _classifier(config, model_dir)
     eval_data = _load(config, data, "eval")
+    known = set(clf.intents)
+    if not known & set(eval_data.intents):
+        raise IntentbalError(
+            f"model {model_dir}: its intents ({_few(known)}) share none with {data} ({_few(set(eval_data.intents))}); "
+            "pass the model trained for this data, or the right --set data.intent_column"
+        )
     counts = clf.meta.get("train_counts", {})
     with atomic_dir(output) as out:
-        return _evaluate(config, clf, eval_data, counts, clf.meta.get("augmented_counts", counts), out)
+        return _evaluate(config, clf, eval_data, counts, clf.meta.get("augmented_counts", counts), out, [])
 
 
 def predict_file(config: Config, *, model_dir: Path, input_path: Path, output: Path) -> int:
     """Write ``text,prediction,confidence`` (and ``intent`` when the input has it) to ``output``."""
-    from intentbal.predict import IntentClassifier
-
-    clf = IntentClassifier.load(model_dir, max_length=config.model.max_length, batch_size=config.evaluate.batch_size)
+    clf = _classifier(config, model_dir)
     data = _load(config, input_path, "test", require_intent=False)
     predicted, confidence = clf.predict(data.texts)
     gold = data.intents if data.labelled else None
     atomic_write_text(output, predictions_csv(data.texts, predicted, confidence, gold))
     return len(data)
+
+
+def _classifier(config: Config, model_dir: Path) -> IntentClassifier:
+    from intentbal.predict import IntentClassifier
+
+    return IntentClassifier.load(model_dir, config=config.model, batch_size=config.evaluate.batch_size)
+
+
+def _few(names: set[str], limit: int = 4) -> str:
+    shown = sorted(names)[:limit]
+    return ", ".join(shown) + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def _load(config: Config, path: Path, split: str, *, require_intent: bool = True) -> IntentData:
@@ -222,8 +252,11 @@ def _evaluate(
     counts: dict[str, int],
     augmented_counts: dict[str, int],
     out: Path,
+    warnings: list[str],
 ) -> Report:
     predicted, confidence = clf.predict(data.texts)
+    if clf.truncated:
+        warnings.append(f"{clf.truncated} eval text(s) longer than {clf.max_length} tokens were truncated")
     report = evaluate_predictions(
         data.intents, predicted, train_counts=counts, augmented_counts=augmented_counts,
         rare_max=config.profile.rare_max, frequent_min=config.profile.frequent_min,

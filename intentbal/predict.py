@@ -8,7 +8,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from intentbal.train import pad
+from intentbal.config import ModelConfig
+
+from intentbal.batching import encode, length_sorted, pad, pad_id_of
 
 
 @dataclass
@@ -26,19 +28,25 @@ class IntentClassifier:
     max_length: int
     meta: dict[str, Any]
     batch_size: int = 128
+    truncated: int = 0  # texts cut to max_length in the last call
 
     @classmethod
-    def load(cls, model_dir: str | Path, *, max_length: int = 64, batch_size: int = 128) -> IntentClassifier:
-        """Load ``model_dir``; its saved ``max_length`` wins over the argument."""
+    def load(
+        cls, model_dir: str | Path, *, config: ModelConfig | None = None, batch_size: int = 128
+    ) -> IntentClassifier:
+        """Load ``model_dir``; the ``max_length`` saved with it wins over ``config``'s."""
         from intentbal.models import intents_of, load_classifier
 
-        tokenizer, model, meta = load_classifier(model_dir)
-        return cls(model, tokenizer, intents_of(model), meta.get("max_length", max_length), meta, batch_size)
+        config = config or ModelConfig()
+        tokenizer, model, meta = load_classifier(model_dir, config)
+        max_length = meta.get("max_length", config.max_length)
+        return cls(model, tokenizer, intents_of(model), max_length, meta, batch_size)
 
     def proba(self, texts: Sequence[str]) -> np.ndarray:
         """Softmax probabilities, one row per text, one column per intent (``self.intents``)."""
-        return predict_proba(texts, model=self.model, tokenizer=self.tokenizer,
-                             max_length=self.max_length, batch_size=self.batch_size)
+        probs, self.truncated = predict_proba(texts, model=self.model, tokenizer=self.tokenizer,
+                                              max_length=self.max_length, batch_size=self.batch_size)
+        return probs
 
     def predict(self, texts: Sequence[str]) -> tuple[list[str], list[float]]:
         """The most likely intent of each text and its probability."""
@@ -49,23 +57,21 @@ class IntentClassifier:
 
 def predict_proba(
     texts: Sequence[str], *, model: Any, tokenizer: Any, max_length: int, batch_size: int = 128
-) -> np.ndarray:
-    """Softmax probabilities, one row per text, columns in the model's ``id2label`` order.
+) -> tuple[np.ndarray, int]:
+    """Softmax probabilities (one row per text, columns in ``id2label`` order) and the
+    number of texts cut to ``max_length``.
 
     Texts are run in length order (little padding) and returned in input order.
     """
     import torch
 
-    ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    ids, cut = encode(tokenizer, texts, max_length)
     out = np.zeros((len(ids), model.config.num_labels), dtype=np.float32)
     device = next(model.parameters()).device
     model.eval()
     with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
-            input_ids, mask = pad([ids[i] for i in chunk], pad_id)
+        for chunk in length_sorted(ids, batch_size):
+            input_ids, mask = pad([ids[i] for i in chunk], pad_id_of(tokenizer))
             logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
             out[chunk] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-    return out
+    return out, cut

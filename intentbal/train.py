@@ -1,24 +1,29 @@
 """Fine-tuning a sequence classifier with the class-weighted loss.
 
 A lean loop: the data are tokenised once, batches are drawn from length-sorted pools
-(little padding), and the loss comes from :mod:`intentbal.losses`.
+(little padding), the loss comes from :mod:`intentbal.losses`, and every
+``train.save_steps`` steps a checkpoint is written from which ``resume`` continues
+exactly where the run stopped.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
 from collections import Counter
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
 
+from intentbal.batching import encode, pad, pad_id_of, shuffled_batches
 from intentbal.config import ModelConfig, TrainConfig
 from intentbal.data import IntentData
 from intentbal.errors import IntentbalError
 from intentbal.losses import class_weights, weighted_cross_entropy
 
 Progress = Callable[[str, int, int], None]
-POOL_BATCHES = 32  # batches per length-sorted pool: enough to cut padding, still well shuffled
 
 
 @dataclass
@@ -30,10 +35,23 @@ class TrainResult:
     train_seconds: float
     train_samples: int
     steps: int
+    resumed_from: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def train_samples_per_second(self) -> float:
         return self.train_samples / self.train_seconds if self.train_seconds > 0 else 0.0
+
+
+def check_trainable(data: IntentData) -> list[str]:
+    """The intents of ``data``, sorted; an error when there are fewer than two."""
+    intents = sorted(set(data.intents))
+    if len(intents) < 2:
+        raise IntentbalError(
+            f"{data.source}: expected at least 2 intents to train a classifier, found "
+            f"{len(intents)} ({', '.join(intents)}); add examples of other intents"
+        )
+    return intents
 
 
 def fine_tune(
@@ -43,53 +61,59 @@ def fine_tune(
     train_config: TrainConfig,
     seed: int,
     progress: Progress | None = None,
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
 ) -> TrainResult:
     """Fine-tune ``model_config.name_or_path`` on ``data`` and return the trained model.
 
     Class weights follow ``train_config.weighting`` and are computed from the counts in
-    ``data`` -- the rows the model actually trains on, augmented ones included.
+    ``data`` -- the rows the model actually trains on, augmented ones included. With a
+    ``checkpoint_dir`` and ``train_config.save_steps > 0`` the state is saved there every
+    ``save_steps`` steps; ``resume=True`` continues from it (same data, config and seed).
     """
     import torch
 
     from intentbal import distributed
     from intentbal.models import load_for_training
 
-    intents = sorted(set(data.intents))
-    if len(intents) < 2:
-        raise IntentbalError(
-            f"{data.source}: expected at least 2 intents to train a classifier, found "
-            f"{len(intents)} ({', '.join(intents)}); add examples of other intents"
-        )
+    intents = check_trainable(data)
     rank, world = distributed.setup()
     device = distributed.device()
     torch.manual_seed(seed)
-    tokenizer, model = load_for_training(model_config.name_or_path, intents)
+    tokenizer, model = load_for_training(model_config, intents)
     model.to(device)
     counts = Counter(data.intents)
     weights = class_weights([counts[i] for i in intents], scheme=train_config.weighting, beta=train_config.beta)
     weight_tensor = None if train_config.weighting == "none" else torch.tensor(weights, dtype=torch.float32)
-    ids = tokenizer(data.texts, truncation=True, max_length=model_config.max_length)["input_ids"]
+    ids, cut = encode(tokenizer, data.texts, model_config.max_length)
     index = {intent: i for i, intent in enumerate(intents)}
     targets = torch.tensor([index[i] for i in data.intents])
 
     total = max(1, math.ceil(train_config.epochs * math.ceil(len(ids) / (train_config.batch_size * world))))
     optimizer, scheduler = _optimiser(model, train_config, total, device)
+    checkpoint = _Checkpoint(checkpoint_dir, _fingerprint(data, model_config, train_config, seed, world))
+    done, samples, elapsed = checkpoint.restore(model, optimizer, scheduler) if resume else (0, 0, 0.0)
     step_fn = _step(distributed.wrap(model), optimizer, scheduler, weight_tensor, device, train_config.precision)
-    batches = _batches(ids, train_config.batch_size, torch.Generator().manual_seed(seed))
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    batches = shuffled_batches(ids, train_config.batch_size, torch.Generator().manual_seed(seed))
+    for _ in range(done * world):  # replay the stream up to where the checkpoint stopped
+        next(batches)
 
     model.train()
-    samples, start = 0, time.perf_counter()
-    for step in range(1, total + 1):
+    start = time.perf_counter() - elapsed
+    for step in range(done + 1, total + 1):
         group = [next(batches) for _ in range(world)]  # every rank draws the same stream
         batch = group[rank]
-        step_fn(*pad([ids[i] for i in batch], pad_id), targets[batch])
+        step_fn(*pad([ids[i] for i in batch], pad_id_of(tokenizer)), targets[batch])
         samples += sum(len(b) for b in group)
         if progress:
             progress("train", step, total)
+        if train_config.save_steps and step % train_config.save_steps == 0 and step < total and rank == 0:
+            checkpoint.save(model, optimizer, scheduler, step, samples, time.perf_counter() - start)
     seconds = time.perf_counter() - start
     model.eval()
-    return TrainResult(model, tokenizer, intents, [float(w) for w in weights], seconds, samples, total)
+    warnings = [f"{cut} training text(s) longer than {model_config.max_length} tokens were truncated"] if cut else []
+    return TrainResult(model, tokenizer, intents, [float(w) for w in weights], seconds, samples, total,
+                       resumed_from=done, warnings=warnings)
 
 
 def _optimiser(model: Any, config: TrainConfig, total: int, device: Any) -> tuple[Any, Any]:
@@ -111,7 +135,7 @@ def _step(
     weights = weights.to(device) if weights is not None else None
     bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
 
-    def step(input_ids: Any, mask: Any, target: Any) -> float:
+    def step(input_ids: Any, mask: Any, target: Any) -> Any:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(input_ids=input_ids.to(device, non_blocking=True),
                            attention_mask=mask.to(device, non_blocking=True)).logits
@@ -126,36 +150,61 @@ def _step(
     return step
 
 
-def pad(sequences: list[list[int]], pad_id: int) -> tuple[Any, Any]:
-    """Right-pad token ids to the longest sequence; returns ``(input_ids, attention_mask)``."""
-    import torch
-
-    width = max(len(s) for s in sequences)
-    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        input_ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-        mask[row, : len(seq)] = 1
-    return input_ids, mask
-
-
-def _batches(ids: list[list[int]], batch_size: int, generator: Any) -> Iterator[list[int]]:
-    """Endless epochs of shuffled batches, each drawn from a length-sorted pool."""
-    import torch
-
-    pool = batch_size * POOL_BATCHES
-    while True:
-        order = torch.randperm(len(ids), generator=generator).tolist()
-        epoch: list[list[int]] = []
-        for start in range(0, len(order), pool):
-            chunk = sorted(order[start : start + pool], key=lambda i: len(ids[i]))
-            epoch.extend(chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size))
-        for b in torch.randperm(len(epoch), generator=generator).tolist():
-            yield epoch[b]
-
-
 def _param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
     decay, no_decay = [], []
     for name, param in model.named_parameters():
         (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _fingerprint(data: IntentData, model: ModelConfig, train: TrainConfig, seed: int, world: int) -> str:
+    """What a checkpoint depends on; a resume with anything else would not reproduce the run."""
+    h = hashlib.sha256()
+    settings = {"model": model.model_dump(mode="json"), "seed": seed, "world": world,
+                "train": train.model_dump(mode="json", exclude={"save_steps"})}
+    h.update(json.dumps(settings, sort_keys=True).encode())
+    for text, intent in zip(data.texts, data.intents):
+        h.update(f"{intent}\t{text}\n".encode())
+    return h.hexdigest()
+
+
+@dataclass
+class _Checkpoint:
+    """The training state in a folder: weights in safetensors, the rest loaded without pickle."""
+
+    folder: Path | None
+    fingerprint: str
+
+    def save(self, model: Any, optimizer: Any, scheduler: Any, step: int, samples: int, elapsed: float) -> None:
+        import torch
+        from safetensors.torch import save_model
+
+        from intentbal.outputs import atomic_dir
+
+        if self.folder is None:
+            return
+        state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                 "rng": torch.get_rng_state(), "step": step, "samples": samples, "elapsed": elapsed,
+                 "fingerprint": self.fingerprint}
+        with atomic_dir(self.folder) as tmp:
+            save_model(model, str(tmp / "model.safetensors"))
+            torch.save(state, tmp / "state.pt")
+
+    def restore(self, model: Any, optimizer: Any, scheduler: Any) -> tuple[int, int, float]:
+        """Load the saved state into the objects; ``(step, samples, elapsed)``, zeros without one."""
+        import torch
+        from safetensors.torch import load_model
+
+        if self.folder is None or not (self.folder / "state.pt").is_file():
+            return 0, 0, 0.0
+        state = torch.load(self.folder / "state.pt", weights_only=True)
+        if state["fingerprint"] != self.fingerprint:
+            raise IntentbalError(
+                f"checkpoint {self.folder}: expected one made with the same data, config and seed, found "
+                "one from a different run; resume with the original settings or delete the checkpoint"
+            )
+        load_model(model, str(self.folder / "model.safetensors"))
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        return state["step"], state["samples"], state["elapsed"]

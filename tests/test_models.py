@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from intentbal import models
-from intentbal.config import DEFAULT_MODEL
+from intentbal.config import DEFAULT_MODEL, ModelConfig
 from intentbal.errors import IntentbalError
 
 
@@ -34,10 +34,45 @@ def test_hub_names_pass_through():
 
 def test_unknown_hub_model_offline_is_a_clear_error():
     with pytest.raises(IntentbalError, match="could not be loaded"):
-        models.load_for_training("no-such-org/no-such-model", ["a", "b"])
+        models.load_for_training(ModelConfig(name_or_path="no-such-org/no-such-model"), ["a", "b"])
 
 
 def test_folder_that_is_not_a_model(tmp_path):
     (tmp_path / "config.json").write_text('{"model_type": "bert"}')
     with pytest.raises(IntentbalError, match="could not be loaded"):
-        models.load_for_training(str(tmp_path), ["a", "b"])
+        models.load_for_training(ModelConfig(name_or_path=str(tmp_path)), ["a", "b"])
+
+
+def test_pickle_weights_are_refused_unless_allowed(tmp_path, tiny_model):
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    folder = tmp_path / "pickled"
+    shutil.copytree(tiny_model, folder)
+    weights = folder / "model.safetensors"
+    torch.save(load_file(weights), folder / "pytorch_model.bin")
+    weights.unlink()
+    with pytest.raises(IntentbalError, match="found only pickle-based pytorch_model.bin") as info:
+        models.load_for_training(ModelConfig(name_or_path=str(folder)), ["a", "b"])
+    assert "model.allow_pickle=true" in str(info.value)
+    _, model = models.load_for_training(ModelConfig(name_or_path=str(folder), allow_pickle=True), ["a", "b"])
+    assert model.config.num_labels == 2
+
+
+def test_trust_remote_code_is_off_by_default_and_warns_when_on(tiny_model, monkeypatch):
+    import transformers
+
+    seen = []
+    real = transformers.AutoModelForSequenceClassification.from_pretrained
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("trust_remote_code"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoModelForSequenceClassification, "from_pretrained", spy)
+    models.load_for_training(ModelConfig(name_or_path=str(tiny_model)), ["a", "b"])
+    with pytest.warns(UserWarning, match="trust_remote_code is on"):
+        models.load_for_training(ModelConfig(name_or_path=str(tiny_model), trust_remote_code=True), ["a", "b"])
+    assert seen == [False, True]

@@ -7,7 +7,8 @@ from intentbal.config import ModelConfig, TrainConfig
 from intentbal.data import IntentData
 from intentbal.errors import IntentbalError
 from intentbal.losses import class_weights
-from intentbal.train import _batches, fine_tune, pad
+from intentbal.batching import encode, pad, shuffled_batches
+from intentbal.train import fine_tune
 
 from conftest import toy_rows
 
@@ -66,7 +67,7 @@ def test_one_intent_is_a_clear_error(tiny_model):
 def test_batches_cover_every_row_once_per_epoch():
     ids = [[1] * n for n in (5, 1, 3, 9, 2, 7, 4)]
     gen = torch.Generator().manual_seed(0)
-    stream = _batches(ids, 3, gen)
+    stream = shuffled_batches(ids, 3, gen)
     epoch = [next(stream) for _ in range(3)]
     assert sorted(i for b in epoch for i in b) == list(range(7))
 

@@ -1,0 +1,58 @@
+"""Turning texts into padded tensors: tokenise once, batch by length, pad per batch."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Sequence
+
+POOL_BATCHES = 32  # batches per length-sorted pool: enough to cut padding, still well shuffled
+
+
+def encode(tokenizer: Any, texts: Sequence[str], max_length: int) -> tuple[list[list[int]], int]:
+    """Token ids of each text, cut to ``max_length``; also how many texts had to be cut."""
+    full = tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]
+    cut = sum(len(ids) > max_length for ids in full)
+    if not cut:
+        return full, 0
+    return tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"], cut
+
+
+def pad(sequences: list[list[int]], pad_id: int) -> tuple[Any, Any]:
+    """Right-pad token ids to the longest sequence; returns ``(input_ids, attention_mask)``."""
+    import torch
+
+    width = max(len(s) for s in sequences)
+    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        input_ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        mask[row, : len(seq)] = 1
+    return input_ids, mask
+
+
+def pad_id_of(tokenizer: Any) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+
+def shuffled_batches(ids: list[list[int]], batch_size: int, generator: Any) -> Iterator[list[int]]:
+    """Endless epochs of shuffled batches of row indices, each drawn from a length-sorted pool.
+
+    The stream depends only on the generator's seed, so it can be replayed to resume.
+    """
+    import torch
+
+    pool = batch_size * POOL_BATCHES
+    while True:
+        order = torch.randperm(len(ids), generator=generator).tolist()
+        epoch: list[list[int]] = []
+        for start in range(0, len(order), pool):
+            chunk = sorted(order[start : start + pool], key=lambda i: len(ids[i]))
+            epoch.extend(chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size))
+        for b in torch.randperm(len(epoch), generator=generator).tolist():
+            yield epoch[b]
+
+
+def length_sorted(ids: list[list[int]], batch_size: int) -> Iterator[list[int]]:
+    """Row indices in batches of similar length, for prediction."""
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
