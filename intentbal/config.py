@@ -119,6 +119,9 @@ class EvalConfig(Section):
     recall_threshold: float = Field(
         0.5, ge=0, le=1, description="Intents with recall under this are flagged."
     )
+    min_support: int = Field(
+        5, ge=1, description="Intents with fewer eval examples are 'insufficient evidence', never pass or fail."
+    )
     batch_size: int = Field(128, ge=1, description="Utterances per prediction batch.")
 
 

@@ -1,18 +1,24 @@
 """Per-intent metrics and the summary: pure functions of gold and predicted intents.
 
 An intent with no evaluation examples is *not evaluable*: its recall and F1 are
-``None``, never 0.0, and it is left out of every average.
+``None``, never 0.0, and it is left out of every average. Recall and precision carry
+95% Wilson intervals; an intent with fewer than ``min_support`` eval examples has
+*insufficient evidence* and is never called passed or failed.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import math
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
+
+import numpy as np
 
 from intentbal.profile import tier_of
 
 TAIL_SHARE = 3  # the tail is the third of evaluated intents with the fewest training examples
+Z95 = 1.959963984540054
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,13 @@ class IntentMetrics:
     recall: float | None
     f1: float | None
     flagged: bool  # recall under the threshold
+    recall_ci: list[float] | None = None  # 95% Wilson interval
+    precision_ci: list[float] | None = None
+    status: str = "not_evaluable"  # pass / at_risk / fail / insufficient_evidence / not_evaluable
+    roc_auc: float | None = None  # one-vs-rest, from the predicted probabilities
+    average_precision: float | None = None
+    confused_with: list[list[Any]] | None = None  # [[predicted intent, count], ...] of its examples
+    confused_from: list[list[Any]] | None = None  # [[gold intent, count], ...] wrongly predicted as it
 
 
 @dataclass(frozen=True)
@@ -37,50 +50,123 @@ class Report:
         return {"summary": self.summary, "intents": [asdict(m) for m in self.intents]}
 
 
+def wilson_interval(successes: int, n: int, *, z: float = Z95) -> list[float] | None:
+    """The Wilson score interval of ``successes / n`` (95% by default); None when ``n`` is 0."""
+    if n == 0:
+        return None
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return [low, high]
+
+
+def judge(ci: list[float] | None, support: int, *, threshold: float, min_support: int) -> str:
+    """``fail`` when the whole interval lies under ``threshold``, ``at_risk`` when it straddles
+    it, ``pass`` when it lies above; too few examples are ``insufficient_evidence``."""
+    if ci is None:
+        return "not_evaluable"
+    if support < min_support:
+        return "insufficient_evidence"
+    if ci[1] < threshold:
+        return "fail"
+    return "pass" if ci[0] >= threshold else "at_risk"
+
+
 def evaluate_predictions(
     gold: Sequence[str],
     predicted: Sequence[str],
     *,
     train_counts: dict[str, int],
     augmented_counts: dict[str, int] | None = None,
+    probabilities: np.ndarray | None = None,
+    prob_intents: Sequence[str] = (),
     rare_max: int = 10,
     frequent_min: int = 50,
     recall_threshold: float = 0.5,
+    min_support: int = 5,
+    top_confusions: int = 3,
 ) -> Report:
     """Score ``predicted`` against ``gold`` intent by intent, rarest first.
 
     Intents are those of training and of ``gold``; ``augmented_counts`` (rows after
-    augmentation) defaults to ``train_counts``.
+    augmentation) defaults to ``train_counts``. With ``probabilities`` (one row per example,
+    columns named by ``prob_intents``) each intent also gets one-vs-rest ROC-AUC and
+    average precision.
     """
     if len(gold) != len(predicted) or not gold:
         raise ValueError(f"need equal, non-empty gold and predicted lists, got {len(gold)} and {len(predicted)}")
     augmented_counts = augmented_counts if augmented_counts is not None else train_counts
     hits = Counter(g for g, p in zip(gold, predicted) if g == p)
     support, made = Counter(gold), Counter(predicted)
+    confusions = Counter((g, p) for g, p in zip(gold, predicted) if g != p)
+    ranking = _ranking(gold, probabilities, list(prob_intents))
     names = sorted(set(train_counts) | set(support), key=lambda i: (train_counts.get(i, 0), i))
     rows = []
     for intent in names:
         n_train = train_counts.get(intent, 0)
-        tier = tier_of(n_train, rare_max=rare_max, frequent_min=frequent_min) if n_train else "unseen"
-        precision = hits[intent] / made[intent] if made[intent] else (0.0 if support[intent] else None)
-        recall = hits[intent] / support[intent] if support[intent] else None
-        f1 = None if recall is None else _f1(precision or 0.0, recall)
-        flagged = recall is not None and recall < recall_threshold
-        rows.append(IntentMetrics(intent, tier, n_train, augmented_counts.get(intent, n_train),
-                                  support[intent], precision, recall, f1, flagged))
-    return Report(_summary(rows, gold, predicted, recall_threshold), rows)
+        recall_ci = wilson_interval(hits[intent], support[intent])
+        rows.append(IntentMetrics(
+            intent=intent,
+            tier=tier_of(n_train, rare_max=rare_max, frequent_min=frequent_min) if n_train else "unseen",
+            train_count=n_train,
+            augmented_count=augmented_counts.get(intent, n_train),
+            support=support[intent],
+            precision=hits[intent] / made[intent] if made[intent] else (0.0 if support[intent] else None),
+            recall=hits[intent] / support[intent] if support[intent] else None,
+            f1=_f1(hits[intent], support[intent], made[intent]),
+            flagged=bool(support[intent]) and hits[intent] / support[intent] < recall_threshold,
+            recall_ci=recall_ci,
+            precision_ci=wilson_interval(hits[intent], made[intent]),
+            status=judge(recall_ci, support[intent], threshold=recall_threshold, min_support=min_support),
+            roc_auc=ranking.get(intent, (None, None))[0],
+            average_precision=ranking.get(intent, (None, None))[1],
+            confused_with=_top((p, c) for (g, p), c in confusions.items() if g == intent)[:top_confusions],
+            confused_from=_top((g, c) for (g, p), c in confusions.items() if p == intent)[:top_confusions],
+        ))
+    return Report(_summary(rows, gold, predicted, recall_threshold, min_support), rows)
 
 
-def _f1(precision: float, recall: float) -> float:
+def _f1(hits: int, support: int, made: int) -> float | None:
+    if not support:
+        return None
+    precision, recall = (hits / made if made else 0.0), hits / support
     return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
 
+def _top(pairs: Any) -> list[list[Any]]:
+    return [[name, count] for name, count in sorted(pairs, key=lambda nc: (-nc[1], nc[0]))]
+
+
+def _ranking(
+    gold: Sequence[str], probabilities: np.ndarray | None, prob_intents: list[str]
+) -> dict[str, tuple[float, float]]:
+    """One-vs-rest ROC-AUC and average precision for intents with positives and negatives."""
+    if probabilities is None:
+        return {}
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    gold_arr = np.asarray(gold)
+    out = {}
+    for col, intent in enumerate(prob_intents):
+        positive = gold_arr == intent
+        if 0 < positive.sum() < len(gold_arr):
+            scores = probabilities[:, col]
+            out[intent] = (float(roc_auc_score(positive, scores)), float(average_precision_score(positive, scores)))
+    return out
+
+
 def _summary(
-    rows: list[IntentMetrics], gold: Sequence[str], predicted: Sequence[str], threshold: float
+    rows: list[IntentMetrics], gold: Sequence[str], predicted: Sequence[str], threshold: float, min_support: int
 ) -> dict[str, Any]:
     judged = [r for r in rows if r.recall is not None]  # already rarest first
     tail = judged[: max(1, len(judged) // TAIL_SHARE)]
     worst = min(judged, key=lambda r: (r.recall, r.train_count, r.intent))
+    ranked = [r for r in rows if r.roc_auc is not None]
+    by_status: dict[str, list[str]] = defaultdict(list)
+    for r in rows:
+        by_status[r.status].append(r.intent)
     return {
         "n": len(gold),
         "accuracy": sum(g == p for g, p in zip(gold, predicted)) / len(gold),
@@ -95,4 +181,10 @@ def _summary(
         "tail_intents": [r.intent for r in tail],
         "not_evaluable": [r.intent for r in rows if r.recall is None],
         "unseen_in_train": [r.intent for r in rows if r.train_count == 0],
+        "macro_roc_auc": sum(r.roc_auc for r in ranked) / len(ranked) if ranked else None,
+        "macro_average_precision": sum(r.average_precision for r in ranked) / len(ranked) if ranked else None,
+        "min_support": min_support,
+        "failing": by_status["fail"],
+        "at_risk": by_status["at_risk"],
+        "insufficient_evidence": by_status["insufficient_evidence"],
     }

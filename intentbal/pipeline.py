@@ -254,13 +254,15 @@ def _evaluate(
     out: Path,
     warnings: list[str],
 ) -> Report:
-    predicted, confidence = clf.predict(data.texts)
+    probs = clf.proba(data.texts)
+    predicted, confidence = clf.decide(probs)
     if clf.truncated:
         warnings.append(f"{clf.truncated} eval text(s) longer than {clf.max_length} tokens were truncated")
     report = evaluate_predictions(
         data.intents, predicted, train_counts=counts, augmented_counts=augmented_counts,
+        probabilities=probs, prob_intents=clf.intents,
         rare_max=config.profile.rare_max, frequent_min=config.profile.frequent_min,
-        recall_threshold=config.evaluate.recall_threshold,
+        recall_threshold=config.evaluate.recall_threshold, min_support=config.evaluate.min_support,
     )
     write_report(out, report)
     atomic_write_text(out / "predictions.csv", predictions_csv(data.texts, predicted, confidence, data.intents))

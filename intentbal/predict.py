@@ -50,7 +50,10 @@ class IntentClassifier:
 
     def predict(self, texts: Sequence[str]) -> tuple[list[str], list[float]]:
         """The most likely intent of each text and its probability."""
-        probs = self.proba(texts)
+        return self.decide(self.proba(texts))
+
+    def decide(self, probs: np.ndarray) -> tuple[list[str], list[float]]:
+        """The most likely intent of each row of ``probs`` and its probability."""
         best = probs.argmax(axis=1)
         return [self.intents[i] for i in best], [float(probs[r, i]) for r, i in enumerate(best)]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 from typing import Sequence
 
@@ -11,7 +12,7 @@ from intentbal.evaluate import IntentMetrics, Report
 from intentbal.outputs import atomic_write_text, json_text
 from intentbal.profile import Profile
 
-FLAG = "FLAG"
+STATUS = {"pass": "ok", "at_risk": "AT RISK", "fail": "FAIL", "insufficient_evidence": "too few", "not_evaluable": "n/a"}
 
 
 def fmt(value: float | None) -> str:
@@ -20,10 +21,14 @@ def fmt(value: float | None) -> str:
 
 
 def report_table(report: Report, *, markdown: bool = False) -> str:
-    """Per-intent table, rarest intents first, flagged intents marked."""
-    header = ["intent", "tier", "train", "augmented", "support", "precision", "recall", "f1", ""]
+    """Per-intent table, rarest intents first, with each intent's verdict."""
+    header = ["intent", "tier", "train", "augmented", "support", "recall", "95% CI", "precision", "f1", "status"]
     rows = [_row(m) for m in report.intents]
     return _table(header, rows, markdown=markdown)
+
+
+def interval(ci: list[float] | None) -> str:
+    return "n/a" if ci is None else f"{ci[0]:.2f}-{ci[1]:.2f}"
 
 
 def summary_lines(report: Report) -> list[str]:
@@ -34,6 +39,14 @@ def summary_lines(report: Report) -> list[str]:
         f"worst recall {s['worst_recall']:.3f} ({s['worst_intent']});   "
         f"{s['below_threshold']} of {s['intents_evaluated']} intents under {s['recall_threshold']:.2f} recall",
     ]
+    if s.get("macro_roc_auc") is not None:
+        lines.append(f"macro ROC-AUC {s['macro_roc_auc']:.3f}   macro average precision {s['macro_average_precision']:.3f}")
+    verdicts = [f"{len(s[k])} {label}" for k, label in
+                (("failing", "failing"), ("at_risk", "at risk"), ("insufficient_evidence", "with too few eval examples"))
+                if s.get(k)]
+    if verdicts:
+        lines.append(f"recall interval vs {s['recall_threshold']:.2f}: " + ", ".join(verdicts)
+                     + (f" (fewer than {s['min_support']})" if s.get("insufficient_evidence") else ""))
     if s["not_evaluable"]:
         lines.append(f"not evaluable (no eval examples): {', '.join(s['not_evaluable'])}")
     if s["unseen_in_train"]:
@@ -44,8 +57,9 @@ def summary_lines(report: Report) -> list[str]:
 def report_markdown(report: Report, *, title: str = "intentbal report") -> str:
     parts = [f"# {title}", "", *[f"- {line}" for line in summary_lines(report)], ""]
     parts += [
-        f"Intents rarest first; `{FLAG}` marks recall under {report.summary['recall_threshold']:.2f}; "
-        "`n/a` means no eval examples.",
+        f"Intents rarest first. Status against recall {report.summary['recall_threshold']:.2f}: `FAIL` when the "
+        "whole 95% interval lies under it, `AT RISK` when the interval straddles it, `too few` under "
+        f"{report.summary['min_support']} eval examples, `n/a` without any.",
         "",
         report_table(report, markdown=True),
     ]
@@ -58,7 +72,7 @@ def per_intent_csv(report: Report) -> str:
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for m in report.intents:
-        writer.writerow({k: "" if v is None else v for k, v in vars(m).items()})
+        writer.writerow({k: _cell(v) for k, v in vars(m).items()})
     return buf.getvalue()
 
 
@@ -98,10 +112,18 @@ def predictions_csv(
     return buf.getvalue()
 
 
+def _cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
 def _row(m: IntentMetrics) -> list[str]:
     return [
         m.intent, m.tier, str(m.train_count), str(m.augmented_count), str(m.support),
-        fmt(m.precision), fmt(m.recall), fmt(m.f1), FLAG if m.flagged else "",
+        fmt(m.recall), interval(m.recall_ci), fmt(m.precision), fmt(m.f1), STATUS[m.status],
     ]
 
 
@@ -121,4 +143,4 @@ def _table(header: list[str], rows: list[list[str]], *, markdown: bool = False) 
 
 
 def _numeric(cell: str) -> bool:
-    return cell == "n/a" or cell.rstrip("%").replace(".", "", 1).isdigit()
+    return cell == "n/a" or cell.rstrip("%").replace(".", "").replace("-", "").isdigit()

@@ -65,3 +65,74 @@ def test_report_dict_contract():
         assert key in report["summary"]
     assert set(report["intents"][0]) >= {"intent", "train_count", "augmented_count", "support",
                                          "precision", "recall", "f1", "tier"}
+
+
+# --- intervals, verdicts, confusions, threshold-free measures -----------------------------------
+
+from intentbal.evaluate import judge, wilson_interval  # noqa: E402
+
+
+@pytest.mark.parametrize("k, n, low, high", [
+    # hand-computed: centre = (p + z^2/2n) / (1 + z^2/n), half = z/(1 + z^2/n) * sqrt(p(1-p)/n + z^2/4n^2)
+    (3, 3, 0.438503, 1.0),
+    (0, 3, 0.0, 0.561497),
+    (5, 10, 0.236593, 0.763407),
+    (300, 300, 0.987357, 1.0),
+    (38, 40, 0.834961, 0.986179),
+])
+def test_wilson_interval_against_hand_computed_values(k, n, low, high):
+    ci = wilson_interval(k, n)
+    assert ci == pytest.approx([low, high], abs=1e-6)
+
+
+def test_wilson_interval_of_nothing_is_none():
+    assert wilson_interval(0, 0) is None
+
+
+def test_same_recall_different_evidence():
+    small, large = wilson_interval(3, 3), wilson_interval(300, 300)
+    assert small[1] - small[0] > 10 * (large[1] - large[0])
+
+
+def test_verdicts():
+    assert judge(wilson_interval(0, 20), 20, threshold=0.6, min_support=5) == "fail"
+    assert judge(wilson_interval(10, 20), 20, threshold=0.6, min_support=5) == "at_risk"
+    assert judge(wilson_interval(20, 20), 20, threshold=0.6, min_support=5) == "pass"
+    assert judge(wilson_interval(0, 3), 3, threshold=0.6, min_support=5) == "insufficient_evidence"
+    assert judge(None, 0, threshold=0.6, min_support=5) == "not_evaluable"
+
+
+def test_report_carries_intervals_statuses_and_confusions():
+    gold = ["a"] * 10 + ["b"] * 10 + ["c"] * 2
+    pred = ["a"] * 10 + ["a"] * 6 + ["c"] * 2 + ["b"] * 2 + ["b"] * 2
+    report = evaluate_predictions(gold, pred, train_counts={"a": 50, "b": 20, "c": 2}, min_support=5,
+                                  recall_threshold=0.6)
+    rows = {m.intent: m for m in report.intents}
+    assert rows["a"].recall_ci == pytest.approx(wilson_interval(10, 10))
+    assert rows["a"].precision_ci == pytest.approx(wilson_interval(10, 16))
+    assert rows["a"].status == "pass"
+    assert rows["b"].status == "fail"  # 2 of 10: the interval lies under 0.6
+    assert rows["c"].status == "insufficient_evidence"
+    assert rows["b"].confused_with == [["a", 6], ["c", 2]]
+    assert rows["a"].confused_from == [["b", 6]]
+    assert rows["b"].confused_from == [["c", 2]]
+    assert report.summary["failing"] == ["b"]
+    assert report.summary["insufficient_evidence"] == ["c"]
+
+
+def test_roc_auc_and_average_precision_match_scikit_learn():
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    rng = np.random.default_rng(0)
+    intents = ["a", "b", "c"]
+    gold = list(rng.choice(intents, size=60))
+    probs = rng.dirichlet([1, 1, 1], size=60)
+    pred = [intents[i] for i in probs.argmax(1)]
+    report = evaluate_predictions(gold, pred, train_counts={"a": 5, "b": 5, "c": 5},
+                                  probabilities=probs, prob_intents=intents)
+    rows = {m.intent: m for m in report.intents}
+    for col, intent in enumerate(intents):
+        positive = np.array(gold) == intent
+        assert rows[intent].roc_auc == pytest.approx(roc_auc_score(positive, probs[:, col]))
+        assert rows[intent].average_precision == pytest.approx(average_precision_score(positive, probs[:, col]))
+    assert report.summary["macro_roc_auc"] == pytest.approx(np.mean([rows[i].roc_auc for i in intents]))
