@@ -99,7 +99,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from intentbal.distributed import is_main
 
-    config = _config(args, **{"data.train": args.train, "data.eval": args.eval, "output_dir": args.output})
+    config = _config(args, **{"data.train": args.train, "data.eval": args.eval,
+                              "data.validation": args.validation, "output_dir": args.output})
     run = train_run(config, progress=_progress(), resume=args.resume)
     if not is_main():  # under torchrun or accelerate, rank 0 reports
         return 0
@@ -123,10 +124,58 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from intentbal.pipeline import evaluate_model
     from intentbal.report import report_table, summary_lines
 
-    report = evaluate_model(_config(args), model_dir=args.model, data=args.data, output=args.output)
+    config = _config(args, **{"data.validation": args.validation})
+    report = evaluate_model(config, model_dir=args.model, data=args.data, output=args.output)
     print(report_table(report))
     print("\n".join(summary_lines(report)))
     print(f"wrote {args.output}")
+    return 0
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from intentbal.pipeline import audit_model
+    from intentbal.report import report_table, summary_lines
+
+    config = _config(args, **{"data.validation": args.validation})
+    report, result = audit_model(config, model_dir=args.model, data=args.data, min_recall=args.min_recall,
+                                 min_tail_recall=args.min_tail_recall, baseline=args.baseline, output=args.output)
+    print(report_table(report))
+    print("\n".join(summary_lines(report)))
+    for change in result.regressions:
+        print(f"regression: {change.intent} {change.recall_a:.3f} -> {change.recall_b:.3f} (p={change.p_lower:.3g})")
+    if result.at_risk:
+        print(f"at risk (interval straddles {args.min_recall:.2f}): {', '.join(result.at_risk)}")
+    if result.insufficient_evidence:
+        print(f"not judged (too few eval examples): {', '.join(result.insufficient_evidence)}")
+    if result.passed:
+        print(f"AUDIT PASSED: no intent's recall interval lies wholly under {args.min_recall:.2f}")
+        return 0
+    print("AUDIT FAILED: " + "; ".join(result.reasons))
+    return 1
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from intentbal.pipeline import compare_files
+    from intentbal.report import compare_table
+
+    changes = compare_files(args.a, args.b)
+    print(compare_table(changes))
+    worse = [c.intent for c in changes if c.verdict() == "worse"]
+    better = [c.intent for c in changes if c.verdict() == "better"]
+    print(f"significantly worse in B: {', '.join(worse) or 'none'}; better: {', '.join(better) or 'none'} "
+          "(one-sided two-proportion z-test, p < 0.05)")
+    return 0
+
+
+def _cmd_cv(args: argparse.Namespace) -> int:
+    from intentbal.pipeline import cross_validate
+    from intentbal.report import report_table, summary_lines
+
+    config = _config(args, **{"data.train": args.train, "output_dir": args.output})
+    report, models = cross_validate(config, folds=args.folds, repeats=args.repeats, progress=_progress())
+    print(report_table(report))
+    print("\n".join(summary_lines(report)))
+    print(f"pooled over {models} models ({args.folds} folds x {args.repeats} repeat(s)); wrote {config.output_dir}")
     return 0
 
 
@@ -136,6 +185,16 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     n = predict_file(_config(args), model_dir=args.model, input_path=args.input, output=args.output)
     print(f"wrote {n} predictions to {args.output}")
     return 0
+
+
+def _unit(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, found {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, found {text}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -164,6 +223,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", parents=[common], help="profile, augment, fine-tune and evaluate")
     p.add_argument("--train", type=Path, help="training data (data.train)")
     p.add_argument("--eval", type=Path, help="eval data (data.eval); without it a split is held out")
+    p.add_argument("--validation", type=Path, help="validation data for choices like the fallback threshold")
     p.add_argument("--output", type=Path, help="output folder (output_dir)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint of this output")
     p.set_defaults(run=_cmd_train)
@@ -171,8 +231,31 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", parents=[common], help="per-intent report of a trained model")
     p.add_argument("--model", type=Path, required=True, help="model folder (OUTPUT/model)")
     p.add_argument("--data", type=Path, required=True, help="labelled eval data")
+    p.add_argument("--validation", type=Path, help="validation data to choose the fallback threshold on")
     p.add_argument("--output", type=Path, required=True, help="folder for the report files")
     p.set_defaults(run=_cmd_evaluate)
+
+    p = sub.add_parser("audit", parents=[common], help="gate: exit 1 when an intent fails, 0 when all pass")
+    p.add_argument("--model", type=Path, required=True, help="model folder (OUTPUT/model)")
+    p.add_argument("--data", type=Path, required=True, help="labelled eval data")
+    p.add_argument("--min-recall", type=_unit, default=0.6, help="fail intents whose recall interval lies under it")
+    p.add_argument("--min-tail-recall", type=_unit, help="fail when the tail recall is under it")
+    p.add_argument("--baseline", type=Path, help="report.json of an older model: fail on significant regressions")
+    p.add_argument("--validation", type=Path, help="validation data to choose the fallback threshold on")
+    p.add_argument("--output", type=Path, help="also write the report files here")
+    p.set_defaults(run=_cmd_audit)
+
+    p = sub.add_parser("compare", parents=[common], help="per-intent recall of two report.json files")
+    p.add_argument("a", type=Path, help="report.json (or its folder) of the first model")
+    p.add_argument("b", type=Path, help="report.json (or its folder) of the second model")
+    p.set_defaults(run=_cmd_compare)
+
+    p = sub.add_parser("cv", parents=[common], help="repeated stratified K-fold that keeps rare intents")
+    p.add_argument("--train", type=Path, help="labelled data (data.train)")
+    p.add_argument("--folds", type=int, default=5, help="folds (K)")
+    p.add_argument("--repeats", type=int, default=1, help="repetitions with other fold assignments")
+    p.add_argument("--output", type=Path, help="output folder (output_dir)")
+    p.set_defaults(run=_cmd_cv)
 
     p = sub.add_parser("predict", parents=[common], help="predict intents for a file of texts")
     p.add_argument("--model", type=Path, required=True, help="model folder (OUTPUT/model)")

@@ -39,6 +39,13 @@ class DataConfig(Section):
         min_length=1,
         description="Column holding the intent; when 'intent' is absent, 'label' or 'category' is used.",
     )
+    validation: Path | None = Field(
+        None, description="Validation data for choices such as the fallback threshold (never the eval data)."
+    )
+    oos_label: str | None = Field(
+        None, description="Intent name of out-of-scope examples in eval data (CLINC150: 'oos'); kept out of "
+        "the per-intent scores and used to weigh the fallback threshold."
+    )
     eval_fraction: float = Field(
         0.2, gt=0, lt=1, description="Share of each intent held out when no eval data is given."
     )
@@ -119,6 +126,14 @@ class EvalConfig(Section):
     recall_threshold: float = Field(
         0.5, ge=0, le=1, description="Intents with recall under this are flagged."
     )
+    fallback_threshold: float | None = Field(
+        None, ge=0, le=1, description="Confidence under which a chatbot falls back; null: chosen from data."
+    )
+    fallback_precision: float = Field(
+        0.95, gt=0, le=1, description="Without out-of-scope data, the threshold is the lowest whose answered "
+        "predictions are this precise."
+    )
+    plots: bool = Field(True, description="Write report.html and the PNG figures.")
     min_support: int = Field(
         5, ge=1, description="Intents with fewer eval examples are 'insufficient evidence', never pass or fail."
     )
@@ -136,7 +151,7 @@ class Config(Section):
     evaluate: EvalConfig = EvalConfig()
 
 
-PATH_KEYS = (("data", "train"), ("data", "eval"), ("output_dir",))
+PATH_KEYS = (("data", "train"), ("data", "eval"), ("data", "validation"), ("output_dir",))
 
 
 def load_config(path: Path | None = None, *, overrides: list[str] = ()) -> Config:

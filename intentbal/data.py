@@ -56,8 +56,8 @@ def load_intents(
 
     Files: ``.csv``, ``.tsv``, ``.jsonl``, ``.json`` (CLINC-style ``{"train": [[text, intent],
     ...]}`` or a list of records) and Rasa NLU ``.yml``/``.yaml``. ``PATH#SPLIT`` picks a split
-    of a JSON file or dataset; otherwise ``split`` is used (``eval`` and ``validation`` also try
-    their usual names). With ``require_intent=False`` a file without an intent column
+    of a JSON file or dataset (``PATH#test+oos_test`` joins two splits of a JSON file); otherwise
+    ``split`` is used (``eval`` and ``validation`` also try their usual names). With ``require_intent=False`` a file without an intent column
     loads as unlabelled data (``labelled`` is False).
     """
     path, split = _split_suffix(str(path), split)
@@ -231,8 +231,10 @@ def _load_json(path: Path, split: str, columns: Columns) -> IntentData:
     except json.JSONDecodeError as exc:
         raise IntentbalError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg}); fix the file") from None
     if isinstance(doc, dict):
-        key = _choose_split(list(doc), split, str(path))
-        records, where = doc[key], f"{path}[{key}]"
+        keys = [_choose_split(list(doc), part, str(path)) for part in split.split("+")]
+        if any(not isinstance(doc[k], list) for k in keys):
+            raise IntentbalError(f"{path}[{'+'.join(keys)}]: expected lists of examples, found something else")
+        records, where = [r for k in keys for r in doc[k]], f"{path}[{'+'.join(keys)}]"
     else:
         records, where = doc, str(path)
     if not isinstance(records, list):

@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 import intentbal
+from intentbal.audit import AuditResult, Change, audit_report, compare_reports
 from intentbal.augment import AugmentResult, augment_rare, resolve_target
 from intentbal.config import Config, config_to_yaml
 from intentbal.data import IntentData, load_intents, stratified_split
 from intentbal.errors import IntentbalError
 from intentbal.evaluate import Report, evaluate_predictions
-from intentbal.outputs import atomic_dir, atomic_write_text, json_text
+from intentbal.fallback import FallbackAnalysis, analyse_fallback, choose_threshold
+from intentbal.outputs import atomic_dir, atomic_write_bytes, atomic_write_text, json_text
 from intentbal.profile import Profile, profile_intents
 from intentbal.report import predictions_csv, write_report
 
@@ -34,6 +36,7 @@ class Split:
     train: IntentData
     eval: IntentData | None
     not_evaluable: list[str]  # intents too small to hold any example out (they stay in train)
+    validation: IntentData | None = None
 
 
 @dataclass(frozen=True)
@@ -51,12 +54,13 @@ def load_split(config: Config) -> Split:
     if config.data.train is None:
         raise IntentbalError("no training data: expected --train PATH or data.train in the config")
     train = _load(config, config.data.train, "train")
+    validation = _load(config, config.data.validation, "validation") if config.data.validation else None
     if config.data.eval is not None:
-        return Split(train, _load(config, config.data.eval, "eval"), [])
+        return Split(train, _load(config, config.data.eval, "eval"), [], validation)
     train, held_out, not_evaluable = stratified_split(
         train, fraction=config.data.eval_fraction, seed=config.seed
     )
-    return Split(train, held_out if len(held_out) else None, not_evaluable)
+    return Split(train, held_out if len(held_out) else None, not_evaluable, validation)
 
 
 def profile_data(config: Config) -> Profile:
@@ -115,7 +119,7 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
     }
     report, warnings = None, list(trained.warnings)
     if main:
-        report = _write_run(config, trained, profile, augmented, split.eval, metrics, warnings)
+        report = _write_run(config, trained, profile, augmented, split, metrics, warnings)
         shutil.rmtree(checkpoints, ignore_errors=True)
     distributed.teardown()
     return TrainRun(config.output_dir, profile, augmented, report, metrics, warnings)
@@ -131,7 +135,7 @@ def _write_run(
     trained: TrainResult,
     profile: Profile,
     augmented: AugmentResult | None,
-    eval_data: IntentData | None,
+    split: Split,
     metrics: dict[str, float],
     warnings: list[str],
 ) -> Report | None:
@@ -152,11 +156,11 @@ def _write_run(
         atomic_write_text(out / "profile.json", json_text(profile.to_dict()))
         atomic_write_text(out / "augmentation.jsonl", _augmented_rows(augmented, jsonl=True, synthetic_only=True))
         atomic_write_text(out / "train_metrics.json", json_text(metrics))
-        if eval_data is None:
+        if split.eval is None:
             return None
         clf = IntentClassifier(trained.model, trained.tokenizer, trained.intents, config.model.max_length,
                                meta, config.evaluate.batch_size)
-        return _evaluate(config, clf, eval_data, counts, after, out, warnings)
+        return _evaluate(config, clf, split.eval, (counts, after), out, warnings, split.validation)
 
 
 def evaluate_model(config: Config, *, model_dir: Path, data: Path, output: Path) -> Report:
@@ -170,8 +174,10 @@ def evaluate_model(config: Config, *, model_dir: Path, data: Path, output: Path)
             "pass the model trained for this data, or the right --set data.intent_column"
         )
     counts = clf.meta.get("train_counts", {})
+    validation = _load(config, config.data.validation, "validation") if config.data.validation else None
     with atomic_dir(output) as out:
-        return _evaluate(config, clf, eval_data, counts, clf.meta.get("augmented_counts", counts), out, [])
+        return _evaluate(config, clf, eval_data, (counts, clf.meta.get("augmented_counts", counts)), out, [],
+                         validation)
 
 
 def predict_file(config: Config, *, model_dir: Path, input_path: Path, output: Path) -> int:
@@ -249,21 +255,197 @@ def _evaluate(
     config: Config,
     clf: IntentClassifier,
     data: IntentData,
-    counts: dict[str, int],
-    augmented_counts: dict[str, int],
+    counts: tuple[dict[str, int], dict[str, int]],
     out: Path,
     warnings: list[str],
+    validation: IntentData | None = None,
 ) -> Report:
+    """Predict ``data``, score it, weigh the fallback threshold, and write every report file."""
     probs = clf.proba(data.texts)
     predicted, confidence = clf.decide(probs)
     if clf.truncated:
         warnings.append(f"{clf.truncated} eval text(s) longer than {clf.max_length} tokens were truncated")
+    oos = config.data.oos_label
+    keep = [i for i, g in enumerate(data.intents) if g != oos]
+    if not keep:
+        raise IntentbalError(f"{data.source}: expected in-scope examples, found only {oos!r} rows")
+    gold_in = [data.intents[i] for i in keep]
     report = evaluate_predictions(
-        data.intents, predicted, train_counts=counts, augmented_counts=augmented_counts,
-        probabilities=probs, prob_intents=clf.intents,
+        gold_in, [predicted[i] for i in keep], train_counts=counts[0], augmented_counts=counts[1],
+        probabilities=probs[keep], prob_intents=clf.intents,
         rare_max=config.profile.rare_max, frequent_min=config.profile.frequent_min,
         recall_threshold=config.evaluate.recall_threshold, min_support=config.evaluate.min_support,
     )
-    write_report(out, report)
+    fallback = _fallback(config, clf, data, predicted, confidence, validation)
+    extra = {"fallback": {k: v for k, v in fallback.to_dict().items() if k != "curve"}}
+    write_report(out, report, extra=extra)
+    atomic_write_text(out / "fallback_curve.json", json_text(fallback.curve))
     atomic_write_text(out / "predictions.csv", predictions_csv(data.texts, predicted, confidence, data.intents))
+    if config.evaluate.plots:
+        _write_figures(out, report, gold_in, [predicted[i] for i in keep], probs[keep], clf.intents, fallback)
     return report
+
+
+def _fallback(
+    config: Config,
+    clf: IntentClassifier,
+    data: IntentData,
+    predicted: list[str],
+    confidence: list[float],
+    validation: IntentData | None,
+) -> FallbackAnalysis:
+    e, oos = config.evaluate, config.data.oos_label
+    if e.fallback_threshold is not None:
+        threshold, chosen_on = e.fallback_threshold, "given"
+    elif validation is not None:
+        v_pred, v_conf = clf.predict(validation.texts)
+        threshold = choose_threshold(validation.intents, v_pred, v_conf, oos_label=oos,
+                                     target_precision=e.fallback_precision)
+        chosen_on = "validation"
+    else:
+        threshold = choose_threshold(data.intents, predicted, confidence, oos_label=oos,
+                                     target_precision=e.fallback_precision)
+        chosen_on = "eval"
+    return analyse_fallback(data.intents, predicted, confidence, threshold=threshold, chosen_on=chosen_on,
+                            oos_label=oos)
+
+
+def _write_figures(
+    out: Path, report: Report, gold: list[str], predicted: list[str], probs: object,
+    prob_intents: list[str], fallback: FallbackAnalysis,
+) -> None:
+    from intentbal import plots
+    from intentbal.webreport import render_html
+
+    rare = report.summary["tail_intents"][:8]
+    figures = {
+        "recall_vs_count": plots.recall_vs_count(report),
+        "confusions": plots.confusion_matrix(gold, predicted),
+        "pr_rare": plots.pr_curves(gold, probs, prob_intents, rare),  # type: ignore[arg-type]
+        "fallback": plots.fallback_curves(fallback.curve, rare, fallback.threshold),
+    }
+    for name, png in figures.items():
+        atomic_write_bytes(out / "plots" / f"{name}.png", png)
+    page = render_html(report, figures=figures, fallback={k: v for k, v in fallback.to_dict().items() if k != "curve"})
+    atomic_write_text(out / "report.html", page)
+
+
+def audit_model(
+    config: Config,
+    *,
+    model_dir: Path,
+    data: Path,
+    min_recall: float,
+    min_tail_recall: float | None = None,
+    baseline: Path | None = None,
+    output: Path | None = None,
+) -> tuple[Report, AuditResult]:
+    """Evaluate with ``min_recall`` as the threshold and judge the result (see :mod:`intentbal.audit`).
+
+    The report files go to ``output`` when given.
+    """
+    import tempfile
+
+    old = read_report(baseline) if baseline is not None else None
+    evaluate = config.evaluate.model_copy(update={"recall_threshold": min_recall})
+    config = config.model_copy(update={"evaluate": evaluate})
+    if output is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            report = evaluate_model(config, model_dir=model_dir, data=data, output=Path(tmp) / "report")
+    else:
+        report = evaluate_model(config, model_dir=model_dir, data=data, output=output)
+    return report, audit_report(report.to_dict(), min_tail_recall=min_tail_recall, baseline=old)
+
+
+def compare_files(a: Path, b: Path) -> list[Change]:
+    """Per-intent recall changes from report file ``a`` to report file ``b``."""
+    return compare_reports(read_report(a), read_report(b))
+
+
+def read_report(path: Path) -> dict:
+    """A ``report.json`` written by intentbal, checked for the fields the audit needs."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "report.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IntentbalError(f"{path}: report not found; pass OUTPUT/report.json of an earlier run") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IntentbalError(f"{path}: expected an intentbal report.json, found unreadable JSON ({exc})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("intents"), list) or "summary" not in doc:
+        raise IntentbalError(f"{path}: expected an intentbal report.json with 'summary' and 'intents', found other JSON")
+    return doc
+
+
+def cross_validate(
+    config: Config, *, folds: int, repeats: int = 1, progress: Progress | None = None
+) -> tuple[Report, int]:
+    """Repeated stratified K-fold over ``data.train``; recall pooled over every held-out fold.
+
+    Each intent's examples are spread over the folds from a random offset, so an intent with
+    fewer examples than folds still has each example held out once, and is evaluated. Returns
+    the pooled report (written to ``config.output_dir``) and the number of models trained.
+    """
+    from intentbal.predict import IntentClassifier
+    from intentbal.train import fine_tune
+
+    if folds < 2:
+        raise IntentbalError(f"--folds {folds}: expected at least 2 folds")
+    if config.data.train is None:
+        raise IntentbalError("no data to cross-validate: expected --train PATH or data.train in the config")
+    data = _load(config, config.data.train, "train")
+    gold: list[str] = []
+    predicted: list[str] = []
+    texts: list[str] = []
+    confidence: list[float] = []
+    runs = 0
+    for repeat in range(repeats):
+        assignment = fold_assignment(data.intents, folds=folds, seed=config.seed + repeat)
+        for fold in range(folds):
+            held = [i for i, f in enumerate(assignment) if f == fold]
+            if not held:
+                continue
+            train = data.subset(i for i, f in enumerate(assignment) if f != fold)
+            augmented = _augment(config, train, None, force=False)
+            trained = fine_tune(augmented.data if augmented else train, model_config=config.model,
+                                train_config=config.train.model_copy(update={"save_steps": 0}),
+                                seed=config.seed + repeat)
+            clf = IntentClassifier(trained.model, trained.tokenizer, trained.intents, config.model.max_length,
+                                   {}, config.evaluate.batch_size)
+            pred, conf = clf.predict([data.texts[i] for i in held])
+            texts += [data.texts[i] for i in held]
+            gold += [data.intents[i] for i in held]
+            predicted += pred
+            confidence += conf
+            runs += 1
+            if progress:
+                progress("cv", runs, repeats * folds)
+    counts = profile_intents(data.texts, data.intents).counts()
+    e = config.evaluate
+    report = evaluate_predictions(gold, predicted, train_counts=counts, rare_max=config.profile.rare_max,
+                                  frequent_min=config.profile.frequent_min, recall_threshold=e.recall_threshold,
+                                  min_support=e.min_support)
+    with atomic_dir(config.output_dir) as out:
+        write_report(out, report, title=f"intentbal {folds}-fold cross-validation, {repeats} repeat(s)",
+                     extra={"cv": {"folds": folds, "repeats": repeats, "models": runs}})
+        atomic_write_text(out / "predictions.csv", predictions_csv(texts, predicted, confidence, gold))
+    return report, runs
+
+
+def fold_assignment(intents: Sequence[str], *, folds: int, seed: int) -> list[int]:
+    """A fold for every example: each intent's examples in a shuffled round-robin from a random fold."""
+    import random
+
+    rng = random.Random(f"folds:{seed}")
+    by_intent: dict[str, list[int]] = {}
+    for i, intent in enumerate(intents):
+        by_intent.setdefault(intent, []).append(i)
+    out = [0] * len(intents)
+    for intent in sorted(by_intent):
+        idx = by_intent[intent][:]
+        rng.shuffle(idx)
+        offset = rng.randrange(folds)
+        for pos, i in enumerate(idx):
+            out[i] = (pos + offset) % folds
+    return out

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Sequence
 
+from intentbal.audit import Change
 from intentbal.evaluate import IntentMetrics, Report
 from intentbal.outputs import atomic_write_text, json_text
 from intentbal.profile import Profile
@@ -76,11 +77,22 @@ def per_intent_csv(report: Report) -> str:
     return buf.getvalue()
 
 
-def write_report(folder: Path, report: Report, *, title: str = "intentbal report") -> None:
-    """``report.json``, ``report.md`` and ``per_intent.csv`` in ``folder``."""
-    atomic_write_text(folder / "report.json", json_text(report.to_dict()))
+def write_report(
+    folder: Path, report: Report, *, title: str = "intentbal report", extra: dict | None = None
+) -> None:
+    """``report.json`` (with ``extra`` sections), ``report.md`` and ``per_intent.csv`` in ``folder``."""
+    atomic_write_text(folder / "report.json", json_text({**report.to_dict(), **(extra or {})}))
     atomic_write_text(folder / "report.md", report_markdown(report, title=title))
     atomic_write_text(folder / "per_intent.csv", per_intent_csv(report))
+
+
+def compare_table(changes: Sequence[Change]) -> str:
+    """Two reports side by side, intent by intent, with the one-sided test of each change."""
+    header = ["intent", "support A", "recall A", "support B", "recall B", "change", "p(worse)", "verdict"]
+    rows = [[c.intent, str(c.support_a), fmt(c.recall_a), str(c.support_b), fmt(c.recall_b),
+             "n/a" if c.difference is None else f"{c.difference:+.3f}",
+             "n/a" if c.p_lower is None else f"{c.p_lower:.3f}", c.verdict()] for c in changes]
+    return _table(header, rows)
 
 
 def profile_table(profile: Profile) -> str:
@@ -143,4 +155,4 @@ def _table(header: list[str], rows: list[list[str]], *, markdown: bool = False) 
 
 
 def _numeric(cell: str) -> bool:
-    return cell == "n/a" or cell.rstrip("%").replace(".", "").replace("-", "").isdigit()
+    return cell == "n/a" or cell.rstrip("%").lstrip("+").replace(".", "").replace("-", "").isdigit()

@@ -1,0 +1,114 @@
+"""The release gate and report comparison: pure functions of ``report.json`` contents.
+
+A failure is an intent whose whole recall interval lies under the threshold; an interval
+that straddles it is *at risk*, and too few examples are *insufficient evidence*. A
+regression against a baseline counts when a one-sided two-proportion z-test finds the
+new recall lower at level ``alpha``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class Change:
+    """One intent's recall in two reports."""
+
+    intent: str
+    support_a: int
+    support_b: int
+    recall_a: float | None
+    recall_b: float | None
+    p_lower: float | None  # one-sided p-value that recall_b < recall_a
+    p_higher: float | None  # one-sided p-value that recall_b > recall_a
+
+    @property
+    def difference(self) -> float | None:
+        if self.recall_a is None or self.recall_b is None:
+            return None
+        return self.recall_b - self.recall_a
+
+    def verdict(self, alpha: float = ALPHA) -> str:
+        if self.p_lower is None:
+            return "n/a"
+        if self.p_lower < alpha:
+            return "worse"
+        return "better" if self.p_higher is not None and self.p_higher < alpha else "same"
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    passed: bool
+    failing: list[str]
+    at_risk: list[str]
+    insufficient_evidence: list[str]
+    tail_recall: float
+    tail_failed: bool
+    regressions: list[Change] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+
+def two_proportion_p(k_a: int, n_a: int, k_b: int, n_b: int) -> tuple[float, float] | None:
+    """One-sided p-values (b lower than a, b higher than a) of a pooled two-proportion z-test."""
+    if n_a == 0 or n_b == 0:
+        return None
+    pooled = (k_a + k_b) / (n_a + n_b)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
+    if se == 0:
+        return 1.0, 1.0
+    z = (k_b / n_b - k_a / n_a) / se
+    lower = 0.5 * math.erfc(-z / math.sqrt(2))  # P(Z <= z)
+    return lower, 1.0 - lower
+
+
+def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> list[Change]:
+    """Per-intent recall of report ``a`` against report ``b``, every intent of either, rarest first."""
+    rows_a = {r["intent"]: r for r in a["intents"]}
+    rows_b = {r["intent"]: r for r in b["intents"]}
+    order = sorted(set(rows_a) | set(rows_b),
+                   key=lambda i: ((rows_b.get(i) or rows_a[i]).get("train_count", 0), i))
+    changes = []
+    for intent in order:
+        ra, rb = rows_a.get(intent, {}), rows_b.get(intent, {})
+        n_a, n_b = ra.get("support", 0), rb.get("support", 0)
+        rec_a, rec_b = ra.get("recall"), rb.get("recall")
+        test = None
+        if rec_a is not None and rec_b is not None:
+            test = two_proportion_p(round(rec_a * n_a), n_a, round(rec_b * n_b), n_b)
+        changes.append(Change(intent, n_a, n_b, rec_a, rec_b, *(test or (None, None))))
+    return changes
+
+
+def audit_report(
+    report: dict[str, Any],
+    *,
+    min_tail_recall: float | None = None,
+    baseline: dict[str, Any] | None = None,
+    alpha: float = ALPHA,
+) -> AuditResult:
+    """Judge a report made with ``recall_threshold`` as the minimum recall (see ``evaluate``)."""
+    s = report["summary"]
+    reasons = [f"intent {i!r}: recall interval wholly under {s['recall_threshold']:.2f}" for i in s["failing"]]
+    tail_failed = min_tail_recall is not None and s["tail_recall"] < min_tail_recall
+    if tail_failed:
+        reasons.append(f"tail recall {s['tail_recall']:.3f} under the required {min_tail_recall:.3f}")
+    regressions = []
+    if baseline is not None:
+        regressions = [c for c in compare_reports(baseline, report) if c.verdict(alpha) == "worse"]
+        reasons += [f"intent {c.intent!r}: recall fell from {c.recall_a:.3f} to {c.recall_b:.3f} "
+                    f"(one-sided two-proportion z-test, p={c.p_lower:.3g} < {alpha})" for c in regressions]
+    return AuditResult(
+        passed=not reasons,
+        failing=list(s["failing"]),
+        at_risk=list(s["at_risk"]),
+        insufficient_evidence=list(s["insufficient_evidence"]),
+        tail_recall=s["tail_recall"],
+        tail_failed=tail_failed,
+        regressions=regressions,
+        reasons=reasons,
+    )
