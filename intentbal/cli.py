@@ -168,7 +168,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_cv(args: argparse.Namespace) -> int:
-    from intentbal.pipeline import cross_validate
+    from intentbal.cv import cross_validate
     from intentbal.report import report_table, summary_lines
 
     config = _config(args, **{"data.train": args.train, "output_dir": args.output})

@@ -26,8 +26,9 @@ class FallbackAnalysis:
     per_intent: list[dict[str, Any]]  # intent, support, recall, recall_at_threshold, correct_lost
     curve: dict[str, Any]  # thresholds and, per threshold, in-scope / OOS / per-intent recall
 
-    def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items()}
+    def summary(self) -> dict[str, Any]:
+        """Everything but the curve, for ``report.json``."""
+        return {k: v for k, v in vars(self).items() if k != "curve"}
 
 
 def choose_threshold(

@@ -53,10 +53,10 @@ def load_split(config: Config) -> Split:
     """The training data and the eval data: ``data.eval`` if given, else a stratified split."""
     if config.data.train is None:
         raise IntentbalError("no training data: expected --train PATH or data.train in the config")
-    train = _load(config, config.data.train, "train")
-    validation = _load(config, config.data.validation, "validation") if config.data.validation else None
+    train = load_data(config, config.data.train, "train")
+    validation = load_data(config, config.data.validation, "validation") if config.data.validation else None
     if config.data.eval is not None:
-        return Split(train, _load(config, config.data.eval, "eval"), [], validation)
+        return Split(train, load_data(config, config.data.eval, "eval"), [], validation)
     train, held_out, not_evaluable = stratified_split(
         train, fraction=config.data.eval_fraction, seed=config.seed
     )
@@ -67,8 +67,8 @@ def profile_data(config: Config) -> Profile:
     """Profile ``data.train`` (and check ``data.eval``'s intents against it when given)."""
     if config.data.train is None:
         raise IntentbalError("no data to profile: expected a DATA path")
-    train = _load(config, config.data.train, "train")
-    eval_intents = _load(config, config.data.eval, "eval").intents if config.data.eval else ()
+    train = load_data(config, config.data.train, "train")
+    eval_intents = load_data(config, config.data.eval, "eval").intents if config.data.eval else ()
     return _profile(config, train, eval_intents)
 
 
@@ -82,7 +82,7 @@ def augment_file(config: Config, *, output: Path, progress: Progress | None = No
         raise IntentbalError(f"--output {output}: expected a .csv or .jsonl file name, found {output.suffix or 'none'}")
     if config.data.train is None:
         raise IntentbalError("no data to augment: expected a DATA path")
-    result = _augment(config, _load(config, config.data.train, "train"), progress, force=True)
+    result = augment_training(config, load_data(config, config.data.train, "train"), progress, force=True)
     atomic_write_text(output, _augmented_rows(result, jsonl=output.suffix.lower() == ".jsonl"))
     return result
 
@@ -104,7 +104,7 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
     split = load_split(config)  # every rank checks the data; only rank 0 draws the augmentation
     check_trainable(split.train)
     profile = _profile(config, split.train, split.eval.intents if split.eval else ())
-    augmented = distributed.share(_augment(config, split.train, progress, force=False) if main else None)
+    augmented = distributed.share(augment_training(config, split.train, progress, force=False) if main else None)
     checkpoints = checkpoint_dir(config.output_dir)
     trained = fine_tune(augmented.data if augmented else split.train, model_config=config.model,
                         train_config=config.train, seed=config.seed, progress=progress if main else None,
@@ -166,7 +166,7 @@ def _write_run(
 def evaluate_model(config: Config, *, model_dir: Path, data: Path, output: Path) -> Report:
     """Evaluate a trained model folder on ``data``; write the report files to ``output``."""
     clf = _classifier(config, model_dir)
-    eval_data = _load(config, data, "eval")
+    eval_data = load_data(config, data, "eval")
     known = set(clf.intents)
     if not known & set(eval_data.intents):
         raise IntentbalError(
@@ -174,7 +174,7 @@ def evaluate_model(config: Config, *, model_dir: Path, data: Path, output: Path)
             "pass the model trained for this data, or the right --set data.intent_column"
         )
     counts = clf.meta.get("train_counts", {})
-    validation = _load(config, config.data.validation, "validation") if config.data.validation else None
+    validation = load_data(config, config.data.validation, "validation") if config.data.validation else None
     with atomic_dir(output) as out:
         return _evaluate(config, clf, eval_data, (counts, clf.meta.get("augmented_counts", counts)), out, [],
                          validation)
@@ -183,7 +183,7 @@ def evaluate_model(config: Config, *, model_dir: Path, data: Path, output: Path)
 def predict_file(config: Config, *, model_dir: Path, input_path: Path, output: Path) -> int:
     """Write ``text,prediction,confidence`` (and ``intent`` when the input has it) to ``output``."""
     clf = _classifier(config, model_dir)
-    data = _load(config, input_path, "test", require_intent=False)
+    data = load_data(config, input_path, "test", require_intent=False)
     predicted, confidence = clf.predict(data.texts)
     gold = data.intents if data.labelled else None
     atomic_write_text(output, predictions_csv(data.texts, predicted, confidence, gold))
@@ -201,7 +201,8 @@ def _few(names: set[str], limit: int = 4) -> str:
     return ", ".join(shown) + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def _load(config: Config, path: Path, split: str, *, require_intent: bool = True) -> IntentData:
+def load_data(config: Config, path: Path, split: str, *, require_intent: bool = True) -> IntentData:
+    """``path`` loaded with the config's column names."""
     return load_intents(
         path,
         text_column=config.data.text_column,
@@ -219,9 +220,10 @@ def _profile(config: Config, train: IntentData, eval_intents: Sequence[str]) -> 
     )
 
 
-def _augment(
+def augment_training(
     config: Config, train: IntentData, progress: Progress | None, *, force: bool
 ) -> AugmentResult | None:
+    """``train`` with its rare intents augmented per ``config.augment`` (always, with ``force``)."""
     a = config.augment
     if not (a.enabled or force):
         return None
@@ -277,7 +279,7 @@ def _evaluate(
         recall_threshold=config.evaluate.recall_threshold, min_support=config.evaluate.min_support,
     )
     fallback = _fallback(config, clf, data, predicted, confidence, validation)
-    extra = {"fallback": {k: v for k, v in fallback.to_dict().items() if k != "curve"}}
+    extra = {"fallback": fallback.summary()}
     write_report(out, report, extra=extra)
     atomic_write_text(out / "fallback_curve.json", json_text(fallback.curve))
     atomic_write_text(out / "predictions.csv", predictions_csv(data.texts, predicted, confidence, data.intents))
@@ -326,7 +328,7 @@ def _write_figures(
     }
     for name, png in figures.items():
         atomic_write_bytes(out / "plots" / f"{name}.png", png)
-    page = render_html(report, figures=figures, fallback={k: v for k, v in fallback.to_dict().items() if k != "curve"})
+    page = render_html(report, figures=figures, fallback=fallback.summary())
     atomic_write_text(out / "report.html", page)
 
 
@@ -376,76 +378,3 @@ def read_report(path: Path) -> dict:
     if not isinstance(doc, dict) or not isinstance(doc.get("intents"), list) or "summary" not in doc:
         raise IntentbalError(f"{path}: expected an intentbal report.json with 'summary' and 'intents', found other JSON")
     return doc
-
-
-def cross_validate(
-    config: Config, *, folds: int, repeats: int = 1, progress: Progress | None = None
-) -> tuple[Report, int]:
-    """Repeated stratified K-fold over ``data.train``; recall pooled over every held-out fold.
-
-    Each intent's examples are spread over the folds from a random offset, so an intent with
-    fewer examples than folds still has each example held out once, and is evaluated. Returns
-    the pooled report (written to ``config.output_dir``) and the number of models trained.
-    """
-    from intentbal.predict import IntentClassifier
-    from intentbal.train import fine_tune
-
-    if folds < 2:
-        raise IntentbalError(f"--folds {folds}: expected at least 2 folds")
-    if config.data.train is None:
-        raise IntentbalError("no data to cross-validate: expected --train PATH or data.train in the config")
-    data = _load(config, config.data.train, "train")
-    gold: list[str] = []
-    predicted: list[str] = []
-    texts: list[str] = []
-    confidence: list[float] = []
-    runs = 0
-    for repeat in range(repeats):
-        assignment = fold_assignment(data.intents, folds=folds, seed=config.seed + repeat)
-        for fold in range(folds):
-            held = [i for i, f in enumerate(assignment) if f == fold]
-            if not held:
-                continue
-            train = data.subset(i for i, f in enumerate(assignment) if f != fold)
-            augmented = _augment(config, train, None, force=False)
-            trained = fine_tune(augmented.data if augmented else train, model_config=config.model,
-                                train_config=config.train.model_copy(update={"save_steps": 0}),
-                                seed=config.seed + repeat)
-            clf = IntentClassifier(trained.model, trained.tokenizer, trained.intents, config.model.max_length,
-                                   {}, config.evaluate.batch_size)
-            pred, conf = clf.predict([data.texts[i] for i in held])
-            texts += [data.texts[i] for i in held]
-            gold += [data.intents[i] for i in held]
-            predicted += pred
-            confidence += conf
-            runs += 1
-            if progress:
-                progress("cv", runs, repeats * folds)
-    counts = profile_intents(data.texts, data.intents).counts()
-    e = config.evaluate
-    report = evaluate_predictions(gold, predicted, train_counts=counts, rare_max=config.profile.rare_max,
-                                  frequent_min=config.profile.frequent_min, recall_threshold=e.recall_threshold,
-                                  min_support=e.min_support)
-    with atomic_dir(config.output_dir) as out:
-        write_report(out, report, title=f"intentbal {folds}-fold cross-validation, {repeats} repeat(s)",
-                     extra={"cv": {"folds": folds, "repeats": repeats, "models": runs}})
-        atomic_write_text(out / "predictions.csv", predictions_csv(texts, predicted, confidence, gold))
-    return report, runs
-
-
-def fold_assignment(intents: Sequence[str], *, folds: int, seed: int) -> list[int]:
-    """A fold for every example: each intent's examples in a shuffled round-robin from a random fold."""
-    import random
-
-    rng = random.Random(f"folds:{seed}")
-    by_intent: dict[str, list[int]] = {}
-    for i, intent in enumerate(intents):
-        by_intent.setdefault(intent, []).append(i)
-    out = [0] * len(intents)
-    for intent in sorted(by_intent):
-        idx = by_intent[intent][:]
-        rng.shuffle(idx)
-        offset = rng.randrange(folds)
-        for pos, i in enumerate(idx):
-            out[i] = (pos + offset) % folds
-    return out

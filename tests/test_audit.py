@@ -6,7 +6,6 @@ import re
 import shutil
 import subprocess
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from intentbal.audit import audit_report, compare_reports, two_proportion_p
 from intentbal.cli import main
 from intentbal.evaluate import evaluate_predictions
 from intentbal.fallback import analyse_fallback, choose_threshold
-from intentbal.pipeline import fold_assignment
+from intentbal.cv import fold_assignment
 
 from conftest import TOY, toy_rows, write_csv
 

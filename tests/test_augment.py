@@ -2,7 +2,6 @@ import os
 import subprocess
 import sys
 from collections import Counter
-from pathlib import Path
 
 from intentbal.augment import DUPLICATE, augment_rare, clean_text, resolve_target
 from intentbal.config import load_config
@@ -93,11 +92,11 @@ def test_augment_file_writes_provenance(tmp_path, toy_csv):
 
 
 def test_augmentation_never_sees_held_out_data(toy_csv):
-    from intentbal.pipeline import _augment
+    from intentbal.pipeline import augment_training
 
     config = load_config(overrides=[f"data.train={toy_csv}", "augment.target_count=9"])
     split = load_split(config)
-    result = _augment(config, split.train, None, force=False)
+    result = augment_training(config, split.train, None, force=False)
     held_out = set(split.eval.texts)
     assert held_out, "a split was held out"
     assert all(s.source_text not in held_out for s in result.synthetic)

@@ -17,7 +17,7 @@ from intentbal.cli import main
 from intentbal.data import load_intents
 from intentbal.errors import IntentbalError
 
-from conftest import ROOT, TOY, toy_rows, write_csv
+from conftest import ROOT, toy_rows, write_csv
 
 GOOD = "text,intent\nhello there,greet\nbye now,leave\n"
 

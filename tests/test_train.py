@@ -7,7 +7,7 @@ from intentbal.config import ModelConfig, TrainConfig
 from intentbal.data import IntentData
 from intentbal.errors import IntentbalError
 from intentbal.losses import class_weights
-from intentbal.batching import encode, pad, shuffled_batches
+from intentbal.batching import pad, shuffled_batches
 from intentbal.train import fine_tune
 
 from conftest import toy_rows
