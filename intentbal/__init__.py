@@ -30,6 +30,14 @@ _EXPORTS = {
     "train_run": "intentbal.pipeline",
     "evaluate_model": "intentbal.pipeline",
     "predict_file": "intentbal.pipeline",
+    "audit_model": "intentbal.pipeline",
+    "compare_files": "intentbal.pipeline",
+    "cross_validate": "intentbal.cv",
+    "audit_report": "intentbal.audit",
+    "compare_reports": "intentbal.audit",
+    "wilson_interval": "intentbal.evaluate",
+    "analyse_fallback": "intentbal.fallback",
+    "choose_threshold": "intentbal.fallback",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -23,8 +23,11 @@ from intentbal.fallback import FallbackAnalysis, analyse_fallback, choose_thresh
 from intentbal.outputs import atomic_dir, atomic_write_bytes, atomic_write_text, json_text
 from intentbal.profile import Profile, profile_intents
 from intentbal.report import predictions_csv, write_report
+from intentbal.webreport import render_html
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from intentbal.predict import IntentClassifier
     from intentbal.train import TrainResult
 
@@ -279,12 +282,15 @@ def _evaluate(
         recall_threshold=config.evaluate.recall_threshold, min_support=config.evaluate.min_support,
     )
     fallback = _fallback(config, clf, data, predicted, confidence, validation)
-    extra = {"fallback": fallback.summary()}
-    write_report(out, report, extra=extra)
+    figures = {}
+    if config.evaluate.plots:
+        figures = _figures(report, gold_in, [predicted[i] for i in keep], probs[keep], clf.intents, fallback)
+        for name, png in figures.items():
+            atomic_write_bytes(out / "plots" / f"{name}.png", png)
+        atomic_write_text(out / "report.html", render_html(report, figures=figures, fallback=fallback.summary()))
+    write_report(out, report, extra={"fallback": fallback.summary()}, figures=list(figures))
     atomic_write_text(out / "fallback_curve.json", json_text(fallback.curve))
     atomic_write_text(out / "predictions.csv", predictions_csv(data.texts, predicted, confidence, data.intents))
-    if config.evaluate.plots:
-        _write_figures(out, report, gold_in, [predicted[i] for i in keep], probs[keep], clf.intents, fallback)
     return report
 
 
@@ -312,24 +318,19 @@ def _fallback(
                             oos_label=oos)
 
 
-def _write_figures(
-    out: Path, report: Report, gold: list[str], predicted: list[str], probs: object,
+def _figures(
+    report: Report, gold: list[str], predicted: list[str], probs: np.ndarray,
     prob_intents: list[str], fallback: FallbackAnalysis,
-) -> None:
+) -> dict[str, bytes]:
     from intentbal import plots
-    from intentbal.webreport import render_html
 
     rare = report.summary["tail_intents"][:8]
-    figures = {
+    return {
         "recall_vs_count": plots.recall_vs_count(report),
         "confusions": plots.confusion_matrix(gold, predicted),
-        "pr_rare": plots.pr_curves(gold, probs, prob_intents, rare),  # type: ignore[arg-type]
+        "pr_rare": plots.pr_curves(gold, probs, prob_intents, rare),
         "fallback": plots.fallback_curves(fallback.curve, rare, fallback.threshold),
     }
-    for name, png in figures.items():
-        atomic_write_bytes(out / "plots" / f"{name}.png", png)
-    page = render_html(report, figures=figures, fallback=fallback.summary())
-    atomic_write_text(out / "report.html", page)
 
 
 def audit_model(

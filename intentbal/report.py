@@ -55,8 +55,10 @@ def summary_lines(report: Report) -> list[str]:
     return lines
 
 
-def report_markdown(report: Report, *, title: str = "intentbal report") -> str:
+def report_markdown(report: Report, *, title: str = "intentbal report", figures: Sequence[str] = ()) -> str:
+    """The report in Markdown; ``figures`` names PNGs under ``plots/`` to show after the summary."""
     parts = [f"# {title}", "", *[f"- {line}" for line in summary_lines(report)], ""]
+    parts += [f"![{name}](plots/{name}.png)" for name in figures] + ([""] if figures else [])
     parts += [
         f"Intents rarest first. Status against recall {report.summary['recall_threshold']:.2f}: `FAIL` when the "
         "whole 95% interval lies under it, `AT RISK` when the interval straddles it, `too few` under "
@@ -78,11 +80,16 @@ def per_intent_csv(report: Report) -> str:
 
 
 def write_report(
-    folder: Path, report: Report, *, title: str = "intentbal report", extra: dict | None = None
+    folder: Path,
+    report: Report,
+    *,
+    title: str = "intentbal report",
+    extra: dict | None = None,
+    figures: Sequence[str] = (),
 ) -> None:
     """``report.json`` (with ``extra`` sections), ``report.md`` and ``per_intent.csv`` in ``folder``."""
     atomic_write_text(folder / "report.json", json_text({**report.to_dict(), **(extra or {})}))
-    atomic_write_text(folder / "report.md", report_markdown(report, title=title))
+    atomic_write_text(folder / "report.md", report_markdown(report, title=title, figures=figures))
     atomic_write_text(folder / "per_intent.csv", per_intent_csv(report))
 
 
