@@ -96,7 +96,8 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
     The folder appears only when complete: ``model/`` (a standard Hugging Face folder),
     ``config.yaml``, ``manifest.json``, ``profile.json``, ``augmentation.jsonl``,
     ``train_metrics.json`` and, when there is eval data, ``report.json``, ``report.md``,
-    ``per_intent.csv`` and ``predictions.csv``. Checkpoints go to a hidden folder beside
+    ``per_intent.csv``, ``predictions.csv``, ``fallback_curve.json``, ``report.html`` and
+    ``plots/``. Checkpoints go to a hidden folder beside
     it, which ``resume=True`` continues from and a finished run removes.
     """
     from intentbal import distributed
