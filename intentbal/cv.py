@@ -8,7 +8,7 @@ from typing import Sequence
 from intentbal.config import Config
 from intentbal.errors import IntentbalError
 from intentbal.evaluate import Report, evaluate_predictions
-from intentbal.outputs import atomic_dir, atomic_write_text
+from intentbal.outputs import atomic_dir, atomic_write_text, check_output_dir
 from intentbal.pipeline import Progress, augment_training, load_data
 from intentbal.profile import profile_intents
 from intentbal.report import predictions_csv, write_report
@@ -28,6 +28,7 @@ def cross_validate(
 
     if folds < 2:
         raise IntentbalError(f"--folds {folds}: expected at least 2 folds")
+    check_output_dir(config.output_dir)
     if config.data.train is None:
         raise IntentbalError("no data to cross-validate: expected --train PATH or data.train in the config")
     data = load_data(config, config.data.train, "train")

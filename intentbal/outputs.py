@@ -18,10 +18,12 @@ from intentbal.errors import IntentbalError
 def atomic_dir(target: Path) -> Iterator[Path]:
     """Yield an empty temporary folder beside ``target``; move it into place on success.
 
-    A previous ``target`` is replaced only once the new one is complete. On any error
-    the temporary folder is removed, so a crash never leaves a folder that looks finished.
+    A previous ``target`` is replaced only once the new one is complete, and only if it is
+    empty or an earlier intentbal output: a folder of other files is never deleted. On any
+    error the temporary folder is removed, so a crash never leaves a folder that looks finished.
     """
     target = Path(target)
+    check_output_dir(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale(target)
@@ -67,6 +69,29 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def json_text(obj: Any) -> str:
     return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
+
+
+OUR_MARKERS = ("report.json", "manifest.json", "train_metrics.json", "state.pt")
+
+
+def check_output_dir(target: Path) -> None:
+    """Fail early, before any long work, when ``target`` cannot become an output folder:
+    it is a file, a folder of other files, or its parent cannot be written."""
+    target = Path(target)
+    if not target.exists():
+        existing = next(p for p in target.absolute().parents if p.exists())
+        try:  # a probe in the nearest existing folder; nothing is created for good
+            os.rmdir(tempfile.mkdtemp(prefix=".intentbal-probe-", dir=existing))
+        except OSError as exc:
+            raise _write_error(target, exc) from None
+        return
+    if not target.is_dir():
+        raise IntentbalError(f"{target}: expected a folder for the output, found a file; choose another --output")
+    if any(target.iterdir()) and not any((target / m).exists() for m in OUR_MARKERS):
+        raise IntentbalError(
+            f"{target}: expected a new folder or an earlier intentbal output, found a folder of other files; "
+            "choose another --output (nothing was deleted)"
+        )
 
 
 def _swap_into_place(tmp: Path, target: Path) -> None:

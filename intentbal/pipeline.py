@@ -20,7 +20,7 @@ from intentbal.data import IntentData, load_intents, stratified_split
 from intentbal.errors import IntentbalError
 from intentbal.evaluate import Report, evaluate_predictions
 from intentbal.fallback import FallbackAnalysis, analyse_fallback, choose_threshold
-from intentbal.outputs import atomic_dir, atomic_write_bytes, atomic_write_text, json_text
+from intentbal.outputs import atomic_dir, atomic_write_bytes, atomic_write_text, check_output_dir, json_text
 from intentbal.profile import Profile, profile_intents
 from intentbal.report import predictions_csv, write_report
 from intentbal.webreport import render_html
@@ -103,6 +103,7 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
     from intentbal import distributed
     from intentbal.train import check_trainable, fine_tune
 
+    check_output_dir(config.output_dir)
     distributed.setup()
     main = distributed.is_main()
     split = load_split(config)  # every rank checks the data; only rank 0 draws the augmentation
@@ -169,6 +170,7 @@ def _write_run(
 
 def evaluate_model(config: Config, *, model_dir: Path, data: Path, output: Path) -> Report:
     """Evaluate a trained model folder on ``data``; write the report files to ``output``."""
+    check_output_dir(output)
     clf = _classifier(config, model_dir)
     eval_data = load_data(config, data, "eval")
     known = set(clf.intents)

@@ -188,6 +188,36 @@ def test_disk_full_is_a_clear_error_and_leaves_nothing(tmp_path, capsys, fast_ov
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train.csv"]
 
 
+def test_output_never_replaces_a_folder_of_other_files(tmp_path, capsys, toy_csv, fast_overrides, monkeypatch):
+    precious = tmp_path / "documents"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("years of work")
+    (tmp_path / "afile").write_text("x")
+    sets = [x for o in fast_overrides for x in ("--set", o)]
+    import intentbal.train
+
+    def never(*args, **kwargs):
+        raise AssertionError("the output folder is checked before any training")
+
+    monkeypatch.setattr(intentbal.train, "fine_tune", never)
+    assert cli("train", "--train", toy_csv, "--output", precious, *sets) == 2
+    check_one_line(capsys, "found a folder of other files", "nothing was deleted")
+    assert (precious / "thesis.txt").read_text() == "years of work"
+    assert cli("train", "--train", toy_csv, "--output", tmp_path / "afile", *sets) == 2
+    check_one_line(capsys, "found a file")
+    assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_rerun_replaces_an_earlier_run(tmp_path, toy_csv, fast_overrides):
+    sets = [x for o in fast_overrides for x in ("--set", o)]
+    out = tmp_path / "run"
+    assert cli("train", "--train", toy_csv, "--output", out, *sets) == 0
+    (out / "stale.txt").write_text("from the first run")
+    assert cli("train", "--train", toy_csv, "--output", out, *sets, "--set", "seed=1") == 0
+    assert not (out / "stale.txt").exists() and (out / "manifest.json").exists()
+    assert json.loads((out / "manifest.json").read_text())["seed"] == 1
+
+
 def test_unwritable_output_is_a_clear_error(tmp_path, capsys, toy_csv):
     target = Path("/proc/intentbal-cannot-write/p.json")
     assert cli("profile", toy_csv, "--output", target) == 2
