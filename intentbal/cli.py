@@ -109,6 +109,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print("\n".join(profile_lines(run.profile)))
     if run.augmentation is not None:
         print(f"augmented {len(run.augmentation.synthetic)} rows (target {run.augmentation.target} per intent)")
+    if run.adjustment and run.adjustment["tau"]:
+        where = {"validation": "chosen on the validation data", "default": "the default without validation data",
+                 "given": "as configured"}[run.adjustment["chosen_on"]]
+        print(f"logit adjustment tau {run.adjustment['tau']:g} ({where})")
     m = run.train_metrics
     print(f"trained {m['steps']} steps in {m['train_seconds']:.1f} s ({m['train_samples_per_second']:.1f} samples/s)")
     if run.report is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -114,6 +114,11 @@ class TrainConfig(Section):
         description="Class-weighting scheme of the loss: none, inverse, sqrt_inverse or effective_number.",
     )
     beta: float = Field(0.999, gt=0, lt=1, description="Beta of the effective_number scheme.")
+    logit_adjustment: Literal["auto"] | Annotated[float, Field(ge=0)] = Field(
+        "auto",
+        description="Post-hoc logit adjustment tau (logits - tau * log prior, written into the saved model): "
+        "auto chooses it on the validation data, or uses 1.0 without any; a number fixes it; 0 turns it off.",
+    )
     save_steps: int = Field(
         500, ge=0, description="Checkpoint every this many steps, for --resume; 0 turns checkpoints off."
     )

@@ -50,6 +50,7 @@ class TrainRun:
     report: Report | None
     train_metrics: dict[str, float]
     warnings: list[str]
+    adjustment: dict[str, object] | None = None  # the logit adjustment's tau and where it was chosen
 
 
 def load_split(config: Config) -> Split:
@@ -122,12 +123,41 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
         "resumed_from_step": trained.resumed_from,
         "processes": distributed.world_size(),
     }
-    report, warnings = None, list(trained.warnings)
+    report, warnings, adjustment = None, list(trained.warnings), None
     if main:
-        report = _write_run(config, trained, profile, augmented, split, metrics, warnings)
+        adjustment = adjust_logits(config, trained, profile.counts(), split.validation)
+        report = _write_run(config, trained, profile, augmented, split, metrics, warnings, adjustment)
         shutil.rmtree(checkpoints, ignore_errors=True)
     distributed.teardown()
-    return TrainRun(config.output_dir, profile, augmented, report, metrics, warnings)
+    return TrainRun(config.output_dir, profile, augmented, report, metrics, warnings, adjustment)
+
+
+def adjust_logits(
+    config: Config, trained: TrainResult, counts: dict[str, int], validation: IntentData | None
+) -> dict[str, object] | None:
+    """Choose ``tau`` (see :mod:`intentbal.adjust`) and write the adjustment into the model.
+
+    The prior is each intent's share of the training data before augmentation.
+    """
+    import numpy as np
+
+    from intentbal import adjust
+    from intentbal.predict import IntentClassifier
+
+    setting = config.train.logit_adjustment
+    prior = adjust.log_prior(counts, trained.intents)
+    if setting != "auto":
+        tau, chosen_on = float(setting), "given"
+    elif validation is not None:
+        clf = IntentClassifier(trained.model, trained.tokenizer, trained.intents, config.model.max_length, {},
+                               config.evaluate.batch_size)
+        log_probs = np.log(clf.proba(validation.texts) + 1e-12)
+        tau, chosen_on = adjust.choose_tau(log_probs, validation.intents, trained.intents, prior), "validation"
+    else:
+        tau, chosen_on = adjust.DEFAULT_TAU, "default"
+    if tau:
+        adjust.bake(trained.model, prior, tau)
+    return {"tau": tau, "chosen_on": chosen_on}
 
 
 def checkpoint_dir(output_dir: Path) -> Path:
@@ -143,6 +173,7 @@ def _write_run(
     split: Split,
     metrics: dict[str, float],
     warnings: list[str],
+    adjustment: dict[str, object] | None,
 ) -> Report | None:
     from intentbal.manifest import build_manifest
     from intentbal.predict import IntentClassifier
@@ -151,7 +182,7 @@ def _write_run(
     after = augmented.counts() if augmented else counts
     meta = {"train_counts": counts, "augmented_counts": after, "max_length": config.model.max_length,
             "class_weights": dict(zip(trained.intents, trained.class_weights)),
-            "intentbal_version": intentbal.__version__}
+            "logit_adjustment": adjustment, "intentbal_version": intentbal.__version__}
     with atomic_dir(config.output_dir) as out:
         trained.model.save_pretrained(out / "model", safe_serialization=True)
         trained.tokenizer.save_pretrained(out / "model")
