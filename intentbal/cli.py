@@ -41,11 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _config(args: argparse.Namespace, **paths: Path | None) -> Any:
     from intentbal.config import load_config
 
-    overrides = list(args.set)
-    for key, value in paths.items():
-        if value is not None:
-            overrides.append(f"{key}={value}")
-    return load_config(args.config, overrides=overrides)
+    given = {key: str(value) for key, value in paths.items() if value is not None}
+    return load_config(args.config, overrides=args.set, values=given)
 
 
 def _progress() -> Callable[[str, int, int], None]:
@@ -66,12 +63,10 @@ def _progress() -> Callable[[str, int, int], None]:
 
 
 def _cmd_profile(args: argparse.Namespace) -> int:
-    from intentbal.outputs import atomic_write_text, json_text
     from intentbal.pipeline import profile_data
     from intentbal.report import profile_lines, profile_table
 
-    profile = profile_data(_config(args, **{"data.train": args.data, "data.eval": args.eval}))
-    atomic_write_text(args.output, json_text(profile.to_dict()))
+    profile = profile_data(_config(args, **{"data.train": args.data, "data.eval": args.eval}), output=args.output)
     print(profile_table(profile))
     print("\n".join(profile_lines(profile)))
     print(f"wrote {args.output}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Sequence
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -159,8 +159,11 @@ class Config(Section):
 PATH_KEYS = (("data", "train"), ("data", "eval"), ("data", "validation"), ("output_dir",))
 
 
-def load_config(path: Path | None = None, *, overrides: list[str] = ()) -> Config:
-    """Build a Config from an optional YAML file and ``KEY=VALUE`` overrides.
+def load_config(
+    path: Path | None = None, *, overrides: Sequence[str] = (), values: dict[str, Any] | None = None
+) -> Config:
+    """Build a Config from an optional YAML file, ``KEY=VALUE`` overrides (values read as
+    YAML) and ``values`` (dotted key to a value taken as is, such as a path from the CLI).
 
     Relative paths inside the file are resolved against the file's folder; paths
     given as overrides are taken relative to the working directory.
@@ -170,6 +173,8 @@ def load_config(path: Path | None = None, *, overrides: list[str] = ()) -> Confi
         _resolve_paths(raw, Path(path).parent)
     for item in overrides:
         _apply_override(raw, item)
+    for key, value in (values or {}).items():
+        _set(raw, key, value, item=key)
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
@@ -237,6 +242,14 @@ def _apply_override(raw: dict[str, Any], item: str) -> None:
     key, sep, value = item.partition("=")
     if not sep or not key:
         raise IntentbalError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.epochs=3")
+    try:
+        parsed = yaml.safe_load(value) if value else ""
+    except yaml.YAMLError:
+        parsed = value
+    _set(raw, key, parsed, item=item)
+
+
+def _set(raw: dict[str, Any], key: str, value: Any, *, item: str) -> None:
     node = raw
     parts = key.split(".")
     for part in parts[:-1]:
@@ -244,10 +257,7 @@ def _apply_override(raw: dict[str, Any], item: str) -> None:
         if not isinstance(child, dict):
             raise IntentbalError(f"--set {item!r}: {part!r} is not a section")
         node = child
-    try:
-        node[parts[-1]] = yaml.safe_load(value) if value else ""
-    except yaml.YAMLError:
-        node[parts[-1]] = value
+    node[parts[-1]] = value
 
 
 def _describe(exc: ValidationError, path: Path | None) -> str:

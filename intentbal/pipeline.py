@@ -67,13 +67,17 @@ def load_split(config: Config) -> Split:
     return Split(train, held_out if len(held_out) else None, not_evaluable, validation)
 
 
-def profile_data(config: Config) -> Profile:
-    """Profile ``data.train`` (and check ``data.eval``'s intents against it when given)."""
+def profile_data(config: Config, *, output: Path | None = None) -> Profile:
+    """Profile ``data.train`` (checking ``data.eval``'s intents against it when given);
+    with ``output``, also write it there as JSON."""
     if config.data.train is None:
         raise IntentbalError("no data to profile: expected a DATA path")
     train = load_data(config, config.data.train, "train")
     eval_intents = load_data(config, config.data.eval, "eval").intents if config.data.eval else ()
-    return _profile(config, train, eval_intents)
+    profile = _profile(config, train, eval_intents)
+    if output is not None:
+        atomic_write_text(output, json_text(profile.to_dict()))
+    return profile
 
 
 def augment_file(config: Config, *, output: Path, progress: Progress | None = None) -> AugmentResult:

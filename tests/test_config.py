@@ -64,3 +64,9 @@ def test_file_errors_and_relative_paths(tmp_path):
 
 def test_profile_thresholds_must_be_ordered():
     assert "frequent_min" in error_of(overrides=["profile.rare_max=60"])
+
+
+def test_cli_paths_are_taken_as_is_not_as_yaml(tmp_path):
+    odd = tmp_path / "true"
+    c = load_config(overrides=["train.epochs=2"], values={"data.train": str(odd), "output_dir": "1e3"})
+    assert c.data.train == odd and c.output_dir == Path("1e3")
