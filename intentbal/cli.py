@@ -89,10 +89,9 @@ def _cmd_augment(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from intentbal.distributed import is_main
     from intentbal.pipeline import train_run
     from intentbal.report import profile_lines, report_table, summary_lines
-
-    from intentbal.distributed import is_main
 
     config = _config(args, **{"data.train": args.train, "data.eval": args.eval,
                               "data.validation": args.validation, "output_dir": args.output})

@@ -41,15 +41,16 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--gpu", action="store_true", help="bf16 on the baseline side; intentbal uses its auto precision")
+    ap.add_argument("--model", type=Path, help="model folder (default: the embedded all-MiniLM-L6-v2)")
     ap.add_argument("--write", type=Path, help="Markdown file whose speed section is replaced")
     a = ap.parse_args()
 
     from intentbal.models import embedded_model_dir
 
-    model = embedded_model_dir()
+    model = a.model or embedded_model_dir()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        ours = train_intentbal(a, tmp / "ib")
+        ours = train_intentbal(a, model, tmp / "ib")
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         base = train_baseline(a, model, tmp / "base.csv")
         texts = read_texts(a.data / "test.csv")
@@ -68,9 +69,10 @@ def main() -> None:
         write_section(a.write, a, result)
 
 
-def train_intentbal(a: argparse.Namespace, out: Path) -> dict:
+def train_intentbal(a: argparse.Namespace, model: Path, out: Path) -> dict:
     sets = {"train.epochs": a.epochs, "train.batch_size": a.batch_size, "train.learning_rate": a.lr,
-            "model.max_length": a.max_length, "augment.enabled": "false"}
+            "model.max_length": a.max_length, "augment.enabled": "false", "model.name_or_path": model,
+            "train.logit_adjustment": 0, "train.save_steps": 0, "evaluate.plots": "false"}
     cmd = [sys.executable, "-m", "intentbal.cli", "train", "--train", str(a.data / "train.csv"),
            "--eval", str(a.data / "test.csv"), "--output", str(out)]
     for key, value in sets.items():
@@ -82,9 +84,18 @@ def train_intentbal(a: argparse.Namespace, out: Path) -> dict:
 def train_baseline(a: argparse.Namespace, model: Path, out: Path) -> dict:
     cmd = [sys.executable, str(BASELINE), "--train", str(a.data / "train.csv"), "--test", str(a.data / "test.csv"),
            "--model", str(model), "--out", str(out), "--epochs", str(a.epochs), "--batch-size", str(a.batch_size),
-           "--lr", str(a.lr), "--max-length", str(a.max_length)] + (["--bf16"] if a.gpu else [])
+           "--lr", str(a.lr), "--max-length", str(a.max_length)] + (["--bf16"] if a.gpu and _cuda() else [])
     proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _cuda() -> bool:
+    import torch
+
+    if not torch.cuda.is_available():
+        print("warning: --gpu without a CUDA device: both sides run in fp32 on the CPU", file=sys.stderr)
+        return False
+    return True
 
 
 def read_texts(path: Path) -> list[str]:

@@ -94,3 +94,26 @@ def test_two_cpu_processes_with_torchrun(tmp_path, fast_overrides):
     from transformers import pipeline
 
     assert pipeline("text-classification", model=str(out / "model"))("refund me")[0]["label"]
+
+
+def test_speed_benchmark_script_runs_on_cpu(tmp_path, tiny_model):
+    """scripts/bench_speed.py, GPU flags included, end to end on the tiny model and toy data."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT, toy_rows, write_csv
+
+    data = tmp_path / "data"
+    data.mkdir()
+    write_csv(data / "train.csv", toy_rows())
+    write_csv(data / "test.csv", toy_rows())
+    md = tmp_path / "BENCH.md"
+    md.write_text("# Benchmarks\n\nkept text\n")
+    proc = subprocess.run([sys.executable, "scripts/bench_speed.py", "--data", str(data), "--model", str(tiny_model),
+                           "--epochs", "1", "--batch-size", "8", "--max-length", "32", "--gpu", "--write", str(md)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert result["train_speedup"] > 0 and result["predict_speedup"] > 0
+    text = md.read_text()
+    assert "kept text" in text and "<!-- speed:gpu:start -->" in text and "training samples/s" in text
