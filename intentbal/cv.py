@@ -48,8 +48,8 @@ def cross_validate(
             trained = fine_tune(augmented.data if augmented else train, model_config=config.model,
                                 train_config=config.train.model_copy(update={"save_steps": 0}),
                                 seed=config.seed + repeat)
-            clf = IntentClassifier(trained.model, trained.tokenizer, trained.intents, config.model.max_length,
-                                   {}, config.evaluate.batch_size)
+            clf = IntentClassifier.from_trained(trained, max_length=config.model.max_length,
+                                               batch_size=config.evaluate.batch_size)
             pred, conf = clf.predict([data.texts[i] for i in held])
             texts += [data.texts[i] for i in held]
             gold += [data.intents[i] for i in held]

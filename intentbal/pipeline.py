@@ -153,8 +153,8 @@ def adjust_logits(
     if setting != "auto":
         tau, chosen_on = float(setting), "given"
     elif validation is not None:
-        clf = IntentClassifier(trained.model, trained.tokenizer, trained.intents, config.model.max_length, {},
-                               config.evaluate.batch_size)
+        clf = IntentClassifier.from_trained(trained, max_length=config.model.max_length,
+                                           batch_size=config.evaluate.batch_size)
         log_probs = np.log(clf.proba(validation.texts) + 1e-12)
         tau, chosen_on = adjust.choose_tau(log_probs, validation.intents, trained.intents, prior), "validation"
     else:
@@ -198,8 +198,8 @@ def _write_run(
         atomic_write_text(out / "train_metrics.json", json_text(metrics))
         if split.eval is None:
             return None
-        clf = IntentClassifier(trained.model, trained.tokenizer, trained.intents, config.model.max_length,
-                               meta, config.evaluate.batch_size)
+        clf = IntentClassifier.from_trained(trained, max_length=config.model.max_length,
+                                           batch_size=config.evaluate.batch_size, meta=meta)
         return _evaluate(config, clf, split.eval, (counts, after), out, warnings, split.validation)
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from intentbal.config import ModelConfig
+
+if TYPE_CHECKING:
+    from intentbal.train import TrainResult
 
 from intentbal.batching import encode, length_sorted, pad, pad_id_of
 
@@ -41,6 +44,13 @@ class IntentClassifier:
         tokenizer, model, meta = load_classifier(model_dir, config)
         max_length = meta.get("max_length", config.max_length)
         return cls(model, tokenizer, intents_of(model), max_length, meta, batch_size)
+
+    @classmethod
+    def from_trained(
+        cls, trained: TrainResult, *, max_length: int, batch_size: int = 128, meta: dict[str, Any] | None = None
+    ) -> IntentClassifier:
+        """The classifier of a model just trained, without a round trip through disk."""
+        return cls(trained.model, trained.tokenizer, trained.intents, max_length, meta or {}, batch_size)
 
     def proba(self, texts: Sequence[str]) -> np.ndarray:
         """Softmax probabilities, one row per text, one column per intent (``self.intents``)."""
