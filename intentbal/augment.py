@@ -91,6 +91,18 @@ def augment_rare(
     return AugmentResult(out, synthetic, target, warnings)
 
 
+def cap_intents(data: IntentData, *, max_count: int, seed: int) -> IntentData:
+    """Random undersampling: at most ``max_count`` rows of each intent, a seeded sample, order kept."""
+    by_intent: dict[str, list[int]] = defaultdict(list)
+    for i, intent in enumerate(data.intents):
+        by_intent[intent].append(i)
+    keep: list[int] = []
+    for intent in sorted(by_intent):
+        rows = by_intent[intent]
+        keep += rows if len(rows) <= max_count else random.Random(f"{seed}:cap:{intent}").sample(rows, max_count)
+    return data.subset(sorted(keep))
+
+
 def clean_text(text: str) -> str:
     """Undo tokeniser artefacts: ``hasn ' t`` -> ``hasn't``, space before punctuation."""
     text = re.sub(r"(\w)\s*'\s*(s|t|re|ve|ll|d|m)\b", r"\1'\2", text)
@@ -113,6 +125,8 @@ def _one(
 ) -> Synthetic:
     for _ in range(max_attempts if tools else 0):
         name, tool = tools[rng.randrange(len(tools))]
+        if tool is None:  # plain random oversampling, drawn like any augmenter
+            break
         with _seeded(rng.getrandbits(32)):
             produced = tool.augment(source)
         text = clean_text(produced[0] if isinstance(produced, list) else str(produced or ""))
@@ -164,6 +178,9 @@ def _build_augmenters(names: Sequence[str]) -> tuple[list[tuple[str, Any]], list
     }
     tools, warnings = [], []
     for name in dict.fromkeys(names):
+        if name == DUPLICATE:
+            tools.append((name, None))
+            continue
         if name == "synonym" and not _wordnet_present():
             warnings.append("augmenter 'synonym' skipped: NLTK WordNet data is not installed")
             continue

@@ -101,11 +101,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if run.train_metrics["resumed_from_step"]:
         print(f"resumed from the checkpoint at step {run.train_metrics['resumed_from_step']}")
     print("\n".join(profile_lines(run.profile)))
-    if run.augmentation is not None:
+    if run.augmentation is not None and run.augmentation.target:
         print(f"augmented {len(run.augmentation.synthetic)} rows (target {run.augmentation.target} per intent)")
     if run.adjustment and run.adjustment["tau"]:
         where = {"validation": "chosen on the validation data", "default": "the default without validation data",
-                 "given": "as configured"}[run.adjustment["chosen_on"]]
+                 "held out of train": "chosen on data held out of train", "given": "as configured"}[
+            run.adjustment["chosen_on"]]
         print(f"logit adjustment tau {run.adjustment['tau']:g} ({where})")
     m = run.train_metrics
     print(f"trained {m['steps']} steps in {m['train_seconds']:.1f} s ({m['train_samples_per_second']:.1f} samples/s)")

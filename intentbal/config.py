@@ -18,10 +18,11 @@ from intentbal.errors import IntentbalError
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 Augmenter = Literal[
-    "keyboard", "ocr", "char_substitute", "word_swap", "word_delete", "spelling", "synonym"
+    "duplicate", "keyboard", "ocr", "char_substitute", "word_swap", "word_delete", "spelling", "synonym"
 ]
 WeightScheme = Literal["none", "inverse", "sqrt_inverse", "effective_number"]
 Precision = Literal["auto", "fp32", "bf16"]
+Head = Literal["prototype", "standard"]
 
 
 class Section(BaseModel):
@@ -41,6 +42,10 @@ class DataConfig(Section):
     )
     validation: Path | None = Field(
         None, description="Validation data for choices such as the fallback threshold (never the eval data)."
+    )
+    validation_fraction: float = Field(
+        0.1, ge=0, lt=1, description="Without validation data, the share of each intent with at least 5 examples "
+        "held out of train to choose the logit adjustment on; 0 trains on all of it (tau then defaults to 1.0)."
     )
     oos_label: str | None = Field(
         None, description="Intent name of out-of-scope examples in eval data (CLINC150: 'oos'); kept out of "
@@ -80,10 +85,14 @@ class AugmentConfig(Section):
         default=["keyboard", "ocr", "char_substitute", "word_swap", "word_delete", "spelling"],
         min_length=1,
         description=(
-            "nlpaug augmenters, one drawn at random per synthetic row, from: keyboard, ocr, "
-            "char_substitute, word_swap, word_delete, spelling, synonym (needs NLTK WordNet data); "
-            "random duplication is the fallback"
+            "augmenters, one drawn at random per synthetic row, from: duplicate (random oversampling), "
+            "and the nlpaug ones keyboard, ocr, char_substitute, word_swap, word_delete, spelling, synonym "
+            "(needs NLTK WordNet data); duplication is also the fallback"
         ),
+    )
+    max_per_intent: int | None = Field(
+        None, ge=1, description="Random undersampling: keep a seeded sample of at most this many examples of "
+        "each intent before augmenting (applies even with enabled false); null keeps every example."
     )
     max_attempts: int = Field(
         10, ge=1, description="Augmenter calls per synthetic row before falling back to duplication."
@@ -93,6 +102,12 @@ class AugmentConfig(Section):
 class ModelConfig(Section):
     name_or_path: str = Field(
         DEFAULT_MODEL, min_length=1, description="Hugging Face model name or local folder."
+    )
+    head: Head = Field(
+        "prototype",
+        description="prototype: mean-pooled sentence embedding, cosine scores against one vector per intent "
+        "started at the intent's mean (the saved folder carries its code: transformers loads it with "
+        "trust_remote_code=True); standard: the model's own sequence-classification head (a plain folder).",
     )
     max_length: int = Field(64, ge=8, le=4096, description="Tokens kept per utterance; longer texts are cut.")
     trust_remote_code: bool = Field(
@@ -118,6 +133,10 @@ class TrainConfig(Section):
         "auto",
         description="Post-hoc logit adjustment tau (logits - tau * log prior, written into the saved model): "
         "auto chooses it on the validation data, or uses 1.0 without any; a number fixes it; 0 turns it off.",
+    )
+    prototype_init: bool = Field(
+        True, description="With the prototype head, start each intent's vector at its examples' mean embedding "
+        "(else at random)."
     )
     save_steps: int = Field(
         500, ge=0, description="Checkpoint every this many steps, for --resume; 0 turns checkpoints off."

@@ -88,12 +88,12 @@ def load_intents(
 
 
 def stratified_split(
-    data: IntentData, *, fraction: float, seed: int
+    data: IntentData, *, fraction: float, seed: int, min_count: int = 2
 ) -> tuple[IntentData, IntentData, list[str]]:
     """Hold out ``fraction`` of each intent, at least one example and never all of them.
 
-    Returns ``(train, held_out, not_evaluable)``: intents with fewer than 2 examples stay
-    wholly in train and are listed as not evaluable rather than dropped.
+    Returns ``(train, held_out, not_evaluable)``: intents with fewer than ``min_count``
+    examples stay wholly in train and are listed as not evaluable rather than dropped.
     """
     by_intent: dict[str, list[int]] = defaultdict(list)
     for i, intent in enumerate(data.intents):
@@ -103,7 +103,7 @@ def stratified_split(
     not_evaluable: list[str] = []
     for intent in sorted(by_intent):
         idx = by_intent[intent]
-        if len(idx) < 2:
+        if len(idx) < max(2, min_count):
             not_evaluable.append(intent)
             continue
         take = min(len(idx) - 1, max(1, round(fraction * len(idx))))

@@ -71,17 +71,33 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
 
 def load_for_training(config: ModelConfig, intents: list[str]) -> tuple[Any, Any]:
-    """A tokenizer and a sequence classifier with a fresh head for ``intents``."""
+    """A tokenizer and a sequence classifier with a fresh head for ``intents``.
+
+    With ``config.head == "prototype"`` the classifier is :class:`intentbal.modeling.
+    IntentbalPrototypeClassifier` around the model's encoder; its head still needs
+    :func:`intentbal.train.init_prototypes`. Otherwise it is the model's own
+    ``AutoModelForSequenceClassification`` head.
+    """
     labels = {"id2label": dict(enumerate(intents)), "label2id": {n: i for i, n in enumerate(intents)}}
-    return _load(config.name_or_path, config, num_labels=len(intents), ignore_mismatched_sizes=True, **labels)
+    if config.head == "standard":
+        return _load(config.name_or_path, config, num_labels=len(intents), ignore_mismatched_sizes=True, **labels)
+    from intentbal.modeling import IntentbalConfig, IntentbalPrototypeClassifier
+
+    tokenizer, encoder = _load(config.name_or_path, config, auto_class="AutoModel")
+    head_config = IntentbalConfig(encoder=encoder.config.to_dict(), num_labels=len(intents), **labels)
+    model = IntentbalPrototypeClassifier(head_config)
+    model.encoder = encoder
+    return tokenizer, model
 
 
 def load_classifier(model_dir: str | Path, config: ModelConfig | None = None) -> tuple[Any, Any, dict[str, Any]]:
     """A trained intentbal (or any sequence-classification) model folder.
 
     Returns ``(tokenizer, model, meta)``; ``meta`` holds the training counts intentbal
-    saved beside the weights, or is empty for a foreign model.
+    saved beside the weights, or is empty for a foreign model. intentbal's own prototype
+    models load from this package's code, never from the code file saved beside them.
     """
+    _register_prototype_head()
     tokenizer, model = _load(str(model_dir), config or ModelConfig())
     meta_path = Path(model_dir) / INTENTBAL_META
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
@@ -89,8 +105,21 @@ def load_classifier(model_dir: str | Path, config: ModelConfig | None = None) ->
     return tokenizer, model, meta
 
 
-def _load(name_or_path: str, config: ModelConfig, **model_kwargs: Any) -> tuple[Any, Any]:
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+def _register_prototype_head() -> None:
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from intentbal.modeling import IntentbalConfig, IntentbalPrototypeClassifier
+
+    AutoConfig.register(IntentbalConfig.model_type, IntentbalConfig, exist_ok=True)
+    AutoModelForSequenceClassification.register(IntentbalConfig, IntentbalPrototypeClassifier, exist_ok=True)
+
+
+def _load(
+    name_or_path: str, config: ModelConfig, *, auto_class: str = "AutoModelForSequenceClassification",
+    **model_kwargs: Any,
+) -> tuple[Any, Any]:
+    import transformers
+    from transformers import AutoTokenizer
 
     source = resolve_model(name_or_path)
     _refuse_pickle(source, allowed=config.allow_pickle)
@@ -100,7 +129,7 @@ def _load(name_or_path: str, config: ModelConfig, **model_kwargs: Any) -> tuple[
     safe = {"trust_remote_code": config.trust_remote_code}
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **safe)
-        model = AutoModelForSequenceClassification.from_pretrained(
+        model = getattr(transformers, auto_class).from_pretrained(
             source, use_safetensors=None if config.allow_pickle else True, **safe, **model_kwargs
         )
     except (OSError, ValueError) as exc:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import intentbal
 from intentbal.audit import AuditResult, Change, audit_report, compare_reports
-from intentbal.augment import AugmentResult, augment_rare, resolve_target
+from intentbal.augment import AugmentResult, augment_rare, cap_intents, resolve_target
 from intentbal.config import Config, config_to_yaml
 from intentbal.data import IntentData, load_intents, stratified_split
 from intentbal.errors import IntentbalError
@@ -40,6 +40,7 @@ class Split:
     eval: IntentData | None
     not_evaluable: list[str]  # intents too small to hold any example out (they stay in train)
     validation: IntentData | None = None
+    validation_held_out: bool = False  # validation was held out of the training data
 
 
 @dataclass(frozen=True)
@@ -53,18 +54,35 @@ class TrainRun:
     adjustment: dict[str, object] | None = None  # the logit adjustment's tau and where it was chosen
 
 
+VALIDATION_MIN_COUNT = 5  # intents with fewer examples keep them all for training
+
+
 def load_split(config: Config) -> Split:
-    """The training data and the eval data: ``data.eval`` if given, else a stratified split."""
+    """The training, eval and validation data.
+
+    Eval is ``data.eval`` if given, else a stratified split of train. Validation is
+    ``data.validation`` if given; else, when the recipe has a choice to make on it (the
+    logit adjustment on ``auto``), ``data.validation_fraction`` of each intent with at least
+    ``VALIDATION_MIN_COUNT`` examples is held out of train.
+    """
     if config.data.train is None:
         raise IntentbalError("no training data: expected --train PATH or data.train in the config")
     train = load_data(config, config.data.train, "train")
     validation = load_data(config, config.data.validation, "validation") if config.data.validation else None
+    not_evaluable: list[str] = []
     if config.data.eval is not None:
-        return Split(train, load_data(config, config.data.eval, "eval"), [], validation)
-    train, held_out, not_evaluable = stratified_split(
-        train, fraction=config.data.eval_fraction, seed=config.seed
-    )
-    return Split(train, held_out if len(held_out) else None, not_evaluable, validation)
+        eval_data: IntentData | None = load_data(config, config.data.eval, "eval")
+    else:
+        train, eval_data, not_evaluable = stratified_split(train, fraction=config.data.eval_fraction,
+                                                           seed=config.seed)
+        eval_data = eval_data if len(eval_data) else None
+    held_out = False
+    if validation is None and config.data.validation_fraction > 0 and config.train.logit_adjustment == "auto":
+        train, validation, _ = stratified_split(train, fraction=config.data.validation_fraction,
+                                                seed=config.seed + 1, min_count=VALIDATION_MIN_COUNT)
+        held_out = True
+        validation = validation if len(validation) else None
+    return Split(train, eval_data, not_evaluable, validation, validation_held_out=held_out and validation is not None)
 
 
 def profile_data(config: Config, *, output: Path | None = None) -> Profile:
@@ -129,7 +147,8 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
     }
     report, warnings, adjustment = None, list(trained.warnings), None
     if main:
-        adjustment = adjust_logits(config, trained, profile.counts(), split.validation)
+        adjustment = adjust_logits(config, trained, profile.counts(), split.validation,
+                                   validation_name="held out of train" if split.validation_held_out else "validation")
         report = _write_run(config, trained, profile, augmented, split, metrics, warnings, adjustment)
         shutil.rmtree(checkpoints, ignore_errors=True)
     distributed.teardown()
@@ -137,7 +156,8 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
 
 
 def adjust_logits(
-    config: Config, trained: TrainResult, counts: dict[str, int], validation: IntentData | None
+    config: Config, trained: TrainResult, counts: dict[str, int], validation: IntentData | None,
+    *, validation_name: str = "validation",
 ) -> dict[str, object] | None:
     """Choose ``tau`` (see :mod:`intentbal.adjust`) and write the adjustment into the model.
 
@@ -156,7 +176,7 @@ def adjust_logits(
         clf = IntentClassifier.from_trained(trained, max_length=config.model.max_length,
                                            batch_size=config.evaluate.batch_size)
         log_probs = np.log(clf.proba(validation.texts) + 1e-12)
-        tau, chosen_on = adjust.choose_tau(log_probs, validation.intents, trained.intents, prior), "validation"
+        tau, chosen_on = adjust.choose_tau(log_probs, validation.intents, trained.intents, prior), validation_name
     else:
         tau, chosen_on = adjust.DEFAULT_TAU, "default"
     if tau:
@@ -264,10 +284,13 @@ def _profile(config: Config, train: IntentData, eval_intents: Sequence[str]) -> 
 def augment_training(
     config: Config, train: IntentData, progress: Progress | None, *, force: bool
 ) -> AugmentResult | None:
-    """``train`` with its rare intents augmented per ``config.augment`` (always, with ``force``)."""
+    """``train`` rebalanced per ``config.augment``: frequent intents capped at ``max_per_intent``,
+    then rare intents augmented (always, with ``force``). ``None`` when neither applies."""
     a = config.augment
+    if a.max_per_intent is not None:
+        train = cap_intents(train, max_count=a.max_per_intent, seed=config.seed)
     if not (a.enabled or force):
-        return None
+        return AugmentResult(train, [], 0) if a.max_per_intent is not None else None
     counts = profile_intents(train.texts, train.intents).counts()
     target = resolve_target(counts, target_count=a.target_count, target_fraction=a.target_fraction)
     return augment_rare(

@@ -89,6 +89,8 @@ def fine_tune(
     index = {intent: i for i, intent in enumerate(intents)}
     targets = torch.tensor([index[i] for i in data.intents])
 
+    if train_config.prototype_init and hasattr(model, "embed"):
+        init_prototypes(model, ids, targets, pad_id=pad_id_of(tokenizer), device=device)
     total = max(1, math.ceil(train_config.epochs * math.ceil(len(ids) / (train_config.batch_size * world))))
     optimizer, scheduler = _optimiser(model, train_config, total, device)
     checkpoint = _Checkpoint(checkpoint_dir, _fingerprint(data, model_config, train_config, seed, world))
@@ -114,6 +116,27 @@ def fine_tune(
     warnings = [f"{cut} training text(s) longer than {model_config.max_length} tokens were truncated"] if cut else []
     return TrainResult(model, tokenizer, intents, [float(w) for w in weights], seconds, samples, total,
                        resumed_from=done, warnings=warnings)
+
+
+def init_prototypes(model: Any, ids: list[list[int]], targets: Any, *, pad_id: int, device: Any,
+                    batch_size: int = 128) -> None:
+    """Point each intent's head vector at the mean embedding of its training examples."""
+    import torch
+
+    from intentbal.batching import length_sorted
+
+    was_training = model.training
+    model.eval()
+    sums = torch.zeros_like(model.classifier.weight, dtype=torch.float32)
+    with torch.inference_mode():
+        for chunk in length_sorted(ids, batch_size):
+            input_ids, mask = pad([ids[i] for i in chunk], pad_id)
+            pooled = model.embed(input_ids.to(device), mask.to(device)).float()
+            sums.index_add_(0, targets[chunk].to(device), torch.nn.functional.normalize(pooled, dim=-1))
+    with torch.no_grad():
+        model.classifier.weight.copy_(torch.nn.functional.normalize(sums, dim=-1))
+        model.classifier.bias.zero_()
+    model.train(was_training)
 
 
 def _optimiser(model: Any, config: TrainConfig, total: int, device: Any) -> tuple[Any, Any]:
@@ -152,8 +175,9 @@ def _step(
 
 def _param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
     decay, no_decay = [], []
+    exempt = set(getattr(model, "no_weight_decay", ()))
     for name, param in model.named_parameters():
-        (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
+        (no_decay if param.ndim < 2 or "norm" in name.lower() or name in exempt else decay).append(param)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 

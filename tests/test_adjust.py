@@ -68,5 +68,30 @@ def test_training_records_and_applies_the_adjustment(setting, validation, expect
     # the saved folder predicts with the adjustment, in intentbal and in transformers alike
     texts = ["where is my parcel", "someone stole my card", "refund please", "forgot password"]
     ours, _ = IntentClassifier.load(out / "model").predict(texts)
-    theirs = [r["label"] for r in pipeline("text-classification", model=str(out / "model"))(texts)]
+    theirs = [r["label"] for r in pipeline("text-classification", model=str(out / "model"),
+                                                trust_remote_code=True)(texts)]
     assert ours == theirs
+
+
+def test_without_validation_data_the_recipe_holds_some_of_train_out(tmp_path, fast_overrides):
+    """Only intents with at least 5 examples give any; the held-out rows are never trained on."""
+    from intentbal.config import load_config
+    from intentbal.pipeline import load_split, train_run
+
+    train = write_csv(tmp_path / "train.csv", toy_rows())
+    sets = [o for o in fast_overrides if not o.startswith("data.validation_fraction")]
+    config = load_config(overrides=[*sets, "data.validation_fraction=0.2"],
+                         values={"data.train": train, "data.eval": train, "output_dir": tmp_path / "run"})
+    split = load_split(config)
+    assert split.validation_held_out
+    assert sorted(set(split.validation.intents)) == ["refund", "track_order"]  # 6 and 8 examples; the others < 5
+    assert not set(split.validation.texts) & set(split.train.texts)
+    assert len(split.train) + len(split.validation) == len(toy_rows())
+
+    run = train_run(config)
+    assert run.adjustment["chosen_on"] == "held out of train"
+    synthetic_sources = {s.source_text for s in run.augmentation.synthetic}
+    assert not synthetic_sources & set(split.validation.texts)
+    # no hold-out when the adjustment is fixed: nothing to choose
+    fixed = config.model_copy(update={"train": config.train.model_copy(update={"logit_adjustment": 1.0})})
+    assert load_split(fixed).validation is None

@@ -112,3 +112,27 @@ def test_synonym_needs_wordnet_data():
     else:
         assert any("'synonym' skipped" in w for w in result.warnings)
         assert {s.augmenter for s in result.synthetic} <= {"ocr", DUPLICATE}
+
+
+def test_cap_intents_undersamples_only_frequent_intents_reproducibly():
+    from intentbal.augment import cap_intents
+    from intentbal.data import IntentData
+
+    data = IntentData([f"a{i}" for i in range(10)] + ["b0", "b1"], ["a"] * 10 + ["b"] * 2, "x")
+    capped = cap_intents(data, max_count=4, seed=1)
+    assert capped.intents.count("a") == 4 and capped.intents.count("b") == 2
+    assert set(capped.texts) <= set(data.texts)
+    assert capped.texts == sorted(capped.texts, key=data.texts.index)  # order kept
+    assert cap_intents(data, max_count=4, seed=1).texts == capped.texts
+    assert cap_intents(data, max_count=4, seed=3).texts != capped.texts  # the seed matters
+
+
+def test_duplicate_augmenter_is_plain_random_oversampling(toy_csv):
+    from intentbal.augment import augment_rare
+    from intentbal.pipeline import load_data
+    from intentbal.config import Config
+
+    data = load_data(Config(), toy_csv, "train")
+    result = augment_rare(data, target=8, augmenters=["duplicate"], seed=0)
+    assert result.synthetic and all(s.text == s.source_text and s.augmenter == "duplicate" for s in result.synthetic)
+    assert set(result.counts().values()) == {8}

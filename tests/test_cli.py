@@ -58,15 +58,23 @@ def test_train_writes_a_complete_run(tmp_path, toy_csv, eval_csv, fast_overrides
     assert all(s["source_text"] in TOY[s["intent"]] for s in synthetic)
 
 
-def test_saved_model_works_with_transformers_pipeline(tmp_path, toy_csv, fast_overrides):
+@pytest.mark.parametrize("head", ["prototype", "standard"])
+def test_saved_model_works_with_transformers_pipeline(tmp_path, toy_csv, fast_overrides, head):
     from transformers import pipeline
 
+    from intentbal.predict import IntentClassifier
+
     out = tmp_path / "run"
-    sets = [x for o in fast_overrides for x in ("--set", o)]
+    sets = [x for o in [*fast_overrides, f"model.head={head}"] for x in ("--set", o)]
     assert run_cli("train", "--train", toy_csv, "--output", out, *sets) == 0
-    classify = pipeline("text-classification", model=str(out / "model"))
-    label = classify("where is my parcel")[0]["label"]
-    assert label in TOY
+    # the prototype head's code travels in the folder; transformers runs it only when trusted
+    remote = {"trust_remote_code": True} if head == "prototype" else {}
+    assert (out / "model" / "modeling.py").is_file() == (head == "prototype")
+    classify = pipeline("text-classification", model=str(out / "model"), **remote)
+    texts = ["where is my parcel", "refund please", "forgot password", "stolen card"]
+    theirs = [r["label"] for r in classify(texts)]
+    ours, _ = IntentClassifier.load(out / "model").predict(texts)
+    assert theirs == ours and set(theirs) <= set(TOY)
     config = json.loads((out / "model" / "config.json").read_text())
     assert set(config["label2id"]) == set(TOY)
 

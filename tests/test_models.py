@@ -61,18 +61,21 @@ def test_pickle_weights_are_refused_unless_allowed(tmp_path, tiny_model):
     assert model.config.num_labels == 2
 
 
-def test_trust_remote_code_is_off_by_default_and_warns_when_on(tiny_model, monkeypatch):
+@pytest.mark.parametrize("head, auto_class", [("prototype", "AutoModel"),
+                                              ("standard", "AutoModelForSequenceClassification")])
+def test_trust_remote_code_is_off_by_default_and_warns_when_on(tiny_model, monkeypatch, head, auto_class):
     import transformers
 
     seen = []
-    real = transformers.AutoModelForSequenceClassification.from_pretrained
+    real = getattr(transformers, auto_class).from_pretrained
 
     def spy(*args, **kwargs):
         seen.append(kwargs.get("trust_remote_code"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(transformers.AutoModelForSequenceClassification, "from_pretrained", spy)
-    models.load_for_training(ModelConfig(name_or_path=str(tiny_model)), ["a", "b"])
+    monkeypatch.setattr(getattr(transformers, auto_class), "from_pretrained", spy)
+    models.load_for_training(ModelConfig(name_or_path=str(tiny_model), head=head), ["a", "b"])
     with pytest.warns(UserWarning, match="trust_remote_code is on"):
-        models.load_for_training(ModelConfig(name_or_path=str(tiny_model), trust_remote_code=True), ["a", "b"])
+        models.load_for_training(ModelConfig(name_or_path=str(tiny_model), trust_remote_code=True, head=head),
+                                 ["a", "b"])
     assert seen == [False, True]

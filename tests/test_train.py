@@ -18,15 +18,17 @@ def toy() -> IntentData:
     return IntentData([t for t, _ in rows], [i for _, i in rows], "toy")
 
 
-def test_fine_tune_changes_parameters_and_learns(tiny_model):
+@pytest.mark.parametrize("head", ["prototype", "standard"])
+def test_fine_tune_changes_parameters_and_learns(tiny_model, head):
     from transformers import AutoModel
 
     before = AutoModel.from_pretrained(tiny_model).encoder.layer[0].attention.self.query.weight.clone()
     result = fine_tune(
-        toy(), model_config=ModelConfig(name_or_path=str(tiny_model), max_length=32),
+        toy(), model_config=ModelConfig(name_or_path=str(tiny_model), max_length=32, head=head),
         train_config=TrainConfig(epochs=40, batch_size=8, learning_rate=3e-3), seed=0,
     )
-    after = result.model.bert.encoder.layer[0].attention.self.query.weight
+    backbone = result.model.bert if head == "standard" else result.model.encoder
+    after = backbone.encoder.layer[0].attention.self.query.weight
     assert not torch.allclose(before, after)
     assert result.intents == sorted(set(toy().intents))
     assert result.model.config.id2label == dict(enumerate(result.intents))
@@ -35,6 +37,35 @@ def test_fine_tune_changes_parameters_and_learns(tiny_model):
         pred = result.model(**enc).logits.argmax(-1).tolist()
     accuracy = sum(result.intents[p] == g for p, g in zip(pred, toy().intents)) / len(pred)
     assert accuracy >= 0.8, f"a tiny model should fit the toy data, got {accuracy:.2f}"
+
+
+def test_prototype_head_starts_at_each_intents_mean_embedding(tiny_model):
+    from intentbal.batching import encode
+    from intentbal.models import load_for_training
+    from intentbal.train import init_prototypes
+
+    data = toy()
+    intents = sorted(set(data.intents))
+    tokenizer, model = load_for_training(ModelConfig(name_or_path=str(tiny_model), max_length=32), intents)
+    ids, _ = encode(tokenizer, data.texts, 32)
+    targets = torch.tensor([intents.index(i) for i in data.intents])
+    init_prototypes(model, ids, targets, pad_id=0, device=torch.device("cpu"), batch_size=3)
+    model.eval()
+    with torch.no_grad():
+        for k, intent in enumerate(intents):
+            rows = [t for t, i in zip(data.texts, data.intents) if i == intent]
+            one_by_one = torch.cat([model.embed(**_no_types(tokenizer(t, return_tensors="pt"))) for t in rows])
+            mean = torch.nn.functional.normalize(one_by_one, dim=-1).mean(0)
+            assert torch.allclose(model.classifier.weight[k], mean / mean.norm(), atol=1e-5), intent
+        assert torch.equal(model.classifier.bias, torch.zeros(len(intents)))
+        # before any training, every toy example is nearest its own intent's mean far more often than not
+        logits = model(**_no_types(tokenizer(data.texts, padding=True, return_tensors="pt"))).logits
+    hits = sum(intents[p] == g for p, g in zip(logits.argmax(-1).tolist(), data.intents))
+    assert hits / len(data) > 0.5
+
+
+def _no_types(encoded):
+    return {k: v for k, v in encoded.items() if k != "token_type_ids"}
 
 
 def test_class_weights_come_from_the_training_counts(tiny_model):

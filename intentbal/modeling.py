@@ -1,0 +1,85 @@
+"""The prototype head: mean-pooled sentence embeddings scored by cosine against one vector per intent.
+
+Sentence encoders such as all-MiniLM-L6-v2 were trained so that the mean of their token
+states is a good sentence embedding; the usual sequence-classification head reads the
+first token instead and has to relearn that geometry from the few examples a rare intent
+has. Here the logits are ``SCALE * cos(mean_pool(text), w_intent) + b_intent``, and each
+``w_intent`` starts at the mean embedding of the intent's training examples, so a rare
+intent starts where its examples are.
+
+This file depends only on torch and transformers: it is copied into every saved model
+folder, so ``AutoModelForSequenceClassification.from_pretrained(folder,
+trust_remote_code=True)`` and ``transformers.pipeline`` load the model without intentbal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+SCALE = 20.0  # cosine logits span [-20, 20]: sharp enough for a softmax over ~100 intents
+
+
+class IntentbalConfig(PretrainedConfig):
+    """The encoder's own config (as a dict) plus the head's scale and the intents."""
+
+    model_type = "intentbal-prototype"
+
+    def __init__(self, encoder: dict[str, Any] | None = None, scale: float = SCALE, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.encoder = encoder or {}
+        self.scale = scale
+
+    def encoder_config(self) -> PretrainedConfig:
+        settings = dict(self.encoder)
+        return AutoConfig.for_model(settings.pop("model_type"), **settings)
+
+
+class IntentbalPrototypeClassifier(PreTrainedModel):
+    """Any Hugging Face encoder, mean pooling, and a cosine head with a bias per intent."""
+
+    config_class = IntentbalConfig
+    base_model_prefix = "intentbal"
+    main_input_name = "input_ids"
+    no_weight_decay = ("classifier.weight",)  # only its direction counts: decay would just raise its step size
+
+    def __init__(self, config: IntentbalConfig) -> None:
+        super().__init__(config)
+        encoder_config = config.encoder_config()
+        self.encoder = AutoModel.from_config(encoder_config)
+        self.classifier = torch.nn.Linear(encoder_config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def _init_weights(self, module: Any) -> None:
+        if module is getattr(self, "classifier", None):
+            torch.nn.init.normal_(module.weight, std=0.02)
+            torch.nn.init.zeros_(module.bias)
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean of the last hidden states over the real (unpadded) tokens."""
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **_: Any,
+    ) -> SequenceClassifierOutput:
+        pooled = torch.nn.functional.normalize(self.embed(input_ids, attention_mask).float(), dim=-1)
+        weight = torch.nn.functional.normalize(self.classifier.weight.float(), dim=-1)
+        logits = self.config.scale * pooled @ weight.T + self.classifier.bias.float()
+        loss = torch.nn.functional.cross_entropy(logits, labels) if labels is not None else None
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+# save_pretrained then copies this file beside the weights and writes config.json's auto_map.
+IntentbalConfig.register_for_auto_class()
+IntentbalPrototypeClassifier.register_for_auto_class("AutoModelForSequenceClassification")
