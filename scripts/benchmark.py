@@ -55,6 +55,8 @@ def main() -> None:
     ap.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE,...",
                     help="an intentbal recipe with config overrides (repeatable)")
     ap.add_argument("--no-default", action="store_true", help="skip the unmodified intentbal recipe")
+    ap.add_argument("--skip-done", action="store_true",
+                    help="keep the scores already in OUT/results.json and run only what is missing")
     ap.add_argument("--hf-epochs", type=float, default=10, help="epochs of the Trainer baseline (its usual 10)")
     ap.add_argument("--write", type=Path, help="Markdown file whose section for this dataset is replaced")
     a = ap.parse_args()
@@ -68,6 +70,8 @@ def main() -> None:
     results = _load_results(a.out)
     for name, run in recipes.items():
         for seed in a.seeds:
+            if a.skip_done and str(seed) in results.get(name, {}):
+                continue
             folder = a.out / name / f"seed{seed}"
             start = time.perf_counter()
             run(folder, seed)
@@ -78,7 +82,8 @@ def main() -> None:
             results.setdefault(name, {})[str(seed)] = scored
             _save_results(a.out, results)
             print(json.dumps({"recipe": name, "seed": seed, **scored}), flush=True)
-    table = markdown(results, order=list(recipes), title=dataset_name(a.data), command=" ".join(sys.argv))
+    shown = {name: results[name] for name in recipes if name in results}
+    table = markdown(shown, order=list(recipes), title=dataset_name(a.data), command=" ".join(sys.argv))
     (a.out / "table.md").write_text(table, encoding="utf-8")
     print(table)
     if a.write:
