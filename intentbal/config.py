@@ -138,6 +138,10 @@ class TrainConfig(Section):
         True, description="With the prototype head, start each intent's vector at its examples' mean embedding "
         "(else at random)."
     )
+    embedding_smote: bool = Field(
+        False, description="SMOTE in embedding space (prototype head only): every row of an intent with fewer "
+        "distinct texts than the median also trains on a point between its embedding and another example's."
+    )
     save_steps: int = Field(
         500, ge=0, description="Checkpoint every this many steps, for --resume; 0 turns checkpoints off."
     )

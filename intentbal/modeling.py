@@ -71,13 +71,25 @@ class IntentbalPrototypeClassifier(PreTrainedModel):
         input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        mix_with: torch.Tensor | None = None,
+        mix_weight: torch.Tensor | None = None,
         **_: Any,
     ) -> SequenceClassifierOutput:
+        """Logits of each text. For training with embedding SMOTE only: each row with a
+        ``mix_weight`` w > 0 adds the logits of ``e + w * (mix_with - e)`` after the rows' own, and
+        the rows' embeddings come back in ``hidden_states``."""
         pooled = torch.nn.functional.normalize(self.embed(input_ids, attention_mask).float(), dim=-1)
+        scored, extra = pooled, None
+        if mix_with is not None and mix_weight is not None:
+            chosen = mix_weight > 0
+            w = mix_weight[chosen].unsqueeze(-1).to(pooled.dtype)
+            synthetic = pooled[chosen] + w * (mix_with[chosen].to(pooled) - pooled[chosen])
+            scored = torch.cat([pooled, torch.nn.functional.normalize(synthetic, dim=-1)])
+            extra = (pooled.detach(),)
         weight = torch.nn.functional.normalize(self.classifier.weight.float(), dim=-1)
-        logits = self.config.scale * pooled @ weight.T + self.classifier.bias.float()
-        loss = torch.nn.functional.cross_entropy(logits, labels) if labels is not None else None
-        return SequenceClassifierOutput(loss=loss, logits=logits)
+        logits = self.config.scale * scored @ weight.T + self.classifier.bias.float()
+        loss = torch.nn.functional.cross_entropy(logits, labels) if labels is not None and extra is None else None
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=extra)
 
 
 # save_pretrained then copies this file beside the weights and writes config.json's auto_map.

@@ -93,7 +93,8 @@ def fine_tune(
         init_prototypes(model, ids, targets, pad_id=pad_id_of(tokenizer), device=device)
     total = max(1, math.ceil(train_config.epochs * math.ceil(len(ids) / (train_config.batch_size * world))))
     optimizer, scheduler = _optimiser(model, train_config, total, device)
-    checkpoint = _Checkpoint(checkpoint_dir, _fingerprint(data, model_config, train_config, seed, world))
+    smote = _smote(train_config, model, data.texts, targets.tolist(), seed)
+    checkpoint = _Checkpoint(checkpoint_dir, _fingerprint(data, model_config, train_config, seed, world), smote)
     done, samples, elapsed = checkpoint.restore(model, optimizer, scheduler) if resume else (0, 0, 0.0)
     step_fn = _step(distributed.wrap(model), optimizer, scheduler, weight_tensor, device, train_config.precision)
     batches = shuffled_batches(ids, train_config.batch_size, torch.Generator().manual_seed(seed))
@@ -105,7 +106,10 @@ def fine_tune(
     for step in range(done + 1, total + 1):
         group = [next(batches) for _ in range(world)]  # every rank draws the same stream
         batch = group[rank]
-        step_fn(*pad([ids[i] for i in batch], pad_id_of(tokenizer)), targets[batch])
+        mix = smote.partners(batch, step=step) if smote else None
+        embeddings = step_fn(*pad([ids[i] for i in batch], pad_id_of(tokenizer)), targets[batch], mix)
+        if smote:
+            smote.store(batch, embeddings)
         samples += sum(len(b) for b in group)
         if progress:
             progress("train", step, total)
@@ -116,6 +120,17 @@ def fine_tune(
     warnings = [f"{cut} training text(s) longer than {model_config.max_length} tokens were truncated"] if cut else []
     return TrainResult(model, tokenizer, intents, [float(w) for w in weights], seconds, samples, total,
                        resumed_from=done, warnings=warnings)
+
+
+def _smote(config: TrainConfig, model: Any, texts: list[str], targets: list[int], seed: int) -> Any:
+    if not config.embedding_smote:
+        return None
+    if not hasattr(model, "embed"):
+        raise IntentbalError("train.embedding_smote: expected model.head=prototype (it interpolates the "
+                             "prototype head's embeddings), found the standard head; set one or the other")
+    from intentbal.smote import EmbeddingSmote
+
+    return EmbeddingSmote(texts, targets, seed=seed)
 
 
 def init_prototypes(model: Any, ids: list[list[int]], targets: Any, *, pad_id: int, device: Any,
@@ -158,17 +173,22 @@ def _step(
     weights = weights.to(device) if weights is not None else None
     bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
 
-    def step(input_ids: Any, mask: Any, target: Any) -> Any:
+    def step(input_ids: Any, mask: Any, target: Any, mix: tuple[Any, Any] | None = None) -> Any:
+        """One step; with ``mix`` (embedding SMOTE) it returns the batch's embeddings, else None."""
+        extra = {} if mix is None else {"mix_with": mix[0].to(device), "mix_weight": mix[1].to(device)}
+        target = target.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            logits = model(input_ids=input_ids.to(device, non_blocking=True),
-                           attention_mask=mask.to(device, non_blocking=True)).logits
-        loss = weighted_cross_entropy(logits, target.to(device, non_blocking=True), weights)
+            out = model(input_ids=input_ids.to(device, non_blocking=True),
+                        attention_mask=mask.to(device, non_blocking=True), **extra)
+        if mix is not None:  # the synthetic rows follow the real ones and share their intents
+            target = torch.cat([target, target[extra["mix_weight"] > 0]])
+        loss = weighted_cross_entropy(out.logits, target, weights)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        return loss.detach()
+        return out.hidden_states[0] if mix is not None else None
 
     return step
 
@@ -198,6 +218,7 @@ class _Checkpoint:
 
     folder: Path | None
     fingerprint: str
+    smote: Any = None  # the embedding memory of train.embedding_smote, saved with the rest
 
     def save(self, model: Any, optimizer: Any, scheduler: Any, step: int, samples: int, elapsed: float) -> None:
         import torch
@@ -209,7 +230,7 @@ class _Checkpoint:
             return
         state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                  "rng": torch.get_rng_state(), "step": step, "samples": samples, "elapsed": elapsed,
-                 "fingerprint": self.fingerprint}
+                 "fingerprint": self.fingerprint, **({"smote": self.smote.state()} if self.smote else {})}
         with atomic_dir(self.folder) as tmp:
             save_model(model, str(tmp / "model.safetensors"))
             torch.save(state, tmp / "state.pt")
@@ -231,4 +252,6 @@ class _Checkpoint:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
+        if self.smote is not None and state.get("smote", {}).get("memory") is not None:
+            self.smote.load(state["smote"])
         return state["step"], state["samples"], state["elapsed"]

@@ -1,0 +1,82 @@
+"""SMOTE in embedding space: who gets a synthetic twin, what the model computes, and training with it."""
+
+import pytest
+import torch
+
+from intentbal.config import ModelConfig, TrainConfig
+from intentbal.data import IntentData
+from intentbal.errors import IntentbalError
+from intentbal.smote import EmbeddingSmote
+from intentbal.train import fine_tune
+
+from conftest import toy_rows
+
+
+def test_only_rows_of_rare_intents_get_partners_of_their_own_intent():
+    # intent 0: 6 distinct texts, 1: 4, 2: 2 distinct texts duplicated to 4 rows, 3: 1 text
+    texts = [f"a{i}" for i in range(6)] + [f"b{i}" for i in range(4)] + ["c0", "c1", "c0", "c1"] + ["d0"]
+    targets = [0] * 6 + [1] * 4 + [2] * 4 + [3]
+    smote = EmbeddingSmote(texts, targets, seed=0)
+    assert smote.rare == {2}  # median of distinct counts (6, 4, 2, 1) is 3; one text has no neighbour
+    batch = list(range(len(texts)))
+    mix, weight = smote.partners(batch, step=1)
+    assert not weight.any()  # nothing remembered yet
+    memory = torch.nn.functional.normalize(torch.randn(len(texts), 5), dim=-1)
+    smote.store(batch, memory)
+    mix, weight = smote.partners(batch, step=1)
+    twins = [i for i in batch if weight[i] > 0]
+    assert twins and set(twins) <= {10, 11, 12, 13}
+    for i in twins:  # the partner is a stored embedding of another text of the same intent
+        partner = [r for r in batch if torch.equal(memory[r], mix[i])]
+        assert partner and all(targets[r] == targets[i] and texts[r] != texts[i] for r in partner)
+        assert 0 < weight[i] < 1
+    again, weight_again = smote.partners(batch, step=1)
+    assert torch.equal(again, mix) and torch.equal(weight_again, weight)  # same step, same draw
+
+
+def test_the_model_appends_the_logits_of_interpolated_embeddings(tiny_model):
+    from intentbal.models import load_for_training
+
+    tokenizer, model = load_for_training(ModelConfig(name_or_path=str(tiny_model)), ["a", "b", "c"])
+    model.eval()
+    enc = tokenizer(["where is my order", "refund me please"], padding=True, return_tensors="pt")
+    inputs = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+    other = torch.nn.functional.normalize(torch.randn(2, model.classifier.in_features), dim=-1)
+    with torch.no_grad():
+        plain = model(**inputs).logits
+        out = model(**inputs, mix_with=other, mix_weight=torch.tensor([0.0, 0.25]))
+    assert out.logits.shape == (3, 3)
+    assert torch.allclose(out.logits[:2], plain, atol=1e-5)
+    e = out.hidden_states[0][1]
+    point = torch.nn.functional.normalize(e + 0.25 * (other[1] - e), dim=-1)
+    w = torch.nn.functional.normalize(model.classifier.weight, dim=-1)
+    assert torch.allclose(out.logits[2], model.config.scale * point @ w.T + model.classifier.bias, atol=1e-5)
+
+
+def _toy() -> IntentData:
+    rows = toy_rows()
+    return IntentData([t for t, _ in rows], [i for _, i in rows], "toy")
+
+
+def test_training_with_embedding_smote_learns_and_resumes_exactly(tiny_model, tmp_path):
+    model_config = ModelConfig(name_or_path=str(tiny_model), max_length=32)
+    train_config = TrainConfig(epochs=30, batch_size=8, learning_rate=3e-3, embedding_smote=True, save_steps=40)
+    first = fine_tune(_toy(), model_config=model_config, train_config=train_config, seed=0,
+                      checkpoint_dir=tmp_path / "ckpt")
+    enc = first.tokenizer(_toy().texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        pred = first.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits.argmax(-1)
+    accuracy = sum(first.intents[p] == g for p, g in zip(pred.tolist(), _toy().intents)) / len(pred)
+    assert accuracy >= 0.8
+    # the last checkpoint (step 80 of 90, the memory included) continues to the very same model
+    resumed = fine_tune(_toy(), model_config=model_config, train_config=train_config, seed=0,
+                        checkpoint_dir=tmp_path / "ckpt", resume=True)
+    assert resumed.resumed_from == 80
+    for (name, p), q in zip(first.model.named_parameters(), resumed.model.parameters()):
+        assert torch.equal(p, q), name
+
+
+def test_embedding_smote_needs_the_prototype_head(tiny_model):
+    with pytest.raises(IntentbalError, match="model.head=prototype"):
+        fine_tune(_toy(), model_config=ModelConfig(name_or_path=str(tiny_model), head="standard"),
+                  train_config=TrainConfig(epochs=1, embedding_smote=True), seed=0)
