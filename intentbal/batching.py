@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Sequence
 
+import numpy as np
+
 POOL_BATCHES = 32  # batches per length-sorted pool: enough to cut padding, still well shuffled
 
 
 def encode(tokenizer: Any, texts: Sequence[str], max_length: int) -> tuple[list[list[int]], int]:
     """Token ids of each text, cut to ``max_length``; also how many texts had to be cut."""
+    if not texts:  # tokenizers fail on an empty batch
+        return [], 0
     full = tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]
     cut = sum(len(ids) > max_length for ids in full)
     if not cut:
@@ -17,14 +21,20 @@ def encode(tokenizer: Any, texts: Sequence[str], max_length: int) -> tuple[list[
 
 
 def pad(sequences: list[list[int]], pad_id: int) -> tuple[Any, Any]:
-    """Right-pad token ids to the longest sequence; returns ``(input_ids, attention_mask)``."""
+    """Right-pad token ids to the longest sequence; returns ``(input_ids, attention_mask)`` tensors."""
     import torch
 
+    input_ids, mask = pad_arrays(sequences, pad_id)
+    return torch.from_numpy(input_ids), torch.from_numpy(mask)
+
+
+def pad_arrays(sequences: list[list[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`pad` as int64 NumPy arrays, the inputs of any backend (torch or ONNX Runtime)."""
     width = max(len(s) for s in sequences)
-    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    input_ids = np.full((len(sequences), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(sequences), width), dtype=np.int64)
     for row, seq in enumerate(sequences):
-        input_ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        input_ids[row, : len(seq)] = seq
         mask[row, : len(seq)] = 1
     return input_ids, mask
 

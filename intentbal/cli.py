@@ -15,6 +15,8 @@ from typing import Any, Callable, NoReturn, Sequence
 from intentbal.errors import IntentbalError
 
 EXIT_USAGE = 2
+BACKENDS = ("auto", "torch", "onnx")
+BACKEND_HELP = "torch, onnx (needs 'intentbal export'), or auto: onnx when the model folder is exported"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -103,7 +105,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print("\n".join(profile_lines(run.profile)))
     if run.augmentation is not None and run.augmentation.target:
         print(f"augmented {len(run.augmentation.synthetic)} rows (target {run.augmentation.target} per intent)")
-    if run.adjustment and run.adjustment["tau"]:
+    if run.adjustment and (run.adjustment["tau"] or run.adjustment["chosen_on"] != "given"):
         where = {"validation": "chosen on the validation data", "default": "the default without validation data",
                  "held out of train": "chosen on data held out of train", "given": "as configured"}[
             run.adjustment["chosen_on"]]
@@ -124,7 +126,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from intentbal.report import report_table, summary_lines
 
     config = _config(args, **{"data.validation": args.validation})
-    report = evaluate_model(config, model_dir=args.model, data=args.data, output=args.output)
+    report = evaluate_model(config, model_dir=args.model, data=args.data, output=args.output, backend=args.backend)
     print(report_table(report))
     print("\n".join(summary_lines(report)))
     print(f"wrote {args.output}")
@@ -181,8 +183,19 @@ def _cmd_cv(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from intentbal.pipeline import predict_file
 
-    n = predict_file(_config(args), model_dir=args.model, input_path=args.input, output=args.output)
+    n = predict_file(_config(args), model_dir=args.model, input_path=args.input, output=args.output,
+                     backend=args.backend)
     print(f"wrote {n} predictions to {args.output}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from intentbal.export import export_onnx
+
+    result = export_onnx(args.model, output=args.output, atol=args.atol, config=_config(args).model)
+    print(f"ONNX Runtime vs PyTorch: max abs logit difference {result.max_abs_diff:.2g} over "
+          f"{result.texts_checked} texts, batched and single (tolerance {result.atol:g})")
+    print(f"wrote {result.path} and {result.check_path}")
     return 0
 
 
@@ -232,6 +245,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True, help="labelled eval data")
     p.add_argument("--validation", type=Path, help="validation data to choose the fallback threshold on")
     p.add_argument("--output", type=Path, required=True, help="folder for the report files")
+    p.add_argument("--backend", choices=BACKENDS, default="auto", help=BACKEND_HELP)
     p.set_defaults(run=_cmd_evaluate)
 
     p = sub.add_parser("audit", parents=[common], help="gate: exit 1 when an intent fails, 0 when all pass")
@@ -260,7 +274,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, required=True, help="model folder (OUTPUT/model)")
     p.add_argument("--input", type=Path, required=True, help="texts, with or without an intent column")
     p.add_argument("--output", type=Path, required=True, help="CSV of text,prediction,confidence")
+    p.add_argument("--backend", choices=BACKENDS, default="auto", help=BACKEND_HELP)
     p.set_defaults(run=_cmd_predict)
+
+    p = sub.add_parser("export", parents=[common], help="ONNX export for faster CPU prediction, checked against torch")
+    p.add_argument("--model", type=Path, required=True, help="model folder (OUTPUT/model)")
+    p.add_argument("--output", type=Path, help="where to write the graph (default MODEL/model.onnx)")
+    p.add_argument("--atol", type=float, default=1e-4, help="largest logit difference from PyTorch accepted")
+    p.set_defaults(run=_cmd_export)
     return parser
 
 

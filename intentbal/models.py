@@ -99,10 +99,31 @@ def load_classifier(model_dir: str | Path, config: ModelConfig | None = None) ->
     """
     _register_prototype_head()
     tokenizer, model = _load(str(model_dir), config or ModelConfig())
-    meta_path = Path(model_dir) / INTENTBAL_META
-    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
     model.eval()
-    return tokenizer, model, meta
+    return tokenizer, model, _meta(model_dir)
+
+
+def load_tokenizer(model_dir: str | Path, config: ModelConfig | None = None) -> tuple[Any, list[str], dict[str, Any]]:
+    """What :func:`load_classifier` gives but the weights: ``(tokenizer, intents, meta)``.
+
+    For a backend that runs the model from another file (ONNX Runtime and ``model.onnx``).
+    """
+    from transformers import AutoConfig, AutoTokenizer
+
+    _register_prototype_head()
+    config = config or ModelConfig()
+    source = resolve_model(str(model_dir))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=config.trust_remote_code)
+        model_config = AutoConfig.from_pretrained(source, trust_remote_code=config.trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise IntentbalError(f"model {model_dir}: could not be loaded ({_first_line(exc)})") from None
+    return tokenizer, _labels(model_config.id2label), _meta(model_dir)
+
+
+def _meta(model_dir: str | Path) -> dict[str, Any]:
+    meta_path = Path(model_dir) / INTENTBAL_META
+    return json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
 
 
 def _register_prototype_head() -> None:
@@ -152,7 +173,10 @@ def _refuse_pickle(source: str, *, allowed: bool) -> None:
 
 def intents_of(model: Any) -> list[str]:
     """The model's intents in output order, from its ``id2label``."""
-    id2label = model.config.id2label
+    return _labels(model.config.id2label)
+
+
+def _labels(id2label: dict[int, str]) -> list[str]:
     return [str(id2label[i]) for i in range(len(id2label))]
 
 

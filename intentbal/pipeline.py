@@ -28,7 +28,7 @@ from intentbal.webreport import render_html
 if TYPE_CHECKING:
     import numpy as np
 
-    from intentbal.predict import IntentClassifier
+    from intentbal.predict import Backend, IntentClassifier
     from intentbal.train import TrainResult
 
 Progress = Callable[[str, int, int], None]
@@ -223,10 +223,12 @@ def _write_run(
         return _evaluate(config, clf, split.eval, (counts, after), out, warnings, split.validation)
 
 
-def evaluate_model(config: Config, *, model_dir: Path, data: Path, output: Path) -> Report:
+def evaluate_model(
+    config: Config, *, model_dir: Path, data: Path, output: Path, backend: Backend = "auto"
+) -> Report:
     """Evaluate a trained model folder on ``data``; write the report files to ``output``."""
     check_output_dir(output)
-    clf = _classifier(config, model_dir)
+    clf = _classifier(config, model_dir, backend)
     eval_data = load_data(config, data, "eval")
     known = set(clf.intents)
     if not known & set(eval_data.intents):
@@ -241,9 +243,11 @@ def evaluate_model(config: Config, *, model_dir: Path, data: Path, output: Path)
                          validation)
 
 
-def predict_file(config: Config, *, model_dir: Path, input_path: Path, output: Path) -> int:
+def predict_file(
+    config: Config, *, model_dir: Path, input_path: Path, output: Path, backend: Backend = "auto"
+) -> int:
     """Write ``text,prediction,confidence`` (and ``intent`` when the input has it) to ``output``."""
-    clf = _classifier(config, model_dir)
+    clf = _classifier(config, model_dir, backend)
     data = load_data(config, input_path, "test", require_intent=False)
     predicted, confidence = clf.predict(data.texts)
     gold = data.intents if data.labelled else None
@@ -251,10 +255,11 @@ def predict_file(config: Config, *, model_dir: Path, input_path: Path, output: P
     return len(data)
 
 
-def _classifier(config: Config, model_dir: Path) -> IntentClassifier:
+def _classifier(config: Config, model_dir: Path, backend: Backend = "auto") -> IntentClassifier:
     from intentbal.predict import IntentClassifier
 
-    return IntentClassifier.load(model_dir, config=config.model, batch_size=config.evaluate.batch_size)
+    return IntentClassifier.load(model_dir, config=config.model, batch_size=config.evaluate.batch_size,
+                                 backend=backend)
 
 
 def _few(names: set[str], limit: int = 4) -> str:

@@ -4,46 +4,62 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence
 
 import numpy as np
 
+from intentbal.batching import encode, length_sorted, pad_arrays, pad_id_of
 from intentbal.config import ModelConfig
 
 if TYPE_CHECKING:
     from intentbal.train import TrainResult
 
-from intentbal.batching import encode, length_sorted, pad, pad_id_of
+Backend = Literal["auto", "torch", "onnx"]
+Logits = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (input_ids, attention_mask) -> logits, all NumPy
 
 
 @dataclass
 class IntentClassifier:
-    """A loaded model folder, ready to predict.
+    """A loaded model folder, ready to predict, through PyTorch or ONNX Runtime (``backend``).
 
     >>> clf = IntentClassifier.load("runs/quickstart/model")
     >>> clf.predict(["where is my parcel"])
     (['track_order'], [0.97])
     """
 
-    model: Any
+    model: Any  # a torch module, or an onnxruntime InferenceSession when backend is "onnx"
     tokenizer: Any
     intents: list[str]
     max_length: int
     meta: dict[str, Any]
     batch_size: int = 128
     truncated: int = 0  # texts cut to max_length in the last call
+    backend: Literal["torch", "onnx"] = "torch"
 
     @classmethod
     def load(
-        cls, model_dir: str | Path, *, config: ModelConfig | None = None, batch_size: int = 128
+        cls, model_dir: str | Path, *, config: ModelConfig | None = None, batch_size: int = 128,
+        backend: Backend = "auto",
     ) -> IntentClassifier:
-        """Load ``model_dir``; the ``max_length`` saved with it wins over ``config``'s."""
-        from intentbal.models import intents_of, load_classifier
+        """Load ``model_dir``; the ``max_length`` saved with it wins over ``config``'s.
+
+        ``backend``: ``"torch"``; ``"onnx"``, ONNX Runtime on the folder's ``model.onnx`` (written
+        by ``intentbal export``; an :class:`IntentbalError` without it); or ``"auto"``, ONNX
+        Runtime when the folder holds a checked export and onnxruntime is installed, else torch.
+        Both give the same columns, row order and truncation count.
+        """
+        from intentbal.export import choose_backend, open_session
+        from intentbal.models import intents_of, load_classifier, load_tokenizer
 
         config = config or ModelConfig()
-        tokenizer, model, meta = load_classifier(model_dir, config)
+        if choose_backend(model_dir, backend) == "onnx":
+            tokenizer, intents, meta = load_tokenizer(model_dir, config)
+            model, chosen = open_session(model_dir), "onnx"
+        else:
+            tokenizer, model, meta = load_classifier(model_dir, config)
+            intents, chosen = intents_of(model), "torch"
         max_length = meta.get("max_length", config.max_length)
-        return cls(model, tokenizer, intents_of(model), max_length, meta, batch_size)
+        return cls(model, tokenizer, intents, max_length, meta, batch_size, backend=chosen)
 
     @classmethod
     def from_trained(
@@ -54,9 +70,12 @@ class IntentClassifier:
 
     def proba(self, texts: Sequence[str]) -> np.ndarray:
         """Softmax probabilities, one row per text, one column per intent (``self.intents``)."""
-        probs, self.truncated = predict_proba(texts, model=self.model, tokenizer=self.tokenizer,
-                                              max_length=self.max_length, batch_size=self.batch_size)
-        return probs
+        from intentbal.export import onnx_logits
+
+        logits = onnx_logits(self.model) if self.backend == "onnx" else torch_logits(self.model)
+        ids, self.truncated = encode(self.tokenizer, texts, self.max_length)
+        return run_batches(ids, logits, n_labels=len(self.intents), pad_id=pad_id_of(self.tokenizer),
+                           batch_size=self.batch_size)
 
     def predict(self, texts: Sequence[str]) -> tuple[list[str], list[float]]:
         """The most likely intent of each text and its probability."""
@@ -68,23 +87,40 @@ class IntentClassifier:
         return [self.intents[i] for i in best], [float(probs[r, i]) for r, i in enumerate(best)]
 
 
-def predict_proba(
-    texts: Sequence[str], *, model: Any, tokenizer: Any, max_length: int, batch_size: int = 128
-) -> tuple[np.ndarray, int]:
-    """Softmax probabilities (one row per text, columns in ``id2label`` order) and the
-    number of texts cut to ``max_length``.
-
-    Texts are run in length order (little padding) and returned in input order.
-    """
+def torch_logits(model: Any) -> Logits:
+    """``(input_ids, attention_mask) -> logits`` (float32 NumPy) through a torch model, in eval mode."""
     import torch
 
-    ids, cut = encode(tokenizer, texts, max_length)
-    out = np.zeros((len(ids), model.config.num_labels), dtype=np.float32)
-    device = next(model.parameters()).device
     model.eval()
-    with torch.inference_mode():
-        for chunk in length_sorted(ids, batch_size):
-            input_ids, mask = pad([ids[i] for i in chunk], pad_id_of(tokenizer))
-            logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
-            out[chunk] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-    return out, cut
+    device = next(model.parameters()).device
+
+    def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            out = model(input_ids=torch.from_numpy(input_ids).to(device),
+                        attention_mask=torch.from_numpy(attention_mask).to(device)).logits
+        return out.float().cpu().numpy()
+
+    return run
+
+
+def run_batches(
+    ids: list[list[int]], logits: Logits, *, n_labels: int, pad_id: int, batch_size: int
+) -> np.ndarray:
+    """Softmax of ``logits(input_ids, attention_mask)`` for each row of token ids.
+
+    Rows are run in length order (little padding) and returned in input order; a single row
+    goes straight through, with nothing to sort or pad.
+    """
+    if len(ids) == 1:
+        input_ids = np.array(ids, dtype=np.int64)
+        return softmax(logits(input_ids, np.ones_like(input_ids)))
+    out = np.zeros((len(ids), n_labels), dtype=np.float32)
+    for chunk in length_sorted(ids, batch_size):
+        out[chunk] = softmax(logits(*pad_arrays([ids[i] for i in chunk], pad_id)))
+    return out
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float32."""
+    shifted = np.exp(logits.astype(np.float32) - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)

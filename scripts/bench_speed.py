@@ -1,15 +1,17 @@
 """Speed of intentbal against the plain Hugging Face Trainer path, side by side in one run.
 
   python scripts/bench_speed.py [--data ../shared/datasets/banking77-lt] [--epochs 2] [--gpu]
-                                [--write BENCHMARKS.md]
+                                [--repeats 3] [--write BENCHMARKS.md]
 
 Both sides train the same model (the default all-MiniLM-L6-v2) on the same rows with the same
 batch size, epochs, max length and learning rate: ../shared/bench/hf_trainer_baseline.py
 (with --bf16 on a GPU) and `intentbal train` (augmentation off, so the rows are identical).
 Then, on the model intentbal trained: batch prediction with the baseline's plain
-`model(**tokenizer(batch))` loop against IntentClassifier.predict, the median latency of
-one utterance, and intentbal's peak resident memory while training. Prints JSON and, with
---write, replaces this section of the Markdown file.
+`model(**tokenizer(batch))` loop against IntentClassifier.predict on torch and, after
+`intentbal export`, on ONNX Runtime (best of --repeats runs each, taking turns), the median
+latency of one utterance on each backend, how far ONNX Runtime's outputs are from torch's,
+and intentbal's peak resident memory while training. Prints JSON and, with --write, replaces
+this section of the Markdown file. Without onnxruntime the ONNX entries are null.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--gpu", action="store_true", help="bf16 on the baseline side; intentbal uses its auto precision")
     ap.add_argument("--model", type=Path, help="model folder (default: the embedded all-MiniLM-L6-v2)")
+    ap.add_argument("--repeats", type=int, default=3, help="batch prediction: best of this many timed runs")
     ap.add_argument("--write", type=Path, help="Markdown file whose speed section is replaced")
     a = ap.parse_args()
 
@@ -54,7 +57,7 @@ def main() -> None:
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         base = train_baseline(a, model, tmp / "base.csv")
         texts = read_texts(a.data / "test.csv")
-        predict = compare_prediction(tmp / "ib" / "model", texts, a.max_length)
+        predict = compare_prediction(tmp / "ib" / "model", texts, a.max_length, repeats=a.repeats)
     result = {
         "train_samples_per_second": {"baseline": base["train_samples_per_second"],
                                      "intentbal": ours["train_samples_per_second"]},
@@ -62,6 +65,9 @@ def main() -> None:
         "predict_sentences_per_second": predict["throughput"],
         "predict_speedup": predict["speedup"],
         "latency_ms": predict["latency_ms"],
+        "predict_speedup_onnx": predict.get("speedup_onnx"),
+        "latency_ms_onnx": predict.get("latency_ms_onnx"),
+        "onnx": predict["onnx"],
         "peak_rss_mb_training": round(peak_mb),
     }
     print(json.dumps(result, indent=2))
@@ -103,12 +109,14 @@ def read_texts(path: Path) -> list[str]:
         return [row["text"] for row in csv.DictReader(f)]
 
 
-def compare_prediction(model_dir: Path, texts: list[str], max_length: int) -> dict:
+def compare_prediction(model_dir: Path, texts: list[str], max_length: int, *, repeats: int = 3) -> dict:
+    """Batch throughput (best of ``repeats``, the three rivals taking turns) and single-utterance
+    latency of the baseline loop, IntentClassifier on torch and, once exported, on ONNX Runtime."""
     import torch
 
     from intentbal.predict import IntentClassifier
 
-    clf = IntentClassifier.load(model_dir)
+    clf = IntentClassifier.load(model_dir, backend="torch")
     device = next(clf.model.parameters()).device
 
     def plain() -> None:  # the baseline's loop, verbatim in effect
@@ -118,23 +126,69 @@ def compare_prediction(model_dir: Path, texts: list[str], max_length: int) -> di
                                     padding=True, return_tensors="pt").to(device)
                 clf.model(**enc).logits.argmax(-1).tolist()
 
-    timings = {}
-    for name, fn in (("baseline", plain), ("intentbal", lambda: clf.predict(texts))):
-        fn()  # warm-up
-        start = time.perf_counter()
+    rivals = {"baseline": plain, "intentbal": lambda: clf.predict(texts)}
+    onnx, export = onnx_classifier(model_dir, clf, texts)
+    if onnx is not None:
+        rivals["intentbal_onnx"] = lambda: onnx.predict(texts)
+    timings = best_rates(rivals, len(texts), repeats)
+    result = {
+        "throughput": {k: round(v, 1) for k, v in timings.items()},
+        "speedup": round(timings["intentbal"] / timings["baseline"], 2),
+        "latency_ms": latency(clf, texts[:300]),
+        "onnx": export,
+    }
+    if onnx is not None:
+        result["speedup_onnx"] = round(timings["intentbal_onnx"] / timings["baseline"], 2)
+        result["latency_ms_onnx"] = latency(onnx, texts[:300])
+    return result
+
+
+def onnx_classifier(model_dir: Path, torch_clf: object, texts: list[str]) -> tuple[object | None, dict]:
+    """Export ``model_dir`` and load it on ONNX Runtime; how the export went, and how far its
+    probabilities are from torch's on ``texts``. None (and the reason) without onnxruntime."""
+    import numpy as np
+
+    from intentbal.errors import IntentbalError
+    from intentbal.export import export_onnx
+    from intentbal.predict import IntentClassifier
+
+    start = time.perf_counter()
+    try:
+        export = export_onnx(model_dir)
+    except IntentbalError as exc:
+        print(f"warning: no ONNX Runtime measurement: {exc}", file=sys.stderr)
+        return None, {"skipped": str(exc)}
+    seconds = time.perf_counter() - start
+    onnx = IntentClassifier.load(model_dir, backend="onnx")
+    ours, theirs = torch_clf.proba(texts), onnx.proba(texts)
+    return onnx, {"export_seconds": round(seconds, 1), "max_abs_logit_diff": export.max_abs_diff,
+                  "max_abs_proba_diff": float(np.abs(ours - theirs).max()),
+                  "same_prediction": float((ours.argmax(1) == theirs.argmax(1)).mean())}
+
+
+def best_rates(rivals: dict, n: int, repeats: int) -> dict[str, float]:
+    """Texts per second of each rival, best of ``repeats`` rounds after one warm-up each."""
+    best = dict.fromkeys(rivals, 0.0)
+    for fn in rivals.values():
         fn()
-        timings[name] = len(texts) / (time.perf_counter() - start)
+    for _ in range(repeats):
+        for name, fn in rivals.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = max(best[name], n / (time.perf_counter() - start))
+    return best
+
+
+def latency(clf: object, texts: list[str]) -> dict[str, float]:
+    """Median and p95 milliseconds of ``clf.predict([text])``, one text at a time."""
+    clf.predict(texts[:1])
     latencies = []
-    for text in texts[:300]:
+    for text in texts:
         start = time.perf_counter()
         clf.predict([text])
         latencies.append((time.perf_counter() - start) * 1000)
-    return {
-        "throughput": {k: round(v, 1) for k, v in timings.items()},
-        "speedup": round(timings["intentbal"] / timings["baseline"], 2),
-        "latency_ms": {"median": round(statistics.median(latencies), 2),
-                       "p95": round(sorted(latencies)[int(0.95 * len(latencies))], 2)},
-    }
+    return {"median": round(statistics.median(latencies), 2),
+            "p95": round(sorted(latencies)[int(0.95 * len(latencies))], 2)}
 
 
 def machine() -> str:
@@ -152,6 +206,19 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {gpu}, torch {torch.__version__}, Python {platform.python_version()}"
 
 
+def onnx_rows(r: dict) -> str:
+    """The ONNX Runtime rows of the table, or a line saying why there are none."""
+    p, lat = r["predict_sentences_per_second"], r["latency_ms_onnx"]
+    if lat is None:
+        return f"| ONNX Runtime | not measured: {r['onnx'].get('skipped', '')} | | |\n"
+    return (f"| batch prediction sentences/s, ONNX Runtime | {p['baseline']:.1f} | {p['intentbal_onnx']:.1f} | "
+            f"**{r['predict_speedup_onnx']:.2f}x** |\n"
+            f"| single-utterance latency, median (p95), ONNX Runtime | | {lat['median']:.1f} ms "
+            f"({lat['p95']:.1f} ms) | |\n"
+            f"| ONNX Runtime vs torch: largest logit difference, same predictions | | "
+            f"{r['onnx']['max_abs_logit_diff']:.1g}, {100 * r['onnx']['same_prediction']:.1f}% | |\n")
+
+
 def write_section(path: Path, a: argparse.Namespace, r: dict) -> None:
     tag = "gpu" if a.gpu else "cpu"
     cmd = "python scripts/bench_speed.py " + " ".join(sys.argv[1:])
@@ -165,7 +232,7 @@ Measured {dt.date.today().isoformat()} on {machine()}; `{cmd}`
 | training samples/s | {t['baseline']:.1f} | {t['intentbal']:.1f} | **{r['train_speedup']:.2f}x** |
 | batch prediction sentences/s | {p['baseline']:.1f} | {p['intentbal']:.1f} | **{r['predict_speedup']:.2f}x** |
 | single-utterance latency, median (p95) | | {r['latency_ms']['median']:.1f} ms ({r['latency_ms']['p95']:.1f} ms) | |
-| peak resident memory, training | | {r['peak_rss_mb_training']} MB | |
+{onnx_rows(r)}| peak resident memory, training | | {r['peak_rss_mb_training']} MB | |
 <!-- speed:{tag}:end -->"""
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
     pattern = re.compile(rf"<!-- speed:{tag}:start -->.*?<!-- speed:{tag}:end -->", re.S)

@@ -4,8 +4,9 @@
       [--seeds 0 1 2] [--config configs/default.yaml] [--baselines hf,tfidf,frozen]
       [--variant NAME:KEY=VALUE,KEY=VALUE ...] [--write BENCHMARKS.md]
 
-The dataset is a folder with train.csv, validation.csv and test.csv (columns text,intent),
-or a CLINC150 JSON file (its train / val / test splits; out-of-scope rows are left out).
+The dataset is a folder with train.csv, test.csv and, if it has one, validation.csv (columns
+text and intent or category), or a CLINC150 JSON file (its train / val / test splits;
+out-of-scope rows are left out).
 Every recipe trains on train, may choose settings on validation only, and predicts test:
 
 - intentbal: the config given (default: the defaults), through the Python API;
@@ -76,7 +77,7 @@ def main() -> None:
             start = time.perf_counter()
             run(folder, seed)
             scored = score(folder / "predictions.csv", counts_path)
-            if (folder / "model").is_dir():
+            if (folder / "model").is_dir() and "validation" in paths:
                 scored["validation_macro_recall"] = validation_macro_recall(folder / "model", paths["validation"])
             scored["seconds"] = round(time.perf_counter() - start, 1)
             results.setdefault(name, {})[str(seed)] = scored
@@ -111,28 +112,34 @@ def recipes_to_run(a: argparse.Namespace, paths: dict[str, Path]) -> dict[str, C
     return recipes
 
 
-def read_dataset(data: Path) -> tuple[Rows, Rows, Rows]:
-    """(train, validation, test) as (texts, intents); CLINC150 out-of-scope rows are dropped."""
+def read_dataset(data: Path) -> tuple[Rows, Rows | None, Rows]:
+    """(train, validation, test) as (texts, intents); validation is None when the folder has no
+    validation.csv (intentbal then holds its own out of train). CLINC150 out-of-scope rows are dropped."""
     from intentbal.config import Config
     from intentbal.pipeline import load_data
 
     config = Config()
     if data.is_dir():
-        parts = [data / f"{s}.csv" for s in ("train", "validation", "test")]
+        parts = {s: data / f"{s}.csv" for s in ("train", "validation", "test")}
+        if not parts["validation"].is_file():
+            del parts["validation"]
     else:
-        parts = [Path(f"{data}#{s}") for s in ("train", "val", "test")]
-    out = []
-    for path, split in zip(parts, ("train", "validation", "test")):
+        parts = {s: Path(f"{data}#{name}") for s, name in (("train", "train"), ("validation", "val"), ("test", "test"))}
+    out: dict[str, Rows] = {}
+    for split, path in parts.items():
         d = load_data(config, path, split)
         keep = [i for i, intent in enumerate(d.intents) if intent != "oos"]
-        out.append(([d.texts[i] for i in keep], [d.intents[i] for i in keep]))
-    return out[0], out[1], out[2]
+        out[split] = ([d.texts[i] for i in keep], [d.intents[i] for i in keep])
+    return out["train"], out.get("validation"), out["test"]
 
 
-def write_splits(folder: Path, **splits: Rows) -> dict[str, Path]:
+def write_splits(folder: Path, **splits: Rows | None) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for name, (texts, intents) in splits.items():
+    for name, rows in splits.items():
+        if rows is None:
+            continue
+        texts, intents = rows
         paths[name] = folder / f"{name}.csv"
         write_rows(paths[name], ["text", "intent"], zip(texts, intents))
     return paths
@@ -159,7 +166,7 @@ def run_intentbal(config_path: Path | None, overrides: list[str], paths: dict[st
     from intentbal.config import load_config
     from intentbal.pipeline import train_run
 
-    values = {"data.train": paths["train"], "data.eval": paths["test"], "data.validation": paths["validation"],
+    values = {"data.train": paths["train"], "data.eval": paths["test"], "data.validation": paths.get("validation"),
               "output_dir": folder, "seed": seed, "evaluate.plots": False}
     train_run(load_config(config_path, overrides=overrides, values=values))
 
