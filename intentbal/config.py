@@ -74,7 +74,10 @@ class ProfileConfig(Section):
 
 
 class AugmentConfig(Section):
-    enabled: bool = Field(True, description="Augment intents below the target count.")
+    enabled: bool = Field(
+        False, description="Augment intents below the target count (off by default: on BANKING77-LT it did "
+        "not improve validation recall with the prototype head; see BENCHMARKS.md)."
+    )
     target_count: int | None = Field(
         None, gt=0, description="Raise every intent below this count to it; overrides target_fraction."
     )

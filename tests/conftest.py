@@ -84,6 +84,7 @@ def fast_overrides(tiny_model: Path) -> list[str]:
         "train.epochs=15",
         "train.batch_size=8",
         "train.learning_rate=0.003",
+        "augment.enabled=true",
         "augment.target_count=6",
         "data.validation_fraction=0",  # keep every toy example for training; tests of the hold-out set it
     ]
