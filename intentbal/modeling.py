@@ -49,9 +49,16 @@ class IntentbalPrototypeClassifier(PreTrainedModel):
     def __init__(self, config: IntentbalConfig) -> None:
         super().__init__(config)
         encoder_config = config.encoder_config()
-        self.encoder = AutoModel.from_config(encoder_config)
+        self.set_encoder(AutoModel.from_config(encoder_config))
         self.classifier = torch.nn.Linear(encoder_config.hidden_size, config.num_labels)
         self.post_init()
+
+    def set_encoder(self, encoder: torch.nn.Module) -> None:
+        """Use ``encoder``, without the first-token pooler some models carry: mean pooling never
+        uses it, and parameters without gradients stall distributed training."""
+        if getattr(encoder, "pooler", None) is not None:
+            encoder.pooler = None
+        self.encoder = encoder
 
     def _init_weights(self, module: Any) -> None:
         if module is getattr(self, "classifier", None):

@@ -86,7 +86,7 @@ def load_for_training(config: ModelConfig, intents: list[str]) -> tuple[Any, Any
     tokenizer, encoder = _load(config.name_or_path, config, auto_class="AutoModel")
     head_config = IntentbalConfig(encoder=encoder.config.to_dict(), num_labels=len(intents), **labels)
     model = IntentbalPrototypeClassifier(head_config)
-    model.encoder = encoder
+    model.set_encoder(encoder)
     return tokenizer, model
 
 

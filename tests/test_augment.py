@@ -94,7 +94,7 @@ def test_augment_file_writes_provenance(tmp_path, toy_csv):
 def test_augmentation_never_sees_held_out_data(toy_csv):
     from intentbal.pipeline import augment_training
 
-    config = load_config(overrides=[f"data.train={toy_csv}", "augment.target_count=9"])
+    config = load_config(overrides=[f"data.train={toy_csv}", "augment.enabled=true", "augment.target_count=9"])
     split = load_split(config)
     result = augment_training(config, split.train, None, force=False)
     held_out = set(split.eval.texts)
