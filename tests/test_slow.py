@@ -52,7 +52,7 @@ def test_minilm_on_banking77_rows_loads_with_pipeline(tmp_path, banking_subset):
     report = json.loads((out / "report.json").read_text())
     assert report["summary"]["intents_evaluated"] == 12
     assert report["summary"]["accuracy"] > 0.5, report["summary"]
-    classify = pipeline("text-classification", model=str(out / "model"))
+    classify = pipeline("text-classification", model=str(out / "model"), trust_remote_code=True)
     with open(test, newline="", encoding="utf-8") as f:
         first = next(csv.DictReader(f))
     result = classify(first["text"])[0]
