@@ -29,6 +29,21 @@ TOY = {
 }
 
 
+def run_cli(*args) -> int:
+    """The CLI's exit status for ``args`` (paths welcome), run in this process."""
+    from intentbal.cli import main
+
+    return main([str(a) for a in args])
+
+
+def one_line_error(capsys: pytest.CaptureFixture) -> str:
+    """The CLI's stderr, checked to be one ``intentbal: error:`` line without a traceback."""
+    err = capsys.readouterr().err
+    assert err.startswith("intentbal: error: "), err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
 def toy_rows() -> list[tuple[str, str]]:
     return [(text, intent) for intent, texts in TOY.items() for text in texts]
 

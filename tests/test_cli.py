@@ -5,9 +5,8 @@ import sys
 
 import pytest
 
-from intentbal.cli import main
 
-from conftest import ROOT, TOY, write_csv
+from conftest import one_line_error, run_cli, ROOT, TOY, write_csv
 
 
 @pytest.fixture
@@ -16,17 +15,6 @@ def eval_csv(tmp_path):
             ("i forgot the password", "password"), ("my card was stolen", "fraud"),
             ("fraud alert on my card", "fraud"), ("hello there", "greeting")]
     return write_csv(tmp_path / "eval.csv", rows)
-
-
-def run_cli(*args):
-    return main([str(a) for a in args])
-
-
-def one_line_error(capsys):
-    err = capsys.readouterr().err
-    assert err.startswith("intentbal: error: "), err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    return err
 
 
 def test_train_writes_a_complete_run(tmp_path, toy_csv, eval_csv, fast_overrides, capsys):

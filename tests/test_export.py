@@ -11,27 +11,15 @@ import sys
 import numpy as np
 import pytest
 
-from intentbal.cli import main
 from intentbal.errors import IntentbalError
 from intentbal.export import CHECK_FILE, ONNX_FILE, export_onnx
 from intentbal.predict import IntentClassifier
 
-from conftest import ROOT, TOY, toy_rows, write_csv
+from conftest import one_line_error, run_cli, ROOT, TOY, toy_rows, write_csv
 
 # Mixed lengths, one past max_length (32 in these tests), one word, one unknown to the toy vocabulary.
 TEXTS = ["where is my parcel", "refund please", "forgot password", "stolen card", "hi",
          "track my order " * 20, "¿dónde está mi pedido?"]
-
-
-def run_cli(*args):
-    return main([str(a) for a in args])
-
-
-def one_line_error(capsys):
-    err = capsys.readouterr().err
-    assert err.startswith("intentbal: error: "), err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    return err
 
 
 def copy_model(src, tmp_path):
