@@ -137,6 +137,11 @@ class TrainConfig(Section):
         description="Post-hoc logit adjustment tau (logits - tau * log prior, written into the saved model): "
         "auto chooses it on the validation data, or uses 1.0 without any; a number fixes it; 0 turns it off.",
     )
+    loss_adjustment: float = Field(
+        0.0, ge=0, description="Logit-adjusted training loss (Menon et al., 2021): the loss sees the logits plus "
+        "this tau times the log prior, so the model learns balanced scores; 0 turns it off. Usually with "
+        "weighting none."
+    )
     prototype_init: bool = Field(
         True, description="With the prototype head, start each intent's vector at its examples' mean embedding "
         "(else at random)."

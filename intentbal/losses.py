@@ -42,9 +42,18 @@ def class_weights(counts: Sequence[int], *, scheme: str, beta: float = 0.999) ->
 
 
 def weighted_cross_entropy(
-    logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None
+    logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None,
+    offset: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Cross-entropy with per-class weights, averaged over the batch's total weight."""
+    """Cross-entropy with per-class weights, averaged over the batch's total weight.
+
+    ``offset`` (one value per class) is added to the logits inside the loss only: with
+    ``tau * log(prior)`` it is the logit-adjusted loss of Menon et al. (2021), whose raw
+    logits then score intents as if they were equally frequent.
+    """
     import torch.nn.functional as F
 
-    return F.cross_entropy(logits.float(), targets, weight=weights)
+    logits = logits.float()
+    if offset is not None:
+        logits = logits + offset
+    return F.cross_entropy(logits, targets, weight=weights)

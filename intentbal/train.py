@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from intentbal.adjust import log_prior
 from intentbal.batching import encode, pad, pad_id_of, shuffled_batches
 from intentbal.config import ModelConfig, TrainConfig
 from intentbal.data import IntentData
@@ -85,6 +86,7 @@ def fine_tune(
     counts = Counter(data.intents)
     weights = class_weights([counts[i] for i in intents], scheme=train_config.weighting, beta=train_config.beta)
     weight_tensor = None if train_config.weighting == "none" else torch.tensor(weights, dtype=torch.float32)
+    offset = _loss_offset(counts, intents, train_config.loss_adjustment)
     ids, cut = encode(tokenizer, data.texts, model_config.max_length)
     index = {intent: i for i, intent in enumerate(intents)}
     targets = torch.tensor([index[i] for i in data.intents])
@@ -96,7 +98,8 @@ def fine_tune(
     smote = _smote(train_config, model, data.texts, targets.tolist(), seed)
     checkpoint = _Checkpoint(checkpoint_dir, _fingerprint(data, model_config, train_config, seed, world), smote)
     done, samples, elapsed = checkpoint.restore(model, optimizer, scheduler) if resume else (0, 0, 0.0)
-    step_fn = _step(distributed.wrap(model), optimizer, scheduler, weight_tensor, device, train_config.precision)
+    step_fn = _step(distributed.wrap(model), optimizer, scheduler, weight_tensor, offset, device,
+                    train_config.precision)
     batches = shuffled_batches(ids, train_config.batch_size, torch.Generator().manual_seed(seed))
     for _ in range(done * world):  # replay the stream up to where the checkpoint stopped
         next(batches)
@@ -120,6 +123,13 @@ def fine_tune(
     warnings = [f"{cut} training text(s) longer than {model_config.max_length} tokens were truncated"] if cut else []
     return TrainResult(model, tokenizer, intents, [float(w) for w in weights], seconds, samples, total,
                        resumed_from=done, warnings=warnings)
+
+
+def _loss_offset(counts: Counter[str], intents: list[str], tau: float) -> Any:
+    """``tau * log(prior)`` for the logit-adjusted loss, or None when tau is 0."""
+    import torch
+
+    return torch.tensor(tau * log_prior(counts, intents), dtype=torch.float32) if tau else None
 
 
 def _smote(config: TrainConfig, model: Any, texts: list[str], targets: list[int], seed: int) -> Any:
@@ -165,12 +175,13 @@ def _optimiser(model: Any, config: TrainConfig, total: int, device: Any) -> tupl
 
 
 def _step(
-    model: Any, optimizer: Any, scheduler: Any, weights: Any, device: Any, precision: str
+    model: Any, optimizer: Any, scheduler: Any, weights: Any, offset: Any, device: Any, precision: str
 ) -> Callable[[Any, Any, Any], Any]:
     """One optimisation step on a padded batch; bf16 autocast on GPUs unless told otherwise."""
     import torch
 
     weights = weights.to(device) if weights is not None else None
+    offset = offset.to(device) if offset is not None else None
     bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
 
     def step(input_ids: Any, mask: Any, target: Any, mix: tuple[Any, Any] | None = None) -> Any:
@@ -182,7 +193,7 @@ def _step(
                         attention_mask=mask.to(device, non_blocking=True), **extra)
         if mix is not None:  # the synthetic rows follow the real ones and share their intents
             target = torch.cat([target, target[extra["mix_weight"] > 0]])
-        loss = weighted_cross_entropy(out.logits, target, weights)
+        loss = weighted_cross_entropy(out.logits, target, weights, offset)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()

@@ -55,3 +55,32 @@ def test_weighted_cross_entropy_by_hand():
     expected = (1 * nll[0] + 3 * nll[1] + 3 * nll[2]) / 7
     assert weighted_cross_entropy(logits, targets, weights).item() == pytest.approx(expected.item())
     assert weighted_cross_entropy(logits, targets, None).item() == pytest.approx(nll.mean().item())
+
+
+def test_offset_is_added_inside_the_loss_only():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    targets = torch.tensor([0, 1])
+    offset = torch.tensor([0.5, -1.0])
+    assert weighted_cross_entropy(logits, targets, None, offset).item() == pytest.approx(
+        weighted_cross_entropy(logits + offset, targets, None).item())
+    assert torch.equal(logits, torch.tensor([[2.0, 0.0], [0.0, 1.0]]))
+
+
+@pytest.mark.parametrize("tau", [0.0, 1.0])
+def test_logit_adjusted_loss_learns_balanced_scores(tau):
+    # A model with nothing but a bias, fitted to 9:1 data: plain cross-entropy learns the
+    # log prior, the logit-adjusted loss (tau 1) learns equal scores for both intents.
+    targets = torch.tensor([0] * 90 + [1] * 10)
+    log_prior = torch.log(torch.tensor([0.9, 0.1]))
+    bias = torch.zeros(2, requires_grad=True)
+    optimiser = torch.optim.LBFGS([bias], max_iter=200)
+
+    def closure():
+        optimiser.zero_grad()
+        loss = weighted_cross_entropy(bias.expand(100, 2), targets, None, tau * log_prior)
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    learned = (bias[0] - bias[1]).item()
+    assert learned == pytest.approx((1 - tau) * (log_prior[0] - log_prior[1]).item(), abs=1e-3)

@@ -1,3 +1,4 @@
+import math
 from collections import Counter
 
 import pytest
@@ -107,3 +108,21 @@ def test_pad_builds_mask():
     ids, mask = pad([[5, 6, 7], [8]], pad_id=0)
     assert ids.tolist() == [[5, 6, 7], [8, 0, 0]]
     assert mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+
+
+def test_loss_adjustment_gives_the_loss_tau_times_the_log_prior(tiny_model, monkeypatch):
+    from intentbal import train
+
+    seen = []
+    real = train.weighted_cross_entropy
+    monkeypatch.setattr(train, "weighted_cross_entropy",
+                        lambda logits, t, w, offset=None: seen.append(offset) or real(logits, t, w, offset))
+    data = toy()
+    result = fine_tune(
+        data, model_config=ModelConfig(name_or_path=str(tiny_model), max_length=32),
+        train_config=TrainConfig(epochs=1, batch_size=8, weighting="none", loss_adjustment=0.5), seed=0,
+    )
+    counts = Counter(data.intents)
+    total = sum(counts.values())
+    expected = [0.5 * math.log(counts[i] / total) for i in result.intents]
+    assert seen and all(o.tolist() == pytest.approx(expected, rel=1e-5) for o in seen)
