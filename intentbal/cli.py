@@ -55,7 +55,7 @@ def _progress() -> Callable[[str, int, int], None]:
     def update(stage: str, done: int, total: int) -> None:
         bar = bars.get(stage)
         if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=stage, unit="step" if stage == "train" else "intent",
+            bar = bars[stage] = tqdm(total=total, desc=stage, unit="step" if stage.startswith("train") else "intent",
                                      file=sys.stderr, dynamic_ncols=True, leave=False, disable=None)
         bar.update(done - bar.n)
         if done >= total:

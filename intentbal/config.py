@@ -150,6 +150,11 @@ class TrainConfig(Section):
         False, description="SMOTE in embedding space (prototype head only): every row of an intent with fewer "
         "distinct texts than the median also trains on a point between its embedding and another example's."
     )
+    soup: int = Field(
+        1, ge=1, description="Fine-tune this many models, seeds seed, seed+1, ..., and average their weights into "
+        "one (a uniform model soup): an ensemble's steadier decisions at one model's prediction cost, for this "
+        "many times the training."
+    )
     save_steps: int = Field(
         500, ge=0, description="Checkpoint every this many steps, for --resume; 0 turns checkpoints off."
     )

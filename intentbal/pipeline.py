@@ -124,7 +124,8 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
     it, which ``resume=True`` continues from and a finished run removes.
     """
     from intentbal import distributed
-    from intentbal.train import check_trainable, fine_tune
+    from intentbal.soup import train_soup
+    from intentbal.train import check_trainable
 
     check_output_dir(config.output_dir)
     distributed.setup()
@@ -134,9 +135,9 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
     profile = _profile(config, split.train, split.eval.intents if split.eval else ())
     augmented = distributed.share(augment_training(config, split.train, progress, force=False) if main else None)
     checkpoints = checkpoint_dir(config.output_dir)
-    trained = fine_tune(augmented.data if augmented else split.train, model_config=config.model,
-                        train_config=config.train, seed=config.seed, progress=progress if main else None,
-                        checkpoint_dir=checkpoints, resume=resume)
+    trained = train_soup(augmented.data if augmented else split.train, model_config=config.model,
+                         train_config=config.train, seed=config.seed, progress=progress if main else None,
+                         checkpoint_dir=checkpoints, resume=resume)
     metrics = {
         "train_seconds": round(trained.train_seconds, 3),
         "train_samples": trained.train_samples,

@@ -159,3 +159,14 @@ def test_import_is_light():
     code = "import sys, intentbal, intentbal.cli, intentbal.config; print('torch' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.stdout.strip() == "False"
+
+
+def test_train_with_a_soup_writes_one_model_from_two_fine_tunes(tmp_path, toy_csv, eval_csv, fast_overrides):
+    sets = [x for o in fast_overrides + ["train.epochs=2"] for x in ("--set", o)]
+    assert run_cli("train", "--train", toy_csv, "--eval", eval_csv, "--output", tmp_path / "one", *sets) == 0
+    assert run_cli("train", "--train", toy_csv, "--eval", eval_csv, "--output", tmp_path / "soup", *sets,
+                   "--set", "train.soup=2") == 0
+    one, two = (json.loads((tmp_path / d / "train_metrics.json").read_text()) for d in ("one", "soup"))
+    assert two["steps"] == 2 * one["steps"]
+    assert (tmp_path / "soup" / "model" / "model.safetensors").is_file()
+    assert not list(tmp_path.glob(".soup*")), "the members' checkpoints are removed once the run is written"
