@@ -1,13 +1,12 @@
 import pytest
 import torch
+from conftest import toy_rows
 
 from intentbal import soup
 from intentbal.config import ModelConfig, TrainConfig
 from intentbal.data import IntentData
 from intentbal.soup import train_soup
 from intentbal.train import fine_tune
-
-from conftest import toy_rows
 
 
 def toy() -> IntentData:
