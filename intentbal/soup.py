@@ -16,7 +16,13 @@ from typing import Any
 
 from intentbal.config import ModelConfig, TrainConfig
 from intentbal.data import IntentData
-from intentbal.train import Progress, TrainResult, check_trainable, fine_tune
+from intentbal.train import (
+    Progress,
+    TrainResult,
+    check_trainable,
+    fine_tune,
+    loss_weights,
+)
 
 
 def train_soup(
@@ -72,20 +78,18 @@ def train_soup(
 
 
 def _stage(progress: Progress | None, name: str) -> Progress | None:
-    return None if progress is None else (lambda _stage, done, total: progress(name, done, total))
+    return None if progress is None else (lambda _member_stage, done, total: progress(name, done, total))
 
 
 def _skeleton(data: IntentData, model_config: ModelConfig, train_config: TrainConfig) -> TrainResult:
     """An untrained member, for loading a member that a previous attempt finished."""
-    from intentbal.losses import class_weights
     from intentbal.models import load_for_training
 
     intents = check_trainable(data)
     tokenizer, model = load_for_training(model_config, intents)
     model.eval()
-    counts = Counter(data.intents)
-    weights = class_weights([counts[i] for i in intents], scheme=train_config.weighting, beta=train_config.beta)
-    return TrainResult(model, tokenizer, intents, [float(w) for w in weights], 0.0, 0, 0)
+    weights = loss_weights(Counter(data.intents), intents, train_config)
+    return TrainResult(model, tokenizer, intents, weights, 0.0, 0, 0)
 
 
 def _load(model: Any, path: Path) -> None:

@@ -84,7 +84,7 @@ def fine_tune(
     tokenizer, model = load_for_training(model_config, intents)
     model.to(device)
     counts = Counter(data.intents)
-    weights = class_weights([counts[i] for i in intents], scheme=train_config.weighting, beta=train_config.beta)
+    weights = loss_weights(counts, intents, train_config)
     weight_tensor = None if train_config.weighting == "none" else torch.tensor(weights, dtype=torch.float32)
     offset = _loss_offset(counts, intents, train_config.loss_adjustment)
     ids, cut = encode(tokenizer, data.texts, model_config.max_length)
@@ -121,8 +121,13 @@ def fine_tune(
     seconds = time.perf_counter() - start
     model.eval()
     warnings = [f"{cut} training text(s) longer than {model_config.max_length} tokens were truncated"] if cut else []
-    return TrainResult(model, tokenizer, intents, [float(w) for w in weights], seconds, samples, total,
+    return TrainResult(model, tokenizer, intents, weights, seconds, samples, total,
                        resumed_from=done, warnings=warnings)
+
+
+def loss_weights(counts: Counter[str], intents: list[str], config: TrainConfig) -> list[float]:
+    """The loss's class weights in ``intents`` order, from the counts the model trains on."""
+    return [float(w) for w in class_weights([counts[i] for i in intents], scheme=config.weighting, beta=config.beta)]
 
 
 def _loss_offset(counts: Counter[str], intents: list[str], tau: float) -> Any:
