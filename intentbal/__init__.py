@@ -8,8 +8,12 @@ The package stays light at import (no torch); the public functions are loaded on
 
 from __future__ import annotations
 
+import sys
 from importlib import import_module
-from typing import Any
+from importlib.abc import MetaPathFinder
+from importlib.machinery import ModuleSpec
+from types import ModuleType
+from typing import Any, Sequence
 
 __version__ = "0.1.0"
 
@@ -47,3 +51,70 @@ def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'intentbal' has no attribute {name!r}")
+
+
+# The prototype head's classes join transformers' AutoConfig and AutoModelForSequenceClassification
+# (intentbal.modeling.register), so transformers.pipeline loads intentbal folders without
+# trust_remote_code. Registering needs torch, which `import intentbal` must not import: it is done
+# as soon as transformers loads its auto classes, by a finder that watches transformers' imports.
+_AUTO = ("transformers.models.auto.configuration_auto", "transformers.models.auto.modeling_auto")
+
+
+class _RegisterWhenTransformersLoads(MetaPathFinder):
+    """Wraps the loader of each ``transformers`` module imported until registration is done.
+
+    It registers when an auto-class module is loaded and no transformers module (or the head's
+    own module) is half-imported: importing the head earlier could meet a circular import.
+    """
+
+    def __init__(self) -> None:
+        self.busy = False
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None) -> ModuleSpec | None:
+        if not fullname.startswith("transformers.") and fullname not in ("transformers", "intentbal.modeling"):
+            return None
+        for finder in sys.meta_path:  # the spec the import would have found without this finder
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        exec_module = getattr(loader, "exec_module", None)
+        if exec_module is None:
+            return spec
+
+        def exec_then_register(module: ModuleType) -> None:
+            exec_module(module)
+            self.try_register(done=fullname)
+
+        loader.exec_module = exec_then_register  # type: ignore[union-attr]  # this loader serves only this spec
+        return spec
+
+    def try_register(self, *, done: str | None = None) -> None:
+        if self.busy or not any(name in sys.modules for name in _AUTO):
+            return
+        if any(_half_imported(name) for name in list(sys.modules)
+               if name != done and (name.startswith("transformers") or name == "intentbal.modeling")):
+            return
+        self.busy = True
+        try:
+            import_module("intentbal.modeling").register()
+        except ImportError:  # no torch: transformers cannot load these models anyway
+            pass
+        finally:
+            self.busy = False
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+
+
+def _half_imported(name: str) -> bool:
+    return bool(getattr(getattr(sys.modules.get(name), "__spec__", None), "_initializing", False))
+
+
+if not any(type(f).__name__ == _RegisterWhenTransformersLoads.__name__ for f in sys.meta_path):
+    _hook = _RegisterWhenTransformersLoads()
+    sys.meta_path.insert(0, _hook)
+    _hook.try_register()  # transformers' auto classes may already be loaded

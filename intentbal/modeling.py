@@ -99,6 +99,16 @@ class IntentbalPrototypeClassifier(PreTrainedModel):
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=extra)
 
 
+def register() -> None:
+    """Make ``AutoConfig`` and ``AutoModelForSequenceClassification`` (so ``transformers.pipeline``)
+    load folders of this head with this code, without ``trust_remote_code``. ``import intentbal``
+    calls it once transformers' auto classes are loaded; the copy in a model folder never does."""
+    from transformers import AutoModelForSequenceClassification
+
+    AutoConfig.register(IntentbalConfig.model_type, IntentbalConfig, exist_ok=True)
+    AutoModelForSequenceClassification.register(IntentbalConfig, IntentbalPrototypeClassifier, exist_ok=True)
+
+
 # save_pretrained then copies this file beside the weights and writes config.json's auto_map.
 IntentbalConfig.register_for_auto_class()
 IntentbalPrototypeClassifier.register_for_auto_class("AutoModelForSequenceClassification")

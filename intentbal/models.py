@@ -127,12 +127,9 @@ def _meta(model_dir: str | Path) -> dict[str, Any]:
 
 
 def _register_prototype_head() -> None:
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+    from intentbal.modeling import register
 
-    from intentbal.modeling import IntentbalConfig, IntentbalPrototypeClassifier
-
-    AutoConfig.register(IntentbalConfig.model_type, IntentbalConfig, exist_ok=True)
-    AutoModelForSequenceClassification.register(IntentbalConfig, IntentbalPrototypeClassifier, exist_ok=True)
+    register()
 
 
 def _load(

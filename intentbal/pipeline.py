@@ -210,6 +210,7 @@ def _write_run(
             "logit_adjustment": adjustment, "intentbal_version": intentbal.__version__}
     with atomic_dir(config.output_dir) as out:
         trained.model.save_pretrained(out / "model", safe_serialization=True)
+        trained.tokenizer.model_max_length = config.model.max_length  # transformers then cuts where intentbal does
         trained.tokenizer.save_pretrained(out / "model")
         atomic_write_text(out / "model" / "intentbal.json", json_text(meta))
         atomic_write_text(out / "config.yaml", config_to_yaml(config))

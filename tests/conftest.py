@@ -93,6 +93,11 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def fast_overrides(tiny_model: Path) -> list[str]:
     """Config overrides that train the tiny model in a second or two."""
+    return fast_settings(tiny_model)
+
+
+def fast_settings(tiny_model: Path) -> list[str]:
+    """The overrides of :func:`fast_overrides`, for fixtures of a wider scope."""
     return [
         f"model.name_or_path={tiny_model}",
         "model.max_length=32",
@@ -103,3 +108,18 @@ def fast_overrides(tiny_model: Path) -> list[str]:
         "augment.target_count=6",
         "data.validation_fraction=0",  # keep every toy example for training; tests of the hold-out set it
     ]
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Path:
+    """A finished ``intentbal train`` run of the tiny model on the toy data, with eval data: read-only."""
+    folder = tmp_path_factory.mktemp("trained")
+    train = write_csv(folder / "train.csv", toy_rows())
+    evalset = write_csv(folder / "eval.csv", [
+        ("where is my parcel now", "track_order"), ("track the order please", "track_order"),
+        ("refund me please", "refund"), ("i want a refund", "refund"), ("i forgot the password", "password"),
+        ("my card was stolen", "fraud"), ("fraud on my card", "fraud"), ("hello there", "greeting"),
+    ])
+    sets = [x for o in fast_settings(tiny_model) for x in ("--set", o)]
+    assert run_cli("train", "--train", train, "--eval", evalset, "--output", folder / "run", *sets) == 0
+    return folder / "run"
