@@ -126,10 +126,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from intentbal.report import report_table, summary_lines
 
     config = _config(args, **{"data.validation": args.validation})
-    report = evaluate_model(config, model_dir=args.model, data=args.data, output=args.output, backend=args.backend)
+    report = evaluate_model(config, model_dir=args.model, data=args.data, output=args.output, backend=args.backend,
+                            update_card=args.update_card)
     print(report_table(report))
     print("\n".join(summary_lines(report)))
-    print(f"wrote {args.output}")
+    print(f"wrote {args.output}" + (f" and {args.model / 'README.md'}" if args.update_card else ""))
     return 0
 
 
@@ -246,6 +247,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--validation", type=Path, help="validation data to choose the fallback threshold on")
     p.add_argument("--output", type=Path, required=True, help="folder for the report files")
     p.add_argument("--backend", choices=BACKENDS, default="auto", help=BACKEND_HELP)
+    p.add_argument("--update-card", action="store_true",
+                   help="also rewrite the model card MODEL/README.md from this evaluation")
     p.set_defaults(run=_cmd_evaluate)
 
     p = sub.add_parser("audit", parents=[common], help="gate: exit 1 when an intent fails, 0 when all pass")

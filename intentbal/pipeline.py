@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import intentbal
 from intentbal.audit import AuditResult, Change, audit_report, compare_reports
 from intentbal.augment import AugmentResult, augment_rare, cap_intents, resolve_target
+from intentbal.card import card_name, model_card, recipe
 from intentbal.config import Config, config_to_yaml
 from intentbal.data import IntentData, load_intents, stratified_split
 from intentbal.errors import IntentbalError
@@ -207,7 +208,7 @@ def _write_run(
     after = augmented.counts() if augmented else counts
     meta = {"train_counts": counts, "augmented_counts": after, "max_length": config.model.max_length,
             "class_weights": dict(zip(trained.intents, trained.class_weights)),
-            "logit_adjustment": adjustment, "intentbal_version": intentbal.__version__}
+            "logit_adjustment": adjustment, "intentbal_version": intentbal.__version__, "recipe": recipe(config)}
     with atomic_dir(config.output_dir) as out:
         trained.model.save_pretrained(out / "model", safe_serialization=True)
         trained.tokenizer.model_max_length = config.model.max_length  # transformers then cuts where intentbal does
@@ -218,19 +219,29 @@ def _write_run(
         atomic_write_text(out / "profile.json", json_text(profile.to_dict()))
         atomic_write_text(out / "augmentation.jsonl", _augmented_rows(augmented, jsonl=True, synthetic_only=True))
         atomic_write_text(out / "train_metrics.json", json_text(metrics))
-        if split.eval is None:
-            return None
-        clf = IntentClassifier.from_trained(trained, max_length=config.model.max_length,
-                                           batch_size=config.evaluate.batch_size, meta=meta)
-        return _evaluate(config, clf, split.eval, (counts, after), out, warnings, split.validation)
+        report = None
+        if split.eval is not None:
+            clf = IntentClassifier.from_trained(trained, max_length=config.model.max_length,
+                                               batch_size=config.evaluate.batch_size, meta=meta)
+            report = _evaluate(config, clf, split.eval, (counts, after), out, warnings, split.validation)
+        atomic_write_text(out / "model" / "README.md", _card(config, meta, report, _eval_name(config)))
+        return report
 
 
 def evaluate_model(
-    config: Config, *, model_dir: Path, data: Path, output: Path, backend: Backend = "auto"
+    config: Config, *, model_dir: Path, data: Path, output: Path, backend: Backend = "auto",
+    update_card: bool = False,
 ) -> Report:
-    """Evaluate a trained model folder on ``data``; write the report files to ``output``."""
+    """Evaluate a trained model folder on ``data``; write the report files to ``output``.
+
+    With ``update_card``, also rewrite the model card ``model_dir/README.md`` from this evaluation
+    (nothing else in ``model_dir`` changes).
+    """
     check_output_dir(output)
     clf = _classifier(config, model_dir, backend)
+    if update_card and not clf.meta:
+        raise IntentbalError(f"model {model_dir}: expected an intentbal model folder (with intentbal.json) for "
+                             "--update-card, found none; evaluate it without --update-card")
     eval_data = load_data(config, data, "eval")
     known = set(clf.intents)
     if not known & set(eval_data.intents):
@@ -241,8 +252,12 @@ def evaluate_model(
     counts = clf.meta.get("train_counts", {})
     validation = load_data(config, config.data.validation, "validation") if config.data.validation else None
     with atomic_dir(output) as out:
-        return _evaluate(config, clf, eval_data, (counts, clf.meta.get("augmented_counts", counts)), out, [],
-                         validation)
+        report = _evaluate(config, clf, eval_data, (counts, clf.meta.get("augmented_counts", counts)), out, [],
+                           validation)
+        if update_card:  # inside the block: a card that cannot be written leaves no report either
+            atomic_write_text(Path(model_dir) / "README.md", _card(config, clf.meta, report, str(data),
+                                                                   model_dir=Path(model_dir)))
+    return report
 
 
 def predict_file(
@@ -255,6 +270,20 @@ def predict_file(
     gold = data.intents if data.labelled else None
     atomic_write_text(output, predictions_csv(data.texts, predicted, confidence, gold))
     return len(data)
+
+
+def _card(
+    config: Config, meta: dict[str, object], report: Report | None, eval_name: str | None,
+    *, model_dir: Path | None = None,
+) -> str:
+    return model_card(name=card_name(model_dir or config.output_dir / "model"), meta=meta, report=report,
+                      eval_name=eval_name, rare_max=config.profile.rare_max, frequent_min=config.profile.frequent_min)
+
+
+def _eval_name(config: Config) -> str | None:
+    if config.data.eval is not None:
+        return str(config.data.eval)
+    return f"{config.data.eval_fraction:g} of each intent held out of {config.data.train} (seed {config.seed})"
 
 
 def _classifier(config: Config, model_dir: Path, backend: Backend = "auto") -> IntentClassifier:
