@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from importlib import import_module
 from importlib.abc import MetaPathFinder
-from importlib.machinery import ModuleSpec
+from importlib.machinery import ModuleSpec, SourceFileLoader, SourcelessFileLoader
 from types import ModuleType
 from typing import Any, Sequence
 
@@ -70,7 +70,9 @@ class _RegisterWhenTransformersLoads(MetaPathFinder):
     def __init__(self) -> None:
         self.busy = False
 
-    def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None) -> ModuleSpec | None:
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
         if not fullname.startswith("transformers.") and fullname not in ("transformers", "intentbal.modeling"):
             return None
         for finder in sys.meta_path:  # the spec the import would have found without this finder
@@ -82,15 +84,15 @@ class _RegisterWhenTransformersLoads(MetaPathFinder):
         else:
             return None
         loader = spec.loader
-        exec_module = getattr(loader, "exec_module", None)
-        if exec_module is None:
+        if not isinstance(loader, (SourceFileLoader, SourcelessFileLoader)):  # a loader of one file, not shared
             return spec
+        exec_module = loader.exec_module
 
         def exec_then_register(module: ModuleType) -> None:
             exec_module(module)
             self.try_register(done=fullname)
 
-        loader.exec_module = exec_then_register  # type: ignore[union-attr]  # this loader serves only this spec
+        loader.exec_module = exec_then_register  # type: ignore[method-assign]
         return spec
 
     def try_register(self, *, done: str | None = None) -> None:

@@ -175,9 +175,10 @@ def _recipe_section(r: dict[str, Any], meta: dict[str, Any]) -> list[str]:
             rows.append((label, f"{r[key]:g}"))
     if "augmentation" in r:
         aug = r["augmentation"]
-        rows.append(("augmentation", "off" if not aug else f"{', '.join(aug['augmenters'])} up to "
-                     + (f"{aug['target_count']}" if aug["target_count"] else f"{aug['target_fraction']:g} of the median")
-                     + " per intent"))
+        target = (f"{aug['target_count']} examples" if aug and aug["target_count"]
+                  else f"{aug['target_fraction']:g} times the median count" if aug else "")
+        rows.append(("augmentation", f"{', '.join(aug['augmenters'])}, rare intents raised to {target}" if aug
+                     else "off"))
     if r.get("max_per_intent"):
         rows.append(("undersampling", f"at most {r['max_per_intent']} examples per intent"))
     if r.get("embedding_smote"):

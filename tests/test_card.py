@@ -5,7 +5,6 @@ import json
 import re
 import shutil
 
-import pytest
 import yaml
 
 from conftest import one_line_error, run_cli, write_csv
@@ -45,7 +44,9 @@ def test_training_writes_a_card_with_front_matter_rare_intents_first_and_interva
     for snippet in ("import intentbal\nfrom transformers import pipeline", "trust_remote_code=True",
                     "IntentClassifier.load(", "intentbal export --model"):
         assert snippet in card, snippet
-    assert "| epochs | 15 |" in card and "| learning rate | 0.003 |" in card and "| class weighting of the loss | inverse |" in card
+    for row in ("| epochs | 15 |", "| learning rate | 0.003 |", "| class weighting of the loss | inverse |",
+                "| max length | 32 tokens", "rare intents raised to 6 examples |"):
+        assert row in card, row
     assert "| logit adjustment tau | " in card
     limitations = card.split("## Limitations", 1)[1]
     assert str(trained_run.parent / "eval.csv") in limitations
