@@ -1,10 +1,10 @@
 """Speed of intentbal against the plain Hugging Face Trainer path, side by side in one run.
 
-  python scripts/bench_speed.py [--data ../shared/datasets/banking77-lt] [--epochs 2] [--gpu]
+  python scripts/bench_speed.py [--data data/benchmarks/banking77-lt] [--epochs 2] [--gpu]
                                 [--repeats 3] [--write BENCHMARKS.md]
 
 Both sides train the same model (the default all-MiniLM-L6-v2) on the same rows with the same
-batch size, epochs, max length and learning rate: ../shared/bench/hf_trainer_baseline.py
+batch size, epochs, max length and learning rate: scripts/hf_trainer_baseline.py
 (with --bf16 on a GPU) and `intentbal train` (augmentation off, so the rows are identical).
 Then, on the model intentbal trained: batch prediction with the baseline's plain
 `model(**tokenizer(batch))` loop against IntentClassifier.predict on torch and, after
@@ -32,12 +32,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BASELINE = ROOT.parent / "shared" / "bench" / "hf_trainer_baseline.py"
+BASELINE = ROOT / "scripts" / "hf_trainer_baseline.py"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets" / "banking77-lt")
+    ap.add_argument("--data", type=Path, default=ROOT / "data" / "benchmarks" / "banking77-lt")
     ap.add_argument("--epochs", type=float, default=2)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--max-length", type=int, default=64)

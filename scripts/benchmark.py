@@ -1,6 +1,6 @@
 """Quality of intentbal's recipe against the baselines, on one dataset, in one run.
 
-  python scripts/benchmark.py --data ../shared/datasets/banking77-lt --out runs/bench-b77lt \
+  python scripts/benchmark.py --data data/benchmarks/banking77-lt --out runs/bench-b77lt \
       [--seeds 0 1 2] [--config configs/default.yaml] [--baselines hf,tfidf,frozen]
       [--variant NAME:KEY=VALUE,KEY=VALUE ...] [--write BENCHMARKS.md]
 
@@ -12,12 +12,13 @@ Every recipe trains on train, may choose settings on validation only, and predic
 - intentbal: the config given (default: the defaults), through the Python API;
 - each --variant: the same config with overrides, for ablations (e.g.
   ``no-weights:train.weighting=none``);
-- hf: ../shared/bench/hf_trainer_baseline.py with its usual settings (bf16 on a GPU);
+- hf: scripts/hf_trainer_baseline.py with the Trainer's usual settings (lr --hf-lr 5e-5, --hf-epochs 10,
+  batch 32, max length 64; bf16 on a GPU);
 - tfidf: word and character n-gram TF-IDF, logistic regression, class_weight=balanced;
 - frozen: the untouched encoder's mean-pooled embeddings, logistic regression, balanced.
 
 Each recipe and seed writes ``OUT/RECIPE/seedN/predictions.csv`` (text,intent,prediction)
-and is scored by ../shared/bench/score.py; intentbal's recipes are also scored on validation
+and is scored by scripts/score.py; intentbal's recipes are also scored on validation
 (macro recall), the only column to choose a recipe by. ``OUT/results.json`` holds every score and
 ``OUT/table.md`` the table (mean and spread over seeds); with --write the table replaces
 this dataset's section of the Markdown file.
@@ -41,7 +42,8 @@ from pathlib import Path
 from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+BASELINE = ROOT / "scripts" / "hf_trainer_baseline.py"
+SCORER = ROOT / "scripts" / "score.py"
 METRICS = ("accuracy", "macro_f1", "tail_recall", "worst_recall", "below_50")
 Rows = tuple[list[str], list[str]]
 
@@ -59,6 +61,7 @@ def main() -> None:
     ap.add_argument("--skip-done", action="store_true",
                     help="keep the scores already in OUT/results.json and run only what is missing")
     ap.add_argument("--hf-epochs", type=float, default=10, help="epochs of the Trainer baseline (its usual 10)")
+    ap.add_argument("--hf-lr", type=float, default=5e-5, help="learning rate of the Trainer baseline (its usual 5e-5)")
     ap.add_argument("--write", type=Path, help="Markdown file whose section for this dataset is replaced")
     a = ap.parse_args()
 
@@ -101,7 +104,7 @@ def recipes_to_run(a: argparse.Namespace, paths: dict[str, Path]) -> dict[str, C
         overrides = [s for s in sets.split(",") if s]
         recipes[f"intentbal {name}"] = (lambda o: lambda folder, seed: run_intentbal(a.config, o, paths, folder, seed))(
             overrides)
-    baselines = {"hf": lambda folder, seed: run_hf(paths, folder, seed, a.hf_epochs),
+    baselines = {"hf": lambda folder, seed: run_hf(paths, folder, seed, epochs=a.hf_epochs, lr=a.hf_lr),
                  "tfidf": lambda folder, seed: run_tfidf(paths, folder, seed),
                  "frozen": lambda folder, seed: run_frozen(paths, folder, seed)}
     for b in filter(None, a.baselines.split(",")):
@@ -181,15 +184,15 @@ def validation_macro_recall(model_dir: Path, validation: Path) -> float:
     return round(macro_recall(predicted, intents), 4)
 
 
-def run_hf(paths: dict[str, Path], folder: Path, seed: int, epochs: float) -> None:
+def run_hf(paths: dict[str, Path], folder: Path, seed: int, *, epochs: float, lr: float) -> None:
     import torch
 
     from intentbal.models import embedded_model_dir
 
     folder.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, str(SHARED / "bench" / "hf_trainer_baseline.py"), "--train", str(paths["train"]),
-           "--test", str(paths["test"]), "--model", str(embedded_model_dir()), "--out",
-           str(folder / "predictions.csv"), "--seed", str(seed), "--epochs", str(epochs)]
+    cmd = [sys.executable, str(BASELINE), "--train", str(paths["train"]), "--test", str(paths["test"]),
+           "--model", str(embedded_model_dir()), "--out", str(folder / "predictions.csv"), "--seed", str(seed),
+           "--epochs", str(epochs), "--lr", str(lr), "--batch-size", "32", "--max-length", "64"]
     if torch.cuda.is_available():
         cmd.append("--bf16")
     subprocess.run(cmd, check=True)
@@ -238,16 +241,16 @@ def mean_pooled(texts: list[str]):
 
 
 def score(predictions: Path, counts: Path) -> dict:
-    spec = importlib.util.spec_from_file_location("score", SHARED / "bench" / "score.py")
+    spec = importlib.util.spec_from_file_location("score", SCORER)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.score(str(predictions), str(counts))
+    return module.score(predictions, counts)
 
 
 def markdown(results: dict, *, order: list[str], title: str, command: str) -> str:
     lines = [f"### {title}", "",
              f"`{command}` -- {dt.date.today().isoformat()}, {platform.node() or 'this machine'}, "
-             f"{_device()}; scored by ../shared/bench/score.py on the test split.", "",
+             f"{_device()}; scored by scripts/score.py on the test split.", "",
              "| recipe | seeds | validation macro recall | accuracy | macro-F1 | tail recall | worst | <50% | minutes |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name in order + [n for n in results if n not in order]:
