@@ -223,12 +223,18 @@ def config_to_yaml(config: Config) -> str:
 
 
 def default_yaml() -> str:
-    """``configs/default.yaml``: every key with its default, described from the models above."""
+    """``configs/default.yaml``: every key with its default, described from the models above.
+
+    Paths in a config are resolved against its folder, so the default output folder is written
+    as seen from ``configs/``: loaded from there it is ``runs/intentbal`` of the project, where
+    a run without a config writes when started from the project's root.
+    """
     lines = [
         "# intentbal: every config key with its default value. Generated from intentbal/config.py",
-        "# by scripts/write_default_config.py; relative paths are resolved against this file's folder.",
+        "# by scripts/write_default_config.py; relative paths are resolved against this file's folder",
+        "# (configs/), so ../runs/intentbal is the project's runs/intentbal.",
     ]
-    _render(Config(), lines, indent="")
+    _render(Config(output_dir=Path("..") / Config().output_dir), lines, indent="")
     return "\n".join(lines) + "\n"
 
 

@@ -10,10 +10,7 @@ import yaml
 
 from conftest import ROOT, TOY, toy_rows, write_csv
 
-SCORER = ROOT.parent / "shared" / "bench" / "score.py"
 
-
-@pytest.mark.skipif(not SCORER.is_file(), reason="needs ../shared/bench/score.py beside the repository")
 def test_benchmark_scores_every_recipe_and_rewrites_its_section(tmp_path, fast_overrides):
     data = tmp_path / "toyset"
     data.mkdir()

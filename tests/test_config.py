@@ -19,6 +19,7 @@ def test_configs_default_yaml_is_generated_from_the_models():
     assert (ROOT / "configs" / "default.yaml").read_text(encoding="utf-8") == default_yaml()
     loaded = load_config(ROOT / "configs" / "default.yaml")
     assert loaded.model_dump(exclude={"output_dir"}) == Config().model_dump(exclude={"output_dir"})
+    assert loaded.output_dir == ROOT / "runs" / "intentbal"  # the project's runs/, not configs/runs/
 
 
 def test_overrides_are_typed():
