@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-# The CPU build of torch: a bare `pip install torch` pulls a multi-GB CUDA build.
+# torch when none is installed. pip takes the CPU build only where it is offered one (a local CPU
+# wheel, as on CI); PyPI's Linux wheel is the multi-GB CUDA build. For the CPU build from PyTorch's
+# index: make PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu TORCH_SPEC=torch==2.13.0+cpu
 TORCH_SPEC ?= torch==2.13.0
 
 .PHONY: demo test test-fast test-slow setup clean

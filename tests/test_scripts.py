@@ -6,6 +6,7 @@ import csv
 import importlib.util
 import json
 import random
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -274,3 +275,16 @@ def test_trainer_baseline_trains_predicts_and_is_scored(tmp_path, tiny_model):
     assert all(p["prediction"] in TOY and 0 < float(p["confidence"]) <= 1 for p in preds)
     scores = script("score").score(out, train)
     assert scores["n"] == len(preds) and scores["accuracy"] > 0.5, scores  # the toy intents are easy to learn
+
+
+# --- the documented commands ------------------------------------------------------------------------------------
+
+
+def test_documented_commands_use_only_paths_of_a_clone():
+    docs = {name: (ROOT / name).read_text(encoding="utf-8") for name in ("README.md", "BENCHMARKS.md")}
+    for name, text in docs.items():
+        assert "../shared" not in text, name
+        # every script and shipped benchmark file named exists in the repository
+        for path in set(re.findall(r"scripts/[\w./-]+\.py|data/benchmarks/banking77-lt/[\w.-]+\.\w+", text)):
+            assert (ROOT / path).is_file(), f"{name} names {path}"
+    assert not re.search(r"\bsessions?\b", docs["BENCHMARKS.md"], re.I)
