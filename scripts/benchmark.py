@@ -17,7 +17,7 @@ Every recipe trains on train, may choose settings on validation only, and predic
 - tfidf: word and character n-gram TF-IDF, logistic regression, class_weight=balanced;
 - frozen: the untouched encoder's mean-pooled embeddings, logistic regression, balanced.
 
-Each recipe and seed writes ``OUT/RECIPE/seedN/predictions.csv`` (text,intent,prediction)
+Each recipe and seed writes ``OUT/RECIPE/seedN/predictions.csv`` (with intent and prediction columns)
 and is scored by scripts/score.py; intentbal's recipes are also scored on validation
 (macro recall), the only column to choose a recipe by. ``OUT/results.json`` holds every score and
 ``OUT/table.md`` the table (mean and spread over seeds); with --write the table replaces
