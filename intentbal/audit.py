@@ -51,6 +51,25 @@ class AuditResult:
     tail_failed: bool
     regressions: list[Change] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
+    compared: list[Change] = field(default_factory=list)  # every intent against the baseline, when given
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which intents two reports could be compared on: those with a recall in both."""
+
+    shared: list[str]
+    only_a: list[str]  # with a recall in report a only
+    only_b: list[str]
+
+
+def comparison_scope(changes: list[Change]) -> Scope:
+    """The intents of ``changes`` (from :func:`compare_reports`) evaluated in both, or in one only."""
+    return Scope(
+        shared=[c.intent for c in changes if c.recall_a is not None and c.recall_b is not None],
+        only_a=[c.intent for c in changes if c.recall_a is not None and c.recall_b is None],
+        only_b=[c.intent for c in changes if c.recall_a is None and c.recall_b is not None],
+    )
 
 
 def two_proportion_p(k_a: int, n_a: int, k_b: int, n_b: int) -> tuple[float, float] | None:
@@ -97,9 +116,10 @@ def audit_report(
     tail_failed = min_tail_recall is not None and s["tail_recall"] < min_tail_recall
     if tail_failed:
         reasons.append(f"tail recall {s['tail_recall']:.3f} under the required {min_tail_recall:.3f}")
-    regressions = []
+    regressions, compared = [], []
     if baseline is not None:
-        regressions = [c for c in compare_reports(baseline, report) if c.verdict(alpha) == "worse"]
+        compared = compare_reports(baseline, report)
+        regressions = [c for c in compared if c.verdict(alpha) == "worse"]
         reasons += [f"intent {c.intent!r}: recall fell from {c.recall_a:.3f} to {c.recall_b:.3f} "
                     f"(one-sided two-proportion z-test, p={c.p_lower:.3g} < {alpha})" for c in regressions]
     return AuditResult(
@@ -111,4 +131,5 @@ def audit_report(
         tail_failed=tail_failed,
         regressions=regressions,
         reasons=reasons,
+        compared=compared,
     )

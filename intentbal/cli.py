@@ -136,19 +136,22 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_audit(args: argparse.Namespace) -> int:
     from intentbal.pipeline import audit_model
-    from intentbal.report import report_table, summary_lines
+    from intentbal.report import listing, report_table, scope_line, summary_lines
 
     config = _config(args, **{"data.validation": args.validation})
     report, result = audit_model(config, model_dir=args.model, data=args.data, min_recall=args.min_recall,
                                  min_tail_recall=args.min_tail_recall, baseline=args.baseline, output=args.output)
     print(report_table(report))
     print("\n".join(summary_lines(report)))
+    if args.baseline is not None:
+        print(f"compared with baseline {args.baseline}: "
+              f"{scope_line(result.compared, a='the baseline', b='this report')}")
     for change in result.regressions:
         print(f"regression: {change.intent} {change.recall_a:.3f} -> {change.recall_b:.3f} (p={change.p_lower:.3g})")
     if result.at_risk:
-        print(f"at risk (interval straddles {args.min_recall:.2f}): {', '.join(result.at_risk)}")
+        print(f"at risk (interval straddles {args.min_recall:.2f}): {listing(result.at_risk, see='report.json')}")
     if result.insufficient_evidence:
-        print(f"not judged (too few eval examples): {', '.join(result.insufficient_evidence)}")
+        print(f"not judged (too few eval examples): {listing(result.insufficient_evidence, see='report.json')}")
     if result.passed:
         print(f"AUDIT PASSED: no intent's recall interval lies wholly under {args.min_recall:.2f}")
         return 0
@@ -158,14 +161,15 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from intentbal.pipeline import compare_files
-    from intentbal.report import compare_table
+    from intentbal.report import compare_table, listing, scope_line
 
     changes = compare_files(args.a, args.b)
     print(compare_table(changes))
     worse = [c.intent for c in changes if c.verdict() == "worse"]
     better = [c.intent for c in changes if c.verdict() == "better"]
-    print(f"significantly worse in B: {', '.join(worse) or 'none'}; better: {', '.join(better) or 'none'} "
-          "(one-sided two-proportion z-test, p < 0.05)")
+    print(f"compared A {args.a} and B {args.b}: {scope_line(changes, a='A', b='B')}")
+    print(f"significantly worse in B: {listing(worse, see='the table above') or 'none'}; "
+          f"better: {listing(better, see='the table above') or 'none'} (one-sided two-proportion z-test, p < 0.05)")
     return 0
 
 

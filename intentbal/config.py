@@ -256,11 +256,21 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         found = "a folder" if path.is_dir() else "nothing"
         raise IntentbalError(f"config {path}: expected a YAML file, found {found}; check the path")
+    from intentbal.data import yaml_error
+
+    data = path.read_bytes()
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        reason = " ".join(str(exc).split())
-        raise IntentbalError(f"config {path}: not valid UTF-8 YAML ({reason}); fix the file") from None
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise IntentbalError(
+            f"config {path}:{line}: not valid UTF-8 (byte 0x{data[exc.start]:02x}); re-save the file as UTF-8"
+        ) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise IntentbalError(f"config {path}{yaml_error(exc)}; fix the YAML there "
+                             "(indentation, a missing ':' or an unclosed quote or bracket)") from None
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -302,13 +312,29 @@ def _set(raw: dict[str, Any], key: str, value: Any, *, item: str) -> None:
     node[parts[-1]] = value
 
 
+def _close_key(loc: Sequence[Any]) -> str | None:
+    """The known key nearest to the unknown one at ``loc`` (``train.epoch`` gives ``train.epochs``)."""
+    import difflib
+
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return None
+        model = field.annotation
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
+    return ".".join([*map(str, loc[:-1]), close[0]]) if close else None
+
+
 def _describe(exc: ValidationError, path: Path | None) -> str:
     where = f"config {path}" if path is not None else "config"
     problems = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
         if err["type"] == "extra_forbidden":
-            problems.append(f"unknown key {key!r}; see configs/default.yaml for the keys")
+            guess = _close_key(err["loc"])
+            hint = f"did you mean {guess!r}? " if guess else ""
+            problems.append(f"unknown key {key!r}; {hint}see configs/default.yaml for the keys")
         else:
             found = err.get("input")
             shown = "" if isinstance(found, dict) else f", found {found!r}"

@@ -163,6 +163,12 @@ def _pick_columns(found: list[str], columns: Columns, where: str) -> tuple[str, 
 
 
 def _example(text: Any, intent: Any, where: str, *, labelled: bool = True) -> tuple[str, str]:
+    for role, value in (("text", text), ("intent", intent)):
+        if isinstance(value, (list, dict)):  # str() would turn ['a', 'b'] into an intent called "['a', 'b']"
+            raise IntentbalError(
+                f"{where}: expected the {role} as a string, found a JSON {'list' if isinstance(value, list) else 'object'} "
+                f"{json.dumps(value, ensure_ascii=False):.60}; give one {role} per row as a string"
+            )
     text = "" if text is None else str(text).strip()
     intent = "" if intent is None else str(intent).strip()
     if not text:
@@ -184,6 +190,7 @@ def _load_delimited(path: Path, delimiter: str, columns: Columns) -> IntentData:
     pairs: list[tuple[str, str]] = []
     try:
         header = [h.strip() for h in next(reader)]
+        _check_delimiter(path, header, delimiter, columns)
         text_col, intent_col = _pick_columns(header, columns, str(path))
         ti = header.index(text_col)
         ii = header.index(intent_col) if intent_col else None
@@ -203,6 +210,26 @@ def _load_delimited(path: Path, delimiter: str, columns: Columns) -> IntentData:
             "check the quotes on that line"
         ) from None
     return _collect(pairs, str(path), f"{path}: header only", intent_col is not None)
+
+
+SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def _check_delimiter(path: Path, header: list[str], delimiter: str, columns: Columns) -> None:
+    """A header read as one column that holds the expected names joined by another separator is a
+    file saved with that separator (Excel's semicolons), not a file missing its columns."""
+    if len(header) != 1 or columns[0] in header:
+        return
+    for sep, name in SEPARATORS.items():
+        parts = [h.strip() for h in header[0].split(sep)]
+        if sep != delimiter and columns[0] in parts:
+            expected = SEPARATORS[delimiter]
+            fix = ("rename it to .tsv" if sep == "\t" and delimiter == ","
+                   else f"re-save it with {expected}s" + (" or rename it to .csv" if sep == "," else ""))
+            raise IntentbalError(
+                f"{path}:1: expected {expected}-separated columns, found the header {header[0]!r}, which looks "
+                f"{name}-separated; intentbal reads {expected}-separated {path.suffix.lower()[1:].upper()}: {fix}"
+            )
 
 
 def _load_jsonl(path: Path, columns: Columns) -> IntentData:
@@ -268,26 +295,56 @@ ENTITY = re.compile(r"\[([^\]]*)\](?:\([^)]*\)|\{[^}]*\})")
 def _load_rasa(path: Path) -> IntentData:
     import yaml
 
+    text = _read_text(path)
     try:
-        doc = yaml.safe_load(_read_text(path))
+        doc = yaml.safe_load(text)
+        nodes = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        raise IntentbalError(f"{path}: malformed YAML ({' '.join(str(exc).split())}); fix the file") from None
+        raise IntentbalError(f"{path}{yaml_error(exc)}; fix the YAML there") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("nlu"), list):
         raise IntentbalError(f"{path}: expected Rasa NLU YAML with a top-level 'nlu:' list, found none")
+    lines_of = _item_lines(nodes)
     pairs = []
-    for item in doc["nlu"]:
+    for n, item in enumerate(doc["nlu"]):
         if not isinstance(item, dict) or "intent" not in item:
             continue
-        intent = str(item["intent"])
+        where = f"{path}:{lines_of[n]}" if n < len(lines_of) else str(path)
+        intent = item["intent"]
+        if not isinstance(intent, (str, int, float)) or not str(intent).strip():
+            found = "an empty one" if intent is None or not str(intent).strip() else f"a {type(intent).__name__}"
+            raise IntentbalError(
+                f"{where}: expected an intent name after 'intent:', found {found}; write '- intent: NAME'"
+            )
+        intent = str(intent).strip()
         lines = [ln.strip() for ln in str(item.get("examples") or "").splitlines()]
         examples = [ENTITY.sub(r"\1", ln[1:].strip()) for ln in lines if ln.startswith("-")]
         examples = [e for e in examples if e]
         if not examples:
             raise IntentbalError(
-                f"{path}: intent {intent!r} has no examples; expected 'examples: |' with '- text' lines"
+                f"{where}: intent {intent!r} has no examples; expected 'examples: |' with '- text' lines"
             )
-        pairs.extend(_example(e, intent, f"{path} intent {intent!r}") for e in examples)
+        pairs.extend(_example(e, intent, f"{where} intent {intent!r}") for e in examples)
     return _collect(pairs, str(path), f"{path}: nlu")
+
+
+def yaml_error(exc: Exception) -> str:
+    """``:LINE:COLUMN: YAML syntax error (PROBLEM)`` for a PyYAML error, to follow a file name."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
+    return f"{where}: YAML syntax error ({problem})"
+
+
+def _item_lines(root: Any) -> list[int]:
+    """The 1-based line of each item of the top-level ``nlu:`` list, from PyYAML's node tree."""
+    import yaml
+
+    if not isinstance(root, yaml.MappingNode):
+        return []
+    for key, value in root.value:
+        if key.value == "nlu" and isinstance(value, yaml.SequenceNode):
+            return [item.start_mark.line + 1 for item in value.value]
+    return []
 
 
 def _load_from_disk(path: Path) -> Any:

@@ -246,9 +246,11 @@ def _require(*packages: str) -> Any:
     """onnxruntime, once every package named is importable."""
     missing = [p for p in packages if importlib.util.find_spec(p) is None]
     if missing:
+        present = [p for p in packages if p not in missing]
+        found = f"only {', '.join(present)} installed" if present else "none of them installed"
         raise IntentbalError(
-            f"ONNX backend: expected the packages {', '.join(packages)}, found {', '.join(missing)} missing; "
-            f"{INSTALL_HINT}"
+            f"ONNX backend: expected the package(s) {', '.join(packages)} installed, found {found} "
+            f"(missing: {', '.join(missing)}); {INSTALL_HINT}"
         )
     import onnxruntime
 

@@ -29,6 +29,11 @@ def resolve_model(name_or_path: str) -> str:
     path = Path(name_or_path)
     if path.exists() or name_or_path.startswith((".", "/", "~")):
         if not (path / "config.json").is_file():
+            if (path / "model" / "config.json").is_file():  # an intentbal run folder: its model is inside
+                raise IntentbalError(
+                    f"model {name_or_path}: expected a model folder with config.json, found a run folder "
+                    f"with the model in {path / 'model'}; pass --model {path / 'model'}"
+                )
             found = "no config.json in it" if path.is_dir() else "nothing" if not path.exists() else "a file"
             raise IntentbalError(
                 f"model {name_or_path}: expected a Hugging Face model folder with config.json, "

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 import intentbal
-from intentbal.audit import AuditResult, Change, audit_report, compare_reports
+from intentbal.audit import AuditResult, Change, audit_report, compare_reports, comparison_scope
 from intentbal.augment import AugmentResult, augment_rare, cap_intents, resolve_target
 from intentbal.card import card_name, model_card, recipe
 from intentbal.config import Config, config_to_yaml
@@ -23,7 +23,8 @@ from intentbal.evaluate import Report, evaluate_predictions
 from intentbal.fallback import FallbackAnalysis, analyse_fallback, choose_threshold
 from intentbal.outputs import atomic_dir, atomic_write_bytes, atomic_write_text, check_output_dir, json_text
 from intentbal.profile import Profile, profile_intents
-from intentbal.report import predictions_csv, write_report
+from intentbal.overlap import Overlap, overlap_with_hashes, text_hashes, train_eval_overlap
+from intentbal.report import listing, predictions_csv, write_report
 from intentbal.webreport import render_html
 
 if TYPE_CHECKING:
@@ -71,8 +72,11 @@ def load_split(config: Config) -> Split:
     train = load_data(config, config.data.train, "train")
     validation = load_data(config, config.data.validation, "validation") if config.data.validation else None
     not_evaluable: list[str] = []
+    if validation is not None:
+        check_shared_intents(train, validation, "validation", ignore=config.data.oos_label)
     if config.data.eval is not None:
         eval_data: IntentData | None = load_data(config, config.data.eval, "eval")
+        check_shared_intents(train, eval_data, "eval", ignore=config.data.oos_label)
     else:
         train, eval_data, not_evaluable = stratified_split(train, fraction=config.data.eval_fraction,
                                                            seed=config.seed)
@@ -86,14 +90,27 @@ def load_split(config: Config) -> Split:
     return Split(train, eval_data, not_evaluable, validation, validation_held_out=held_out and validation is not None)
 
 
+def check_shared_intents(train: IntentData, other: IntentData, role: str, *, ignore: str | None = None) -> None:
+    """Refuse ``other`` (eval or validation data) when none of its intents is a training intent:
+    every score on it would be 0, so the mistake is a wrong file or column, found before training."""
+    theirs = set(other.intents) - {ignore}
+    if theirs and not theirs & set(train.intents):
+        raise IntentbalError(
+            f"{other.source}: expected {role} data with intents of the training data {train.source} "
+            f"({_few(set(train.intents))}), found none of them ({_few(theirs)}); "
+            f"pass the {role} file made for this training data, or the right --set data.intent_column"
+        )
+
+
 def profile_data(config: Config, *, output: Path | None = None) -> Profile:
-    """Profile ``data.train`` (checking ``data.eval``'s intents against it when given);
-    with ``output``, also write it there as JSON."""
+    """Profile ``data.train`` (checking ``data.eval``'s intents and texts against it when given:
+    intents missing from train, rows also in train); with ``output``, also write it there as JSON."""
     if config.data.train is None:
         raise IntentbalError("no data to profile: expected a DATA path")
     train = load_data(config, config.data.train, "train")
-    eval_intents = load_data(config, config.data.eval, "eval").intents if config.data.eval else ()
-    profile = _profile(config, train, eval_intents)
+    eval_data = load_data(config, config.data.eval, "eval") if config.data.eval else None
+    profile = _profile(config, train, eval_data.intents if eval_data else (),
+                       eval_texts=eval_data.texts if eval_data else None)
     if output is not None:
         atomic_write_text(output, json_text(profile.to_dict()))
     return profile
@@ -208,7 +225,8 @@ def _write_run(
     after = augmented.counts() if augmented else counts
     meta = {"train_counts": counts, "augmented_counts": after, "max_length": config.model.max_length,
             "class_weights": dict(zip(trained.intents, trained.class_weights)),
-            "logit_adjustment": adjustment, "intentbal_version": intentbal.__version__, "recipe": recipe(config)}
+            "logit_adjustment": adjustment, "intentbal_version": intentbal.__version__, "recipe": recipe(config),
+            "train_text_sha1": text_hashes(split.train.texts)}
     with atomic_dir(config.output_dir) as out:
         trained.model.save_pretrained(out / "model", safe_serialization=True)
         trained.tokenizer.model_max_length = config.model.max_length  # transformers then cuts where intentbal does
@@ -223,7 +241,8 @@ def _write_run(
         if split.eval is not None:
             clf = IntentClassifier.from_trained(trained, max_length=config.model.max_length,
                                                batch_size=config.evaluate.batch_size, meta=meta)
-            report = _evaluate(config, clf, split.eval, (counts, after), out, warnings, split.validation)
+            overlap = train_eval_overlap(split.train.texts, split.eval.texts, split.eval.intents)
+            report = _evaluate(config, clf, split.eval, (counts, after), out, warnings, split.validation, overlap)
         atomic_write_text(out / "model" / "README.md", _card(config, meta, report, _eval_name(config)))
         return report
 
@@ -251,9 +270,11 @@ def evaluate_model(
         )
     counts = clf.meta.get("train_counts", {})
     validation = load_data(config, config.data.validation, "validation") if config.data.validation else None
+    hashes = clf.meta.get("train_text_sha1")  # absent in folders saved before intentbal kept them
+    overlap = overlap_with_hashes(hashes, eval_data.texts, eval_data.intents) if isinstance(hashes, dict) else None
     with atomic_dir(output) as out:
         report = _evaluate(config, clf, eval_data, (counts, clf.meta.get("augmented_counts", counts)), out, [],
-                           validation)
+                           validation, overlap)
         if update_card:  # inside the block: a card that cannot be written leaves no report either
             atomic_write_text(Path(model_dir) / "README.md", _card(config, clf.meta, report, str(data),
                                                                    model_dir=Path(model_dir)))
@@ -293,9 +314,8 @@ def _classifier(config: Config, model_dir: Path, backend: Backend = "auto") -> I
                                  backend=backend)
 
 
-def _few(names: set[str], limit: int = 4) -> str:
-    shown = sorted(names)[:limit]
-    return ", ".join(shown) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+def _few(names: set[str]) -> str:
+    return listing(sorted(names), limit=4)
 
 
 def load_data(config: Config, path: Path, split: str, *, require_intent: bool = True) -> IntentData:
@@ -309,10 +329,12 @@ def load_data(config: Config, path: Path, split: str, *, require_intent: bool = 
     )
 
 
-def _profile(config: Config, train: IntentData, eval_intents: Sequence[str]) -> Profile:
+def _profile(
+    config: Config, train: IntentData, eval_intents: Sequence[str], *, eval_texts: Sequence[str] | None = None
+) -> Profile:
     p = config.profile
     return profile_intents(
-        train.texts, train.intents, eval_intents=eval_intents,
+        train.texts, train.intents, eval_intents=eval_intents, eval_texts=eval_texts,
         rare_max=p.rare_max, frequent_min=p.frequent_min, min_count=p.min_count,
     )
 
@@ -361,8 +383,12 @@ def _evaluate(
     out: Path,
     warnings: list[str],
     validation: IntentData | None = None,
+    overlap: Overlap | None = None,
 ) -> Report:
-    """Predict ``data``, score it, weigh the fallback threshold, and write every report file."""
+    """Predict ``data``, score it, weigh the fallback threshold, and write every report file.
+
+    ``overlap`` (eval rows that are training rows) goes into the summary as ``overlap``,
+    null when the training texts are unknown."""
     probs = clf.proba(data.texts)
     predicted, confidence = clf.decide(probs)
     if clf.truncated:
@@ -378,6 +404,7 @@ def _evaluate(
         rare_max=config.profile.rare_max, frequent_min=config.profile.frequent_min,
         recall_threshold=config.evaluate.recall_threshold, min_support=config.evaluate.min_support,
     )
+    report.summary["overlap"] = overlap.to_dict() if overlap is not None else None
     fallback = _fallback(config, clf, data, predicted, confidence, validation)
     figures = {}
     if config.evaluate.plots:
@@ -447,6 +474,10 @@ def audit_model(
     import tempfile
 
     old = read_report(baseline) if baseline is not None else None
+    if old is not None:  # refused before evaluating: the evaluated intents are the eval data's
+        new = {i: 1.0 for i in load_data(config, data, "eval").intents if i != config.data.oos_label}
+        _check_comparable(old, {"intents": [{"intent": i, "recall": r} for i, r in new.items()]},
+                          f"baseline {baseline}", str(data))
     evaluate = config.evaluate.model_copy(update={"recall_threshold": min_recall})
     config = config.model_copy(update={"evaluate": evaluate})
     if output is None:
@@ -458,8 +489,21 @@ def audit_model(
 
 
 def compare_files(a: Path, b: Path) -> list[Change]:
-    """Per-intent recall changes from report file ``a`` to report file ``b``."""
-    return compare_reports(read_report(a), read_report(b))
+    """Per-intent recall changes from report file ``a`` to report file ``b``; refused when no
+    intent is evaluated in both."""
+    return _check_comparable(read_report(a), read_report(b), str(a), str(b))
+
+
+def _check_comparable(a: dict, b: dict, name_a: str, name_b: str) -> list[Change]:
+    changes = compare_reports(a, b)
+    scope = comparison_scope(changes)
+    if not scope.shared:
+        raise IntentbalError(
+            f"{name_b}: expected intents evaluated in {name_a} too, found none in common "
+            f"({name_a}: {_few(set(scope.only_a))}; {name_b}: {_few(set(scope.only_b))}); "
+            "compare reports of models for the same intents"
+        )
+    return changes
 
 
 def read_report(path: Path) -> dict:

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from statistics import median
 from typing import Any, Sequence
 
+from intentbal.overlap import overlap_warning, train_eval_overlap
+
 
 @dataclass(frozen=True)
 class IntentProfile:
@@ -26,6 +28,9 @@ class Profile:
     median_count: float
     intents: list[IntentProfile]
     warnings: list[str] = field(default_factory=list)
+    eval_only_intents: list[str] = field(default_factory=list)  # eval intents never seen in training
+    similar_intents: list[list[str]] = field(default_factory=list)  # names equal but for case, spaces, _ or -
+    overlap: dict[str, Any] | None = None  # eval rows that are training rows (see intentbal.overlap)
 
     def counts(self) -> dict[str, int]:
         return {p.intent: p.count for p in self.intents}
@@ -46,6 +51,7 @@ def profile_intents(
     intents: Sequence[str],
     *,
     eval_intents: Sequence[str] = (),
+    eval_texts: Sequence[str] | None = None,
     rare_max: int = 10,
     frequent_min: int = 50,
     min_count: int = 5,
@@ -53,8 +59,10 @@ def profile_intents(
     """Count each intent, assign tiers and collect warnings.
 
     Warnings cover intents under ``min_count``, exact duplicate examples, texts labelled
-    with more than one intent, and ``eval_intents`` that never occur in training.
-    Intents are listed rarest first.
+    with more than one intent, intent names that differ only by case, spaces, underscores
+    or hyphens, and ``eval_intents`` that never occur in training. With ``eval_texts``
+    (parallel to ``eval_intents``) it also counts eval rows that repeat a training text
+    (``overlap``). Intents are listed rarest first; long lists in warnings are cut.
     """
     counts = Counter(intents)
     total = len(intents)
@@ -63,6 +71,17 @@ def profile_intents(
         for i, c in sorted(counts.items(), key=lambda kv: (kv[1], kv[0]))
     ]
     warnings = _warnings(texts, intents, counts, eval_intents, min_count)
+    similar = similar_intents([*counts, *eval_intents])
+    if similar:
+        groups = ["/".join(repr(n) for n in g) for g in similar]
+        warnings.append(f"intents whose names differ only by case, spaces, underscores or hyphens: "
+                        f"{_listing(groups)}; they are trained as different intents: merge or rename them")
+    overlap = None
+    if eval_texts is not None:
+        found = train_eval_overlap(texts, eval_texts, eval_intents)
+        overlap = found.to_dict()
+        line = overlap_warning(found, see="profile.json")
+        warnings += [line] if line else []
     return Profile(
         n_examples=total,
         n_intents=len(counts),
@@ -70,7 +89,29 @@ def profile_intents(
         median_count=float(median(counts.values())),
         intents=rows,
         warnings=warnings,
+        eval_only_intents=sorted(set(eval_intents) - set(counts)),
+        similar_intents=similar,
+        overlap=overlap,
     )
+
+
+def intent_key(name: str) -> str:
+    """What is left of an intent name without case, underscores, hyphens and extra spaces."""
+    return " ".join(name.casefold().replace("_", " ").replace("-", " ").split())
+
+
+def similar_intents(names: Sequence[str]) -> list[list[str]]:
+    """Groups of distinct ``names`` with the same :func:`intent_key` (``Refund``, ``refund ``)."""
+    groups: dict[str, set[str]] = defaultdict(set)
+    for name in names:
+        groups[intent_key(name)].add(name)
+    return [sorted(g) for _, g in sorted(groups.items()) if len(g) > 1]
+
+
+def _listing(names: Sequence[str]) -> str:
+    from intentbal.report import listing  # report imports evaluate, which imports this module
+
+    return listing(names, see="profile.json")
 
 
 def _warnings(
@@ -83,7 +124,7 @@ def _warnings(
     out = []
     few = sorted(i for i, c in counts.items() if c < min_count)
     if few:
-        out.append(f"{len(few)} intent(s) with fewer than {min_count} examples: {', '.join(few)}")
+        out.append(f"{len(few)} intent(s) with fewer than {min_count} examples: {_listing(few)}")
     pairs = Counter(zip(texts, intents))
     dupes = sum(c - 1 for c in pairs.values() if c > 1)
     if dupes:
@@ -93,8 +134,8 @@ def _warnings(
         by_text[text].add(intent)
     for text, owners in sorted(by_text.items()):
         if len(owners) > 1:
-            out.append(f"text {text!r} appears under {len(owners)} intents: {', '.join(sorted(owners))}")
+            out.append(f"text {text!r} appears under {len(owners)} intents: {_listing(sorted(owners))}")
     unseen = sorted(set(eval_intents) - set(counts))
     if unseen:
-        out.append(f"{len(unseen)} eval intent(s) missing from train: {', '.join(unseen)}")
+        out.append(f"{len(unseen)} eval intent(s) missing from train: {_listing(unseen)}")
     return out

@@ -6,14 +6,32 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from intentbal.audit import Change
+from intentbal.audit import Change, comparison_scope
 from intentbal.evaluate import IntentMetrics, Report
 from intentbal.outputs import atomic_write_text, json_text
-from intentbal.profile import Profile
+from intentbal.overlap import Overlap, overlap_warning
+
+if TYPE_CHECKING:
+    from intentbal.profile import Profile
 
 STATUS = {"pass": "ok", "at_risk": "AT RISK", "fail": "FAIL", "insufficient_evidence": "too few", "not_evaluable": "n/a"}
+
+
+LIST_LIMIT = 5  # intent names shown in one terminal line before the rest is counted
+
+
+def listing(names: Sequence[str], *, see: str | None = None, limit: int = LIST_LIMIT) -> str:
+    """``names`` joined by commas, cut after ``limit``: "a, b, c and 12 more; see FILE".
+
+    A warning line must stay readable at 1,000 intents; the full list lives in ``see``.
+    """
+    names = list(names)
+    shown = ", ".join(names[:limit])
+    if len(names) <= limit:
+        return shown
+    return f"{shown} and {len(names) - limit} more" + (f"; see {see}" if see else "")
 
 
 def fmt(value: float | None) -> str:
@@ -49,9 +67,12 @@ def summary_lines(report: Report) -> list[str]:
         lines.append(f"recall interval vs {s['recall_threshold']:.2f}: " + ", ".join(verdicts)
                      + (f" (fewer than {s['min_support']})" if s.get("insufficient_evidence") else ""))
     if s["not_evaluable"]:
-        lines.append(f"not evaluable (no eval examples): {', '.join(s['not_evaluable'])}")
+        lines.append(f"not evaluable (no eval examples): {listing(s['not_evaluable'], see='report.json')}")
     if s["unseen_in_train"]:
-        lines.append(f"eval intents never seen in training: {', '.join(s['unseen_in_train'])}")
+        lines.append(f"eval intents never seen in training: {listing(s['unseen_in_train'], see='report.json')}")
+    overlap = overlap_warning(Overlap(**s["overlap"]), see="report.json") if s.get("overlap") else None
+    if overlap:
+        lines.append(f"warning: {overlap}")
     return lines
 
 
@@ -100,6 +121,17 @@ def compare_table(changes: Sequence[Change]) -> str:
              "n/a" if c.difference is None else f"{c.difference:+.3f}",
              "n/a" if c.p_lower is None else f"{c.p_lower:.3f}", c.verdict()] for c in changes]
     return _table(header, rows)
+
+
+def scope_line(changes: Sequence[Change], *, a: str, b: str) -> str:
+    """What two reports were compared on: "N shared intents, K regressions; only in A: ..."."""
+    scope = comparison_scope(list(changes))
+    worse = sum(c.verdict() == "worse" for c in changes)
+    line = f"{len(scope.shared)} shared intent(s), {worse} regression(s)"
+    for name, only in ((a, scope.only_a), (b, scope.only_b)):
+        if only:
+            line += f"; only in {name} ({len(only)}): {listing(only, see='the table above')}"
+    return line
 
 
 def profile_table(profile: Profile) -> str:

@@ -55,7 +55,7 @@ def test_file_errors_and_relative_paths(tmp_path):
     assert "expected a YAML file" in error_of(path=tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("train: [unclosed\n")
-    assert "not valid UTF-8 YAML" in error_of(path=bad)
+    assert "bad.yaml:2:1: YAML syntax error" in error_of(path=bad)
     bad.write_text("- a list\n")
     assert "expected a mapping" in error_of(path=bad)
     bad.write_text("train:\n  epochs: 2\n  colour: red\n")

@@ -157,7 +157,7 @@ def test_malformed_json_jsonl_yaml(tmp_path):
     (tmp_path / "b.jsonl").write_text('{"text": "hi", "intent": "greet"}\n{oops\n')
     expect_error(tmp_path / "b.jsonl", "b.jsonl:2", "malformed JSON")
     (tmp_path / "c.yml").write_text("nlu:\n- intent: greet\n  examples: |\n    - hi\n  - : [\n")
-    expect_error(tmp_path / "c.yml", "malformed YAML")
+    expect_error(tmp_path / "c.yml", "c.yml:5:3: YAML syntax error")
     (tmp_path / "d.yml").write_text("nlu:\n- intent: greet\n  examples: |\n    - hi\n- intent: empty\n")
     expect_error(tmp_path / "d.yml", "'empty' has no examples")
 

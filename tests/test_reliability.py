@@ -69,7 +69,7 @@ def test_bad_csv_files(case, tmp_path, capsys, monkeypatch):
 @pytest.mark.parametrize("name, content, fragment", [
     ("bad.json", '{"train": [["hi", "greet"]', "malformed JSON"),
     ("bad.jsonl", '{"text": "hi", "intent": "greet"}\n{"text": \n', "bad.jsonl:2: malformed JSON"),
-    ("bad.yml", "nlu:\n- intent: greet\n  examples: |\n    - hi\n  - : [\n", "malformed YAML"),
+    ("bad.yml", "nlu:\n- intent: greet\n  examples: |\n    - hi\n  - : [\n", "bad.yml:5:3: YAML syntax error"),
     ("noex.yml", "nlu:\n- intent: greet\n  examples: |\n    - hi\n- intent: lonely\n", "'lonely' has no examples"),
 ])
 def test_bad_structured_files(name, content, fragment, tmp_path, capsys):
@@ -112,7 +112,7 @@ def test_bad_config_file(tmp_path, capsys):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("train:\n  epochs: [1, 2\n")
     assert cli("train", "--config", cfg) == 2
-    check_one_line(capsys, "c.yaml", "not valid UTF-8 YAML")
+    check_one_line(capsys, "c.yaml:3:1: YAML syntax error")
 
 
 def test_bad_model_paths(tmp_path, capsys, toy_csv):
