@@ -22,8 +22,8 @@ from intentbal.errors import IntentbalError
 from intentbal.evaluate import Report, evaluate_predictions
 from intentbal.fallback import FallbackAnalysis, analyse_fallback, choose_threshold
 from intentbal.outputs import atomic_dir, atomic_write_bytes, atomic_write_text, check_output_dir, json_text
-from intentbal.profile import Profile, profile_intents
 from intentbal.overlap import Overlap, overlap_with_hashes, text_hashes, train_eval_overlap
+from intentbal.profile import Profile, profile_intents
 from intentbal.report import listing, predictions_csv, write_report
 from intentbal.webreport import render_html
 
@@ -315,7 +315,7 @@ def _classifier(config: Config, model_dir: Path, backend: Backend = "auto") -> I
 
 
 def _few(names: set[str]) -> str:
-    return listing(sorted(names), limit=4)
+    return listing(sorted(names), limit=4) or "none"
 
 
 def load_data(config: Config, path: Path, split: str, *, require_intent: bool = True) -> IntentData:
@@ -474,10 +474,10 @@ def audit_model(
     import tempfile
 
     old = read_report(baseline) if baseline is not None else None
-    if old is not None:  # refused before evaluating: the evaluated intents are the eval data's
-        new = {i: 1.0 for i in load_data(config, data, "eval").intents if i != config.data.oos_label}
-        _check_comparable(old, {"intents": [{"intent": i, "recall": r} for i, r in new.items()]},
-                          f"baseline {baseline}", str(data))
+    if old is not None:  # refused before evaluating: the intents it will evaluate are the eval data's
+        evaluated = dict.fromkeys(i for i in load_data(config, data, "eval").intents if i != config.data.oos_label)
+        placeholder = {"intents": [{"intent": i, "recall": 1.0} for i in evaluated]}  # any recall: only presence counts
+        _check_comparable(old, placeholder, f"baseline {baseline}", str(data))
     evaluate = config.evaluate.model_copy(update={"recall_threshold": min_recall})
     config = config.model_copy(update={"evaluate": evaluate})
     if output is None:
