@@ -102,7 +102,7 @@ def test_onnx_backend_without_export_says_what_to_run(trained):
 def test_missing_onnxruntime_names_the_extra(trained, exported, tmp_path, monkeypatch):
     model = copy_model(trained, tmp_path)
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
-    with pytest.raises(IntentbalError, match=r"found onnxruntime missing; pip install intentbal\[onnx\]"):
+    with pytest.raises(IntentbalError, match=r"installed \(missing: onnxruntime\); pip install intentbal\[onnx\]"):
         export_onnx(model)
     with pytest.raises(IntentbalError, match=r"pip install intentbal\[onnx\]"):
         IntentClassifier.load(exported, backend="onnx")
