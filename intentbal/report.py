@@ -52,6 +52,9 @@ def summary_lines(report: Report) -> list[str]:
         lines.append(f"not evaluable (no eval examples): {', '.join(s['not_evaluable'])}")
     if s["unseen_in_train"]:
         lines.append(f"eval intents never seen in training: {', '.join(s['unseen_in_train'])}")
+    if s.get("refit"):
+        lines.append(f"measured on the model trained without the {s['refit']['held_out_rows']} held-out rows; "
+                     f"the shipped model was then refit on all {s['refit']['rows']} training rows")
     return lines
 
 
