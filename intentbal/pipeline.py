@@ -140,6 +140,10 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
     ``per_intent.csv``, ``predictions.csv``, ``fallback_curve.json``, ``report.html`` and
     ``plots/``. Checkpoints go to a hidden folder beside
     it, which ``resume=True`` continues from and a finished run removes.
+
+    When rows of ``data.train`` were held out (for eval or validation) and ``train.refit`` is on,
+    tau, the fallback threshold and the report come from the model trained without them, and
+    ``model/`` holds a refit on every row of ``data.train`` (same recipe and seed, the same tau).
     """
     from intentbal import distributed
     from intentbal.train import check_trainable

@@ -50,7 +50,8 @@ def test_refit_ships_a_model_trained_on_every_training_row(tmp_path, fast_overri
     assert metrics["train_samples"] == EPOCHS * ROWS  # every row, every epoch
 
     held = summary["refit"]["held_out_rows"]
-    assert summary["refit"] == {"rows": ROWS, "held_out_rows": held, "reported_on": "model trained without the held-out rows"}
+    assert summary["refit"] == {"rows": ROWS, "held_out_rows": held,
+                                "reported_on": "model trained without the held-out rows"}
     support = sum(r["support"] for r in run["report"]["intents"])
     assert held > support > 0, "both the eval and the validation rows were held out of the evaluated model"
     evaluated = metrics["evaluated_fit"]
