@@ -201,7 +201,9 @@ def _fit(
     config: Config, data: IntentData, folder: Path, *, keep: bool, resume: bool, progress: Progress | None,
 ) -> TrainResult:
     """``train_soup`` on ``data``, checkpointing in ``folder``. With ``keep`` the finished fit is kept
-    beside it (``folder.safetensors``), and a resume loads it instead of training it again."""
+    beside it (``folder.safetensors``), and a resume loads it instead of training it again; only
+    when checkpoints are on and it ran at least ``train.save_steps`` steps (a shorter fit is never
+    checkpointed either, so a failed short run leaves nothing behind)."""
     from intentbal import distributed
     from intentbal.soup import train_soup
     from intentbal.train import keep_fit, kept_fit
@@ -212,7 +214,8 @@ def _fit(
         return found
     trained = train_soup(data, **settings, progress=progress, checkpoint_dir=folder, resume=resume)
     if keep:
-        keep_fit(kept, trained, data, **settings)
+        if config.train.save_steps and trained.steps >= config.train.save_steps:
+            keep_fit(kept, trained, data, **settings)
         if distributed.is_main():
             shutil.rmtree(folder, ignore_errors=True)  # its mid-training state is no longer needed
     return trained
