@@ -100,8 +100,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     run = train_run(config, progress=_progress(), resume=args.resume)
     if not is_main():  # under torchrun or accelerate, rank 0 reports
         return 0
-    if run.train_metrics["resumed_from_step"]:
-        print(f"resumed from the checkpoint at step {run.train_metrics['resumed_from_step']}")
+    m = run.train_metrics
+    fits = ((" of the evaluated model", m.get("evaluated_fit", {})), (" of the refit" if run.refit else "", m))
+    resumed = [f"step {f['resumed_from_step']}{name}" for name, f in fits if f.get("resumed_from_step")]
+    if resumed:
+        print(f"resumed from the checkpoint at {' and '.join(resumed)}")
     print("\n".join(profile_lines(run.profile)))
     if run.augmentation is not None and run.augmentation.target:
         print(f"augmented {len(run.augmentation.synthetic)} rows (target {run.augmentation.target} per intent)")
@@ -110,8 +113,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
                  "held out of train": "chosen on data held out of train", "given": "as configured"}[
             run.adjustment["chosen_on"]]
         print(f"logit adjustment tau {run.adjustment['tau']:g} ({where})")
-    m = run.train_metrics
-    print(f"trained {m['steps']} steps in {m['train_seconds']:.1f} s ({m['train_samples_per_second']:.1f} samples/s)")
+    trained = f"{m['steps']} steps in {m['train_seconds']:.1f} s ({m['train_samples_per_second']:.1f} samples/s)"
+    if run.refit:
+        e = m["evaluated_fit"]
+        print(f"trained {e['steps']} steps in {e['train_seconds']:.1f} s without the {run.refit['held_out_rows']} "
+              f"held-out rows (the model reported on), then refit on all {run.refit['rows']} rows: {trained}")
+    else:
+        print(f"trained {trained}")
     if run.report is not None:
         print(report_table(run.report))
         print("\n".join(summary_lines(run.report)))

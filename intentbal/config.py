@@ -155,6 +155,10 @@ class TrainConfig(Section):
         "one (a uniform model soup): an ensemble's steadier decisions at one model's prediction cost, for this "
         "many times the training."
     )
+    refit: bool = Field(
+        True, description="Refit the shipped model on all training rows after choosing and reporting on hold-outs; "
+        "false ships the model that was evaluated."
+    )
     save_steps: int = Field(
         500, ge=0, description="Checkpoint every this many steps, for --resume; 0 turns checkpoints off."
     )

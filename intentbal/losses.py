@@ -45,15 +45,18 @@ def weighted_cross_entropy(
     logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None,
     offset: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Cross-entropy with per-class weights, averaged over the batch's total weight.
+    """Cross-entropy with per-class weights, averaged over the batch's total weight; fp32 whatever
+    autocast the caller runs.
 
     ``offset`` (one value per class) is added to the logits inside the loss only: with
     ``tau * log(prior)`` it is the logit-adjusted loss of Menon et al. (2021), whose raw
     logits then score intents as if they were equally frequent.
     """
+    import torch
     import torch.nn.functional as F
 
-    logits = logits.float()
-    if offset is not None:
-        logits = logits + offset
-    return F.cross_entropy(logits, targets, weight=weights)
+    with torch.autocast(device_type=logits.device.type, enabled=False):
+        logits = logits.float()
+        if offset is not None:
+            logits = logits + offset.float()
+        return F.cross_entropy(logits, targets, weight=None if weights is None else weights.float())

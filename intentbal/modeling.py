@@ -70,8 +70,10 @@ class IntentbalPrototypeClassifier(PreTrainedModel):
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+        with torch.autocast(device_type=hidden.device.type, enabled=False):  # a bf16 sum over tokens loses digits
+            hidden = hidden.float()
+            mask = attention_mask.unsqueeze(-1).float()
+            return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
 
     def forward(
         self,
@@ -82,20 +84,23 @@ class IntentbalPrototypeClassifier(PreTrainedModel):
         mix_weight: torch.Tensor | None = None,
         **_: Any,
     ) -> SequenceClassifierOutput:
-        """Logits of each text. For training with embedding SMOTE only: each row with a
-        ``mix_weight`` w > 0 adds the logits of ``e + w * (mix_with - e)`` after the rows' own, and
-        the rows' embeddings come back in ``hidden_states``."""
-        pooled = torch.nn.functional.normalize(self.embed(input_ids, attention_mask).float(), dim=-1)
-        scored, extra = pooled, None
-        if mix_with is not None and mix_weight is not None:
-            chosen = mix_weight > 0
-            w = mix_weight[chosen].unsqueeze(-1).to(pooled.dtype)
-            synthetic = pooled[chosen] + w * (mix_with[chosen].to(pooled) - pooled[chosen])
-            scored = torch.cat([pooled, torch.nn.functional.normalize(synthetic, dim=-1)])
-            extra = (pooled.detach(),)
-        weight = torch.nn.functional.normalize(self.classifier.weight.float(), dim=-1)
-        logits = self.config.scale * scored @ weight.T + self.classifier.bias.float()
-        loss = torch.nn.functional.cross_entropy(logits, labels) if labels is not None and extra is None else None
+        """Logits of each text, in fp32 whatever autocast the caller runs. For training with embedding
+        SMOTE only: each row with a ``mix_weight`` w > 0 adds the logits of ``e + w * (mix_with - e)``
+        after the rows' own, and the rows' embeddings come back in ``hidden_states``."""
+        embedded = self.embed(input_ids, attention_mask)
+        # The head runs in fp32: in bf16 a logit near SCALE carries only about 0.1 of resolution.
+        with torch.autocast(device_type=embedded.device.type, enabled=False):
+            pooled = torch.nn.functional.normalize(embedded.float(), dim=-1)
+            scored, extra = pooled, None
+            if mix_with is not None and mix_weight is not None:
+                chosen = mix_weight > 0
+                w = mix_weight[chosen].unsqueeze(-1).to(pooled.dtype)
+                synthetic = pooled[chosen] + w * (mix_with[chosen].to(pooled) - pooled[chosen])
+                scored = torch.cat([pooled, torch.nn.functional.normalize(synthetic, dim=-1)])
+                extra = (pooled.detach(),)
+            weight = torch.nn.functional.normalize(self.classifier.weight.float(), dim=-1)
+            logits = self.config.scale * scored @ weight.T + self.classifier.bias.float()
+            loss = torch.nn.functional.cross_entropy(logits, labels) if labels is not None and extra is None else None
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=extra)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
@@ -54,6 +55,22 @@ class TrainRun:
     train_metrics: dict[str, float]
     warnings: list[str]
     adjustment: dict[str, object] | None = None  # the logit adjustment's tau and where it was chosen
+    refit: dict[str, object] | None = None  # rows the shipped model was refit on, when it was (train.refit)
+
+
+@dataclass(frozen=True)
+class Refit:
+    """The shipped model when it was refit on every row of ``data.train`` after the report."""
+
+    trained: TrainResult
+    data: IntentData  # every labelled training row, before augmentation
+    augmented: AugmentResult | None
+    held_out: int  # rows the evaluated model did not train on
+
+    def note(self) -> dict[str, object]:
+        """What the report and the terminal say about it."""
+        return {"rows": len(self.data), "held_out_rows": self.held_out,
+                "reported_on": "model trained without the held-out rows"}
 
 
 VALIDATION_MIN_COUNT = 5  # intents with fewer examples keep them all for training
@@ -140,9 +157,12 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
     ``per_intent.csv``, ``predictions.csv``, ``fallback_curve.json``, ``report.html`` and
     ``plots/``. Checkpoints go to a hidden folder beside
     it, which ``resume=True`` continues from and a finished run removes.
+
+    When rows of ``data.train`` were held out (for eval or validation) and ``train.refit`` is on,
+    tau, the fallback threshold and the report come from the model trained without them, and
+    ``model/`` holds a refit on every row of ``data.train`` (same recipe and seed, the same tau).
     """
     from intentbal import distributed
-    from intentbal.soup import train_soup
     from intentbal.train import check_trainable
 
     check_output_dir(config.output_dir)
@@ -153,34 +173,96 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
     profile = _profile(config, split.train, split.eval.intents if split.eval else ())
     augmented = distributed.share(augment_training(config, split.train, progress, force=False) if main else None)
     checkpoints = checkpoint_dir(config.output_dir)
-    trained = train_soup(augmented.data if augmented else split.train, model_config=config.model,
-                         train_config=config.train, seed=config.seed, progress=progress if main else None,
-                         checkpoint_dir=checkpoints, resume=resume)
-    metrics = {
+    everything = refit_rows(config, split)
+    # Phase 1 trains the model that tau, the fallback threshold and the report are measured on. With a
+    # refit it is kept in the checkpoints when done, so a crash during the refit does not lose it.
+    train_rows = augmented.data if augmented else split.train
+    trained = _fit(config, train_rows, checkpoints / "evaluated" if everything else checkpoints,
+                   keep=everything is not None, resume=resume, progress=progress if main else None)
+    refit, shipped_rows = None, train_rows
+    if everything is not None:  # phase 2: the same recipe and seed on every training row, on every rank
+        stage = _renamed(progress if main else None, "(refit on all rows)")
+        again = distributed.share(augment_training(config, everything, stage, force=False) if main else None)
+        shipped_rows = again.data if again else everything
+        refit = Refit(_fit(config, shipped_rows, checkpoints / "refit", keep=False, resume=resume, progress=stage),
+                      everything, again, len(everything) - len(split.train))
+    shipped = refit.trained if refit else trained
+    metrics = {**_fit_metrics(shipped, len(shipped_rows)), "processes": distributed.world_size(),
+               "refit": refit is not None}
+    if refit is not None:
+        metrics["evaluated_fit"] = _fit_metrics(trained, len(train_rows))
+    report, warnings, adjustment = None, list(shipped.warnings), None
+    if main:
+        adjustment = adjust_logits(config, trained, profile.counts(), split.validation, refit=refit,
+                                   validation_name="held out of train" if split.validation_held_out else "validation")
+        report = _write_run(config, trained, profile, augmented, split, metrics, warnings, adjustment, refit)
+        shutil.rmtree(checkpoints, ignore_errors=True)
+    distributed.teardown()
+    return TrainRun(config.output_dir, profile, augmented, report, metrics, warnings, adjustment,
+                    refit.note() if refit else None)
+
+
+def refit_rows(config: Config, split: Split) -> IntentData | None:
+    """Every labelled row of ``data.train`` when ``train.refit`` is on and ``split`` held some of them
+    out of training (for eval or validation); else None, and the evaluated model is the one shipped.
+    A ``data.eval`` or ``data.validation`` file is never among them."""
+    if not config.train.refit or config.data.train is None:
+        return None
+    if config.data.eval is not None and not split.validation_held_out:
+        return None  # nothing was held out of train
+    everything = load_data(config, config.data.train, "train")
+    return everything if len(everything) > len(split.train) else None
+
+
+def _fit(
+    config: Config, data: IntentData, folder: Path, *, keep: bool, resume: bool, progress: Progress | None,
+) -> TrainResult:
+    """``train_soup`` on ``data``, checkpointing in ``folder``. With ``keep`` the finished fit is kept
+    beside it (``folder.safetensors``), and a resume loads it instead of training it again; only
+    when checkpoints are on and it ran at least ``train.save_steps`` steps (a shorter fit is never
+    checkpointed either, so a failed short run leaves nothing behind)."""
+    from intentbal import distributed
+    from intentbal.soup import train_soup
+    from intentbal.train import keep_fit, kept_fit
+
+    settings = {"model_config": config.model, "train_config": config.train, "seed": config.seed}
+    kept = folder.with_name(folder.name + ".safetensors")
+    if keep and resume and (found := kept_fit(kept, data, **settings)) is not None:
+        return found
+    trained = train_soup(data, **settings, progress=progress, checkpoint_dir=folder, resume=resume)
+    if keep:
+        if config.train.save_steps and trained.steps >= config.train.save_steps:
+            keep_fit(kept, trained, data, **settings)
+        if distributed.is_main():
+            shutil.rmtree(folder, ignore_errors=True)  # its mid-training state is no longer needed
+    return trained
+
+
+def _fit_metrics(trained: TrainResult, rows: int) -> dict[str, float]:
+    return {
         "train_seconds": round(trained.train_seconds, 3),
         "train_samples": trained.train_samples,
         "train_samples_per_second": round(trained.train_samples_per_second, 3),
         "steps": trained.steps,
         "resumed_from_step": trained.resumed_from,
-        "processes": distributed.world_size(),
+        "train_rows": rows,
     }
-    report, warnings, adjustment = None, list(trained.warnings), None
-    if main:
-        adjustment = adjust_logits(config, trained, profile.counts(), split.validation,
-                                   validation_name="held out of train" if split.validation_held_out else "validation")
-        report = _write_run(config, trained, profile, augmented, split, metrics, warnings, adjustment)
-        shutil.rmtree(checkpoints, ignore_errors=True)
-    distributed.teardown()
-    return TrainRun(config.output_dir, profile, augmented, report, metrics, warnings, adjustment)
+
+
+def _renamed(progress: Progress | None, suffix: str) -> Progress | None:
+    """``progress`` with ``suffix`` after each stage's name: the refit's bars are new ones."""
+    return None if progress is None else (lambda stage, done, total: progress(f"{stage} {suffix}", done, total))
 
 
 def adjust_logits(
     config: Config, trained: TrainResult, counts: dict[str, int], validation: IntentData | None,
-    *, validation_name: str = "validation",
+    *, validation_name: str = "validation", refit: Refit | None = None,
 ) -> dict[str, object] | None:
-    """Choose ``tau`` (see :mod:`intentbal.adjust`) and write the adjustment into the model.
+    """Choose ``tau`` (see :mod:`intentbal.adjust`) with ``trained`` and write the adjustment into it
+    and, with ``refit``, into the refit model too.
 
-    The prior is each intent's share of the training data before augmentation.
+    The prior is each intent's share of the training data before augmentation: ``counts`` for
+    ``trained``, the refit's own rows for the refit model.
     """
     import numpy as np
 
@@ -200,6 +282,9 @@ def adjust_logits(
         tau, chosen_on = adjust.DEFAULT_TAU, "default"
     if tau:
         adjust.bake(trained.model, prior, tau)
+        if refit is not None:
+            counted = Counter(refit.data.intents)
+            adjust.bake(refit.trained.model, adjust.log_prior(counted, refit.trained.intents), tau)
     return {"tau": tau, "chosen_on": chosen_on}
 
 
@@ -217,32 +302,39 @@ def _write_run(
     metrics: dict[str, float],
     warnings: list[str],
     adjustment: dict[str, object] | None,
+    refit: Refit | None = None,
 ) -> Report | None:
+    """Write the run; the model folder holds ``refit``'s model when there is one, the report is ``trained``'s."""
     from intentbal.manifest import build_manifest
     from intentbal.predict import IntentClassifier
 
     counts = profile.counts()
     after = augmented.counts() if augmented else counts
-    meta = {"train_counts": counts, "augmented_counts": after, "max_length": config.model.max_length,
-            "class_weights": dict(zip(trained.intents, trained.class_weights)),
-            "logit_adjustment": adjustment, "intentbal_version": intentbal.__version__, "recipe": recipe(config),
-            "train_text_sha1": text_hashes(split.train.texts)}
+    shipped, shipped_aug = (refit.trained, refit.augmented) if refit else (trained, augmented)
+    shipped_data = refit.data if refit else split.train
+    shipped_counts = profile_intents(shipped_data.texts, shipped_data.intents).counts() if refit else counts
+    meta = {"train_counts": shipped_counts, "augmented_counts": shipped_aug.counts() if shipped_aug else shipped_counts,
+            "max_length": config.model.max_length,
+            "class_weights": dict(zip(shipped.intents, shipped.class_weights)),
+            "logit_adjustment": adjustment, "refit": refit is not None, "intentbal_version": intentbal.__version__,
+            "recipe": recipe(config), "train_text_sha1": text_hashes(shipped_data.texts)}
     with atomic_dir(config.output_dir) as out:
-        trained.model.save_pretrained(out / "model", safe_serialization=True)
-        trained.tokenizer.model_max_length = config.model.max_length  # transformers then cuts where intentbal does
-        trained.tokenizer.save_pretrained(out / "model")
+        shipped.model.save_pretrained(out / "model", safe_serialization=True)
+        shipped.tokenizer.model_max_length = config.model.max_length  # transformers then cuts where intentbal does
+        shipped.tokenizer.save_pretrained(out / "model")
         atomic_write_text(out / "model" / "intentbal.json", json_text(meta))
         atomic_write_text(out / "config.yaml", config_to_yaml(config))
         atomic_write_text(out / "manifest.json", json_text(build_manifest(config)))
         atomic_write_text(out / "profile.json", json_text(profile.to_dict()))
-        atomic_write_text(out / "augmentation.jsonl", _augmented_rows(augmented, jsonl=True, synthetic_only=True))
+        atomic_write_text(out / "augmentation.jsonl", _augmented_rows(shipped_aug, jsonl=True, synthetic_only=True))
         atomic_write_text(out / "train_metrics.json", json_text(metrics))
         report = None
         if split.eval is not None:
             clf = IntentClassifier.from_trained(trained, max_length=config.model.max_length,
                                                batch_size=config.evaluate.batch_size, meta=meta)
             overlap = train_eval_overlap(split.train.texts, split.eval.texts, split.eval.intents)
-            report = _evaluate(config, clf, split.eval, (counts, after), out, warnings, split.validation, overlap)
+            report = _evaluate(config, clf, split.eval, (counts, after), out, warnings, split.validation, overlap,
+                               refit=refit.note() if refit else None)
         atomic_write_text(out / "model" / "README.md", _card(config, meta, report, _eval_name(config)))
         return report
 
@@ -384,11 +476,14 @@ def _evaluate(
     warnings: list[str],
     validation: IntentData | None = None,
     overlap: Overlap | None = None,
+    *,
+    refit: dict[str, object] | None = None,
 ) -> Report:
     """Predict ``data``, score it, weigh the fallback threshold, and write every report file.
 
     ``overlap`` (eval rows that are training rows) goes into the summary as ``overlap``,
-    null when the training texts are unknown."""
+    null when the training texts are unknown; a ``refit`` note goes into the summary (the
+    model measured is not the one shipped)."""
     probs = clf.proba(data.texts)
     predicted, confidence = clf.decide(probs)
     if clf.truncated:
@@ -405,6 +500,8 @@ def _evaluate(
         recall_threshold=config.evaluate.recall_threshold, min_support=config.evaluate.min_support,
     )
     report.summary["overlap"] = overlap.to_dict() if overlap is not None else None
+    if refit is not None:
+        report.summary["refit"] = refit
     fallback = _fallback(config, clf, data, predicted, confidence, validation)
     figures = {}
     if config.evaluate.plots:

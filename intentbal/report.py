@@ -73,6 +73,9 @@ def summary_lines(report: Report) -> list[str]:
     overlap = overlap_warning(Overlap(**s["overlap"]), see="report.json") if s.get("overlap") else None
     if overlap:
         lines.append(f"warning: {overlap}")
+    if s.get("refit"):
+        lines.append(f"measured on the model trained without the {s['refit']['held_out_rows']} held-out rows; "
+                     f"the shipped model was then refit on all {s['refit']['rows']} training rows")
     return lines
 
 

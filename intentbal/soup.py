@@ -9,20 +9,13 @@ cost of one model's prediction time, for ``size`` times the training.
 from __future__ import annotations
 
 import shutil
-from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from intentbal.config import ModelConfig, TrainConfig
 from intentbal.data import IntentData
-from intentbal.train import (
-    Progress,
-    TrainResult,
-    check_trainable,
-    fine_tune,
-    loss_weights,
-)
+from intentbal.train import Progress, TrainResult, fine_tune, untrained
 
 
 def train_soup(
@@ -54,7 +47,7 @@ def train_soup(
         folder = checkpoint_dir / f"member-{k}" if checkpoint_dir else None
         kept = checkpoint_dir / f"member-{k}.safetensors" if checkpoint_dir else None
         if resume and kept is not None and kept.is_file():
-            skeleton = skeleton or _skeleton(data, model_config, train_config)
+            skeleton = skeleton or untrained(data, model_config=model_config, train_config=train_config)
             _load(skeleton.model, kept)
             _accumulate(total, skeleton.model)
             continue
@@ -79,17 +72,6 @@ def train_soup(
 
 def _stage(progress: Progress | None, name: str) -> Progress | None:
     return None if progress is None else (lambda _member_stage, done, total: progress(name, done, total))
-
-
-def _skeleton(data: IntentData, model_config: ModelConfig, train_config: TrainConfig) -> TrainResult:
-    """An untrained member, for loading a member that a previous attempt finished."""
-    from intentbal.models import load_for_training
-
-    intents = check_trainable(data)
-    tokenizer, model = load_for_training(model_config, intents)
-    model.eval()
-    weights = loss_weights(Counter(data.intents), intents, train_config)
-    return TrainResult(model, tokenizer, intents, weights, 0.0, 0, 0)
 
 
 def _load(model: Any, path: Path) -> None:

@@ -130,6 +130,70 @@ def loss_weights(counts: Counter[str], intents: list[str], config: TrainConfig) 
     return [float(w) for w in class_weights([counts[i] for i in intents], scheme=config.weighting, beta=config.beta)]
 
 
+def untrained(data: IntentData, *, model_config: ModelConfig, train_config: TrainConfig) -> TrainResult:
+    """An untrained model for ``data``'s intents, with the class weights :func:`fine_tune` would
+    use: the skeleton that kept weights are loaded into."""
+    from intentbal.models import load_for_training
+
+    intents = check_trainable(data)
+    tokenizer, model = load_for_training(model_config, intents)
+    model.eval()
+    weights = loss_weights(Counter(data.intents), intents, train_config)
+    return TrainResult(model, tokenizer, intents, weights, 0.0, 0, 0)
+
+
+def keep_fit(
+    path: Path, result: TrainResult, data: IntentData, *, model_config: ModelConfig, train_config: TrainConfig,
+    seed: int,
+) -> None:
+    """Keep a finished fit for a resume: its weights at ``path`` (safetensors) and, beside them in
+    ``path.json``, its timings and what it was trained with. Rank 0 writes; every rank holds the same."""
+    from safetensors.torch import save_model
+
+    from intentbal import distributed
+    from intentbal.outputs import atomic_file, atomic_write_text, json_text
+
+    if not distributed.is_main():
+        return
+    numbers = {"fingerprint": _fingerprint(data, model_config, train_config, seed, distributed.world_size()),
+               "train_seconds": result.train_seconds, "train_samples": result.train_samples, "steps": result.steps,
+               "warnings": result.warnings}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path) as tmp:
+        save_model(result.model, str(tmp))
+    atomic_write_text(_numbers_path(path), json_text(numbers))  # last: weights without numbers are not used
+
+
+def kept_fit(
+    path: Path, data: IntentData, *, model_config: ModelConfig, train_config: TrainConfig, seed: int,
+) -> TrainResult | None:
+    """The fit :func:`keep_fit` kept at ``path``, on this rank's device, resumed at its last step;
+    None when there is none. An error when it was trained with other data, settings or seed."""
+    from safetensors.torch import load_model
+
+    from intentbal import distributed
+
+    if not (path.is_file() and _numbers_path(path).is_file()):
+        return None
+    numbers = json.loads(_numbers_path(path).read_text(encoding="utf-8"))
+    if numbers["fingerprint"] != _fingerprint(data, model_config, train_config, seed, distributed.world_size()):
+        raise IntentbalError(
+            f"checkpoint {path}: expected one made with the same data, config and seed, found "
+            "one from a different run; resume with the original settings or delete the checkpoint"
+        )
+    result = untrained(data, model_config=model_config, train_config=train_config)
+    load_model(result.model, str(path))
+    result.model.to(distributed.device())
+    result.train_seconds, result.train_samples = numbers["train_seconds"], numbers["train_samples"]
+    result.steps = result.resumed_from = numbers["steps"]
+    result.warnings = list(numbers["warnings"])
+    return result
+
+
+def _numbers_path(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
 def _loss_offset(counts: Counter[str], intents: list[str], tau: float) -> Any:
     """``tau * log(prior)`` for the logit-adjusted loss, or None when tau is 0."""
     import torch

@@ -84,3 +84,16 @@ def test_logit_adjusted_loss_learns_balanced_scores(tau):
     optimiser.step(closure)
     learned = (bias[0] - bias[1]).item()
     assert learned == pytest.approx((1 - tau) * (log_prior[0] - log_prior[1]).item(), abs=1e-3)
+
+
+def test_loss_is_fp32_under_bf16_autocast():
+    torch.manual_seed(0)
+    logits = (torch.randn(16, 5) * 20).to(torch.bfloat16)
+    targets = torch.randint(0, 5, (16,))
+    weights = torch.tensor([0.3, 1.0, 2.0, 0.5, 4.0])
+    offset = torch.tensor([-0.1, -2.0, -0.7, -3.3, -1.2])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = weighted_cross_entropy(logits, targets, weights, offset)
+    full = torch.nn.functional.cross_entropy(logits.float() + offset, targets, weight=weights)
+    assert mixed.dtype == torch.float32
+    assert mixed.item() == pytest.approx(full.item(), rel=1e-6)

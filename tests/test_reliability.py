@@ -228,7 +228,7 @@ def test_unwritable_output_is_a_clear_error(tmp_path, capsys, toy_csv):
 
 def run_args(train: Path, evalset: Path, out: Path, tiny_model: Path) -> list[str]:
     return [sys.executable, "-m", "intentbal.cli", "train", "--train", str(train), "--eval", str(evalset),
-            "--output", str(out), "--set", f"model.name_or_path={tiny_model}", "--set", "train.epochs=120",
+            "--output", str(out), "--set", f"model.name_or_path={tiny_model}", "--set", "train.epochs=60",
             "--set", "train.batch_size=4", "--set", "train.save_steps=40", "--set", "augment.target_count=6"]
 
 
@@ -240,7 +240,8 @@ def test_kill_and_resume_gives_identical_predictions(tmp_path, tiny_model):
     killed_out = tmp_path / "killed"
     proc = subprocess.Popen(run_args(train, evalset, killed_out, tiny_model), cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state = tmp_path / ".killed.checkpoint" / "state.pt"
+    # the validation rows are held out of train, so the shipped model is refit: kill the evaluated model's fit
+    state = tmp_path / ".killed.checkpoint" / "evaluated" / "state.pt"
     deadline = time.time() + 240
     while not state.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
@@ -253,14 +254,14 @@ def test_kill_and_resume_gives_identical_predictions(tmp_path, tiny_model):
                              env={**env, "PYTHONHASHSEED": "2"}, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resumed from the checkpoint at step" in resumed.stdout
-    assert not state.parent.exists(), "a finished run removes its checkpoints"
+    assert not state.parent.parent.exists(), "a finished run removes its checkpoints"
     metrics = json.loads((killed_out / "train_metrics.json").read_text())
-    assert metrics["resumed_from_step"] > 0
+    assert metrics["refit"] and metrics["evaluated_fit"]["resumed_from_step"] > 0
 
     straight = subprocess.run(run_args(train, evalset, tmp_path / "straight", tiny_model), cwd=ROOT,
                               env={**env, "PYTHONHASHSEED": "3"}, capture_output=True, text=True)
     assert straight.returncode == 0, straight.stderr[-2000:]
-    for name in ("predictions.csv", "augmentation.jsonl", "report.json"):
+    for name in ("predictions.csv", "augmentation.jsonl", "report.json", "model/model.safetensors"):
         assert (killed_out / name).read_bytes() == (tmp_path / "straight" / name).read_bytes(), name
 
 

@@ -63,8 +63,10 @@ def test_minilm_on_banking77_rows_loads_with_pipeline(tmp_path, banking_subset):
     assert 0 < result["score"] <= 1
 
 
-def test_two_cpu_processes_with_torchrun(tmp_path, fast_overrides):
-    """torchrun with 2 gloo processes: one output folder, written once, and a sound report."""
+@pytest.mark.parametrize("refit", [False, True])
+def test_two_cpu_processes_with_torchrun(tmp_path, fast_overrides, refit):
+    """torchrun with 2 gloo processes: one output folder, written once, and a sound report; without
+    eval data the eval split is held out, and both ranks then refit on every row."""
     import socket
     import subprocess
     import sys
@@ -81,15 +83,18 @@ def test_two_cpu_processes_with_torchrun(tmp_path, fast_overrides):
     sets = [x for o in fast_overrides for x in ("--set", o)]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
            "--master_port", str(port), "-m", "intentbal.cli", "train", "--train", str(train),
-           "--eval", str(evalset), "--output", str(out), *sets]
+           *([] if refit else ["--eval", str(evalset)]), "--output", str(out), *sets]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count("wrote ") == 1, proc.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["eval.csv", "run", "train.csv"]
     metrics = json.loads((out / "train_metrics.json").read_text())
-    assert metrics["processes"] == 2
+    assert metrics["processes"] == 2 and metrics["refit"] is refit
     n_train = sum(1 for line in (out / "augmentation.jsonl").read_text().splitlines()) + len(toy_rows())
     assert metrics["train_samples"] >= 15 * n_train  # every row seen once per epoch across both ranks
+    if refit:  # the shipped model's augmentation is the refit's, on every row
+        assert json.loads((out / "model" / "intentbal.json").read_text())["train_counts"] == {
+            i: sum(1 for _, j in toy_rows() if j == i) for i in {j for _, j in toy_rows()}}
     report = json.loads((out / "report.json").read_text())
     with open(out / "predictions.csv", newline="") as f:
         preds = list(csv.DictReader(f))

@@ -126,3 +126,35 @@ def test_loss_adjustment_gives_the_loss_tau_times_the_log_prior(tiny_model, monk
     total = sum(counts.values())
     expected = [0.5 * math.log(counts[i] / total) for i in result.intents]
     assert seen and all(o.tolist() == pytest.approx(expected, rel=1e-5) for o in seen)
+
+
+def test_prototype_head_is_fp32_under_bf16_autocast(tiny_model):
+    """Pooling, cosine head and bias run in fp32 whatever autocast the caller runs the encoder under."""
+    from types import SimpleNamespace
+
+    from intentbal.models import load_for_training
+
+    intents = sorted(set(toy().intents))
+    tokenizer, model = load_for_training(ModelConfig(name_or_path=str(tiny_model), max_length=32), intents)
+    model.eval()
+    enc = _no_types(tokenizer(toy().texts, padding=True, return_tensors="pt"))
+    with torch.no_grad():
+        model.classifier.bias.copy_(torch.linspace(-3, 3, len(intents)))  # as after a logit adjustment
+        # the hidden states an encoder gives under bf16 autocast, fixed so only the head's arithmetic differs
+        hidden = model.encoder(**enc).last_hidden_state.to(torch.bfloat16)
+
+    class Fixed(torch.nn.Module):
+        def forward(self, **_):
+            return SimpleNamespace(last_hidden_state=hidden)
+
+    model.set_encoder(Fixed())
+    with torch.no_grad():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = model(**enc).logits
+        mask = enc["attention_mask"].unsqueeze(-1).float()
+        pooled = torch.nn.functional.normalize((hidden.float() * mask).sum(1) / mask.sum(1), dim=-1)
+        prototypes = torch.nn.functional.normalize(model.classifier.weight, dim=-1)
+        full = model.config.scale * pooled @ prototypes.T + model.classifier.bias
+    assert mixed.dtype == torch.float32
+    # bf16 has 8 bits of mantissa: a logit near 20 computed in it is off by up to ~0.06
+    assert (mixed - full).abs().max().item() < 1e-4

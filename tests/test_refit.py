@@ -1,0 +1,143 @@
+"""The shipped model is refit on every training row once tau and the report are measured on hold-outs."""
+
+import csv
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+from conftest import run_cli, toy_rows, write_csv
+
+ROWS = len(toy_rows())
+EPOCHS = 3
+
+
+def recipe(fast_overrides: list[str], *extra: str) -> list[str]:
+    """The fast settings without augmentation (a fit sees exactly its rows) and with the default
+    validation hold-out, so both an eval and a validation split are held out of the toy data."""
+    keep = [o for o in fast_overrides if not o.startswith(("augment.", "data.validation_fraction"))]
+    return [*keep, "augment.enabled=false", f"train.epochs={EPOCHS}", *extra]
+
+
+def train(tmp_path, name: str, overrides: list[str]) -> dict:
+    data = tmp_path / "train.csv"
+    if not data.exists():
+        write_csv(data, toy_rows())
+    out = tmp_path / name
+    assert run_cli("train", "--train", data, "--output", out, *[x for o in overrides for x in ("--set", o)]) == 0
+    files = ("model/intentbal.json", "train_metrics.json", "report.json")
+    return {"out": out, **{f.split("/")[-1].split(".")[0]: json.loads((out / f).read_text()) for f in files}}
+
+
+def weights_of(out) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(out / "model" / "model.safetensors")
+
+
+def bias_of(out) -> torch.Tensor:
+    return weights_of(out)["classifier.bias"]
+
+
+def test_refit_ships_a_model_trained_on_every_training_row(tmp_path, fast_overrides, capsys):
+    run = train(tmp_path, "run", recipe(fast_overrides))
+    printed = capsys.readouterr().out
+    meta, metrics, summary = run["intentbal"], run["train_metrics"], run["report"]["summary"]
+    assert meta["train_counts"] == dict(Counter(i for _, i in toy_rows()))
+    assert meta["refit"] is True and meta["logit_adjustment"]["chosen_on"] == "held out of train"
+    assert metrics["refit"] is True and metrics["train_rows"] == ROWS
+    assert metrics["train_samples"] == EPOCHS * ROWS  # every row, every epoch
+
+    held = summary["refit"]["held_out_rows"]
+    assert summary["refit"] == {"rows": ROWS, "held_out_rows": held,
+                                "reported_on": "model trained without the held-out rows"}
+    support = sum(r["support"] for r in run["report"]["intents"])
+    assert held > support > 0, "both the eval and the validation rows were held out of the evaluated model"
+    evaluated = metrics["evaluated_fit"]
+    assert evaluated["train_rows"] == ROWS - held and evaluated["train_samples"] == EPOCHS * (ROWS - held)
+    assert sum(r["train_count"] for r in run["report"]["intents"]) == ROWS - held  # the report's model's counts
+
+    note = f"the shipped model was then refit on all {ROWS} training rows"
+    for name in ("report.md", "report.html"):
+        assert note in (run["out"] / name).read_text(), name
+    assert note in printed and f"held-out rows (the model reported on), then refit on all {ROWS} rows" in printed
+
+
+def test_refit_false_ships_the_evaluated_model(tmp_path, fast_overrides):
+    from intentbal.predict import IntentClassifier
+
+    run = train(tmp_path, "run", recipe(fast_overrides, "train.refit=false"))
+    metrics, summary = run["train_metrics"], run["report"]["summary"]
+    assert metrics["refit"] is False and "evaluated_fit" not in metrics and "refit" not in summary
+    assert run["intentbal"]["refit"] is False
+    reported = {r["intent"]: r["train_count"] for r in run["report"]["intents"]}
+    assert run["intentbal"]["train_counts"] == reported and sum(reported.values()) < ROWS
+    assert metrics["train_samples"] == EPOCHS * metrics["train_rows"] == EPOCHS * sum(reported.values())
+    with open(run["out"] / "predictions.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    predicted, confidence = IntentClassifier.load(run["out"] / "model").predict([r["text"] for r in rows])
+    assert predicted == [r["prediction"] for r in rows]
+    assert confidence == pytest.approx([float(r["confidence"]) for r in rows], abs=1e-4)
+
+
+def test_the_shipped_model_carries_the_tau_chosen_on_the_hold_out(tmp_path, fast_overrides, monkeypatch):
+    from intentbal import adjust
+
+    chosen_on = []
+
+    def choose_tau(log_probs, gold, intents, prior, taus=adjust.TAUS):
+        chosen_on.append(list(gold))
+        return 1.75
+
+    monkeypatch.setattr(adjust, "choose_tau", choose_tau)
+    tuned = train(tmp_path, "tuned", recipe(fast_overrides))
+    assert tuned["intentbal"]["logit_adjustment"] == {"tau": 1.75, "chosen_on": "held out of train"}
+    assert len(chosen_on) == 1 and 0 < len(chosen_on[0]) < tuned["report"]["summary"]["refit"]["held_out_rows"]
+    # the same refit (all rows, same recipe and seed) without any adjustment
+    plain = train(tmp_path, "plain", recipe(fast_overrides, "train.logit_adjustment=0"))
+    assert plain["train_metrics"]["refit"] is True
+    counts = tuned["intentbal"]["train_counts"]  # the refit's rows: the prior of the shipped model
+    intents = sorted(counts)
+    expected = bias_of(plain["out"]).numpy() - 1.75 * adjust.log_prior(counts, intents)
+    np.testing.assert_allclose(bias_of(tuned["out"]).numpy(), expected, atol=1e-5)
+
+
+def test_a_crash_during_the_refit_keeps_the_evaluated_model(tmp_path, fast_overrides, monkeypatch):
+    from intentbal import soup
+    from intentbal.config import load_config
+    from intentbal.errors import IntentbalError
+    from intentbal.pipeline import checkpoint_dir, train_run
+
+    data = write_csv(tmp_path / "train.csv", toy_rows())
+    config = load_config(overrides=recipe(fast_overrides, "train.save_steps=2"),
+                         values={"data.train": data, "output_dir": tmp_path / "crashed"})
+
+    def crash(stage, done, total):
+        if stage.endswith("(refit on all rows)") and done == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_run(config, progress=crash)
+    checkpoints = checkpoint_dir(config.output_dir)
+    assert (checkpoints / "evaluated.safetensors").is_file() and (checkpoints / "refit" / "state.pt").is_file()
+    assert not (checkpoints / "evaluated").exists() and not config.output_dir.exists()
+
+    other = config.model_copy(update={"train": config.train.model_copy(update={"learning_rate": 1e-3})})
+    with pytest.raises(IntentbalError, match="from a different run"):
+        train_run(other, resume=True)
+
+    fits = []
+    real = soup.train_soup
+    monkeypatch.setattr(soup, "train_soup", lambda data, **kw: fits.append(len(data)) or real(data, **kw))
+    resumed = train_run(config, resume=True)
+    assert fits == [ROWS], "only the refit is trained again"
+    m = resumed.train_metrics
+    assert m["resumed_from_step"] == 4 and m["evaluated_fit"]["resumed_from_step"] == m["evaluated_fit"]["steps"]
+    assert not checkpoints.exists()
+
+    straight = train_run(config.model_copy(update={"output_dir": tmp_path / "straight"}))
+    for name in ("predictions.csv", "report.json", "model/intentbal.json"):
+        assert (resumed.output_dir / name).read_bytes() == (straight.output_dir / name).read_bytes(), name
+    a, b = (weights_of(run.output_dir) for run in (resumed, straight))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
