@@ -153,20 +153,21 @@ def check_output_file(
 ) -> None:
     """Fail early, before any long work, when ``path`` cannot take a new output file.
 
-    Refused: a suffix outside ``suffixes`` (the format follows the suffix); a folder; one of
+    Refused: a folder; a suffix outside ``suffixes`` (the format follows the suffix); one of
     ``inputs`` or a folder holding one; an existing file unless ``overwrite``; a parent that
     cannot be written.
     """
     path = Path(path)
-    if path.suffix.lower() not in suffixes:
-        raise IntentbalError(
-            f"--output {path}: expected a file name ending in {', '.join(suffixes[:-1])} or {suffixes[-1]} "
-            f"(the format follows it), found {path.suffix or 'no suffix'}; rename the output"
-        )
     if path.is_dir():
         raise IntentbalError(
             f"--output {path}: expected a file name, found a folder; pass a file in it, e.g. "
             f"--output {path / ('output' + suffixes[0])}"
+        )
+    if path.suffix.lower() not in suffixes:
+        accepted = " or ".join(filter(None, [", ".join(suffixes[:-1]), suffixes[-1]]))
+        raise IntentbalError(
+            f"--output {path}: expected a file name ending in {accepted} (the format follows it), "
+            f"found {path.suffix or 'no suffix'}; rename the output"
         )
     _refuse_inputs(path, inputs)
     if path.exists() and not overwrite:

@@ -207,6 +207,18 @@ def test_profile_refuses_an_existing_file_and_its_input(toy_csv, tmp_path, capsy
     assert toy_csv.read_bytes() == before
 
 
+def test_export_never_writes_its_graph_over_the_weights(run, tmp_path, capsys):
+    import shutil
+
+    model = shutil.copytree(run / "model", tmp_path / "model")
+    before = snapshot(model)
+    assert run_cli("export", "--model", model, "--output", model / "model.safetensors") == 2
+    assert ".onnx" in one_line_error(capsys)
+    assert run_cli("export", "--model", model, "--output", model) == 2
+    assert "folder" in one_line_error(capsys)
+    assert snapshot(model) == before
+
+
 # --- 3. the format follows the suffix -----------------------------------------------------------------
 
 def test_predict_writes_the_format_its_suffix_names(run, texts, tmp_path):
