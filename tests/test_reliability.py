@@ -288,7 +288,7 @@ def test_stale_partial_folders_of_dead_processes_are_cleaned(tmp_path):
 
     stale = tmp_path / ".out.partial-999999999-abc"
     stale.mkdir()
-    with atomic_dir(tmp_path / "out") as tmp:
+    with atomic_dir(tmp_path / "out", kind="evaluate") as tmp:
         (tmp / "f").write_text("x")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
