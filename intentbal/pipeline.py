@@ -302,7 +302,7 @@ def predict_file(
     predicted, confidence = clf.predict(data.texts)
     gold = data.intents if data.labelled else None
     write_table(output, prediction_rows(data.texts, predicted, confidence, gold),
-                columns=prediction_columns(gold is not None))
+                columns=prediction_columns(labelled=gold is not None))
     return len(data)
 
 

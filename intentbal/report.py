@@ -123,10 +123,12 @@ def predictions_csv(
     gold: Sequence[str] | None = None,
 ) -> str:
     """CSV ``text,prediction,confidence`` and, with ``gold``, an ``intent`` column."""
-    return _csv_text(prediction_rows(texts, predictions, confidences, gold), prediction_columns(gold is not None))
+    rows = prediction_rows(texts, predictions, confidences, gold)
+    return _csv_text(rows, prediction_columns(labelled=gold is not None))
 
 
-def prediction_columns(labelled: bool) -> list[str]:
+def prediction_columns(*, labelled: bool) -> list[str]:
+    """The columns of :func:`prediction_rows`: ``intent`` only for ``labelled`` texts."""
     return ["text", "prediction", "confidence"] + (["intent"] if labelled else [])
 
 
