@@ -17,6 +17,7 @@ from intentbal.errors import IntentbalError
 EXIT_USAGE = 2
 BACKENDS = ("auto", "torch", "onnx")
 BACKEND_HELP = "torch, onnx (needs 'intentbal export'), or auto: onnx when the model folder is exported"
+OVERWRITE_HELP = "replace --output if it exists (never an input file)"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,7 +69,8 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     from intentbal.pipeline import profile_data
     from intentbal.report import profile_lines, profile_table
 
-    profile = profile_data(_config(args, **{"data.train": args.data, "data.eval": args.eval}), output=args.output)
+    profile = profile_data(_config(args, **{"data.train": args.data, "data.eval": args.eval}), output=args.output,
+                           overwrite=args.overwrite)
     print(profile_table(profile))
     print("\n".join(profile_lines(profile)))
     print(f"wrote {args.output}")
@@ -78,7 +80,8 @@ def _cmd_profile(args: argparse.Namespace) -> int:
 def _cmd_augment(args: argparse.Namespace) -> int:
     from intentbal.pipeline import augment_file
 
-    result = augment_file(_config(args, **{"data.train": args.data}), output=args.output, progress=_progress())
+    result = augment_file(_config(args, **{"data.train": args.data}), output=args.output, overwrite=args.overwrite,
+                          progress=_progress())
     by_tool: dict[str, int] = {}
     for row in result.synthetic:
         by_tool[row.augmenter] = by_tool.get(row.augmenter, 0) + 1
@@ -197,7 +200,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from intentbal.pipeline import predict_file
 
     n = predict_file(_config(args), model_dir=args.model, input_path=args.input, output=args.output,
-                     backend=args.backend)
+                     backend=args.backend, overwrite=args.overwrite)
     print(f"wrote {n} predictions to {args.output}")
     return 0
 
@@ -237,12 +240,14 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("profile", parents=[common], help="per-intent counts, tiers and data warnings")
     p.add_argument("data", type=Path, help="training data")
     p.add_argument("--eval", type=Path, help="eval data, to check its intents against training")
-    p.add_argument("--output", type=Path, default=Path("profile.json"), help="where to write the profile")
+    p.add_argument("--output", type=Path, default=Path("profile.json"), help="where to write the profile (.json)")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.set_defaults(run=_cmd_profile)
 
     p = sub.add_parser("augment", parents=[common], help="oversample rare intents with nlpaug")
     p.add_argument("data", type=Path, help="training data")
-    p.add_argument("--output", type=Path, required=True, help="augmented data, .csv or .jsonl")
+    p.add_argument("--output", type=Path, required=True, help="augmented data, .csv, .jsonl or .parquet")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.set_defaults(run=_cmd_augment)
 
     p = sub.add_parser("train", parents=[common], help="profile, augment, fine-tune and evaluate")
@@ -288,7 +293,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", parents=[common], help="predict intents for a file of texts")
     p.add_argument("--model", type=Path, required=True, help="model folder (OUTPUT/model)")
     p.add_argument("--input", type=Path, required=True, help="texts, with or without an intent column")
-    p.add_argument("--output", type=Path, required=True, help="CSV of text,prediction,confidence")
+    p.add_argument("--output", type=Path, required=True,
+                   help="text,prediction,confidence as .csv, .jsonl or .parquet (the suffix picks the format)")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--backend", choices=BACKENDS, default="auto", help=BACKEND_HELP)
     p.set_defaults(run=_cmd_predict)
 

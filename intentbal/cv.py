@@ -9,7 +9,7 @@ from intentbal.config import Config
 from intentbal.errors import IntentbalError
 from intentbal.evaluate import Report, evaluate_predictions
 from intentbal.outputs import atomic_dir, atomic_write_text, check_output_dir
-from intentbal.pipeline import Progress, augment_training, load_data
+from intentbal.pipeline import Progress, augment_training, load_data, run_inputs
 from intentbal.profile import profile_intents
 from intentbal.report import predictions_csv, write_report
 
@@ -28,7 +28,7 @@ def cross_validate(
 
     if folds < 2:
         raise IntentbalError(f"--folds {folds}: expected at least 2 folds")
-    check_output_dir(config.output_dir)
+    check_output_dir(config.output_dir, kind="cv", inputs=run_inputs(config))
     if config.data.train is None:
         raise IntentbalError("no data to cross-validate: expected --train PATH or data.train in the config")
     data = load_data(config, config.data.train, "train")
@@ -63,7 +63,7 @@ def cross_validate(
     report = evaluate_predictions(gold, predicted, train_counts=counts, rare_max=config.profile.rare_max,
                                   frequent_min=config.profile.frequent_min, recall_threshold=e.recall_threshold,
                                   min_support=e.min_support)
-    with atomic_dir(config.output_dir) as out:
+    with atomic_dir(config.output_dir, kind="cv") as out:
         write_report(out, report, title=f"intentbal {folds}-fold cross-validation, {repeats} repeat(s)",
                      extra={"cv": {"folds": folds, "repeats": repeats, "models": runs}})
         atomic_write_text(out / "predictions.csv", predictions_csv(texts, predicted, confidence, gold))

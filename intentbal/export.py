@@ -27,7 +27,7 @@ from intentbal.batching import encode, pad_arrays, pad_id_of
 from intentbal.config import ModelConfig
 from intentbal.errors import IntentbalError
 from intentbal.models import PICKLE_SUFFIXES, load_classifier, sha256_file
-from intentbal.outputs import atomic_file, atomic_write_text, json_text
+from intentbal.outputs import atomic_file, atomic_write_text, check_output_file, json_text
 from intentbal.predict import Backend, Logits, torch_logits
 
 ONNX_FILE = "model.onnx"
@@ -75,9 +75,11 @@ def export_onnx(
     each atomically. Raises :class:`IntentbalError` and leaves no new file when onnxruntime is
     missing, the exporter fails, or the largest absolute logit difference exceeds ``atol``.
     """
-    ort = _require("onnx", "onnxscript", "onnxruntime")
     model_dir = Path(model_dir)
     target = Path(output) if output is not None else model_dir / ONNX_FILE
+    # a re-export replaces the earlier graph; anything but an .onnx file (the weights) never
+    check_output_file(target, suffixes=(".onnx",), inputs=[model_dir], overwrite=True)
+    ort = _require("onnx", "onnxscript", "onnxruntime")
     check_path = target.parent / CHECK_FILE
     config = config or ModelConfig()
     tokenizer, model, meta = load_classifier(model_dir, config)

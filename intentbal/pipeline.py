@@ -22,10 +22,25 @@ from intentbal.data import IntentData, load_intents, stratified_split
 from intentbal.errors import IntentbalError
 from intentbal.evaluate import Report, evaluate_predictions
 from intentbal.fallback import FallbackAnalysis, analyse_fallback, choose_threshold
-from intentbal.outputs import atomic_dir, atomic_write_bytes, atomic_write_text, check_output_dir, json_text
+from intentbal.outputs import (
+    atomic_dir,
+    atomic_write_bytes,
+    atomic_write_text,
+    check_output_dir,
+    check_output_file,
+    json_text,
+)
 from intentbal.overlap import Overlap, overlap_with_hashes, text_hashes, train_eval_overlap
 from intentbal.profile import Profile, profile_intents
-from intentbal.report import listing, predictions_csv, write_report
+from intentbal.report import (
+    TABLE_SUFFIXES,
+    listing,
+    prediction_columns,
+    prediction_rows,
+    predictions_csv,
+    write_report,
+    write_table,
+)
 from intentbal.webreport import render_html
 
 if TYPE_CHECKING:
@@ -119,11 +134,23 @@ def check_shared_intents(train: IntentData, other: IntentData, role: str, *, ign
         )
 
 
-def profile_data(config: Config, *, output: Path | None = None) -> Profile:
+AUGMENT_COLUMNS = ["text", "intent", "source_text", "augmenter"]
+
+
+def run_inputs(config: Config) -> list[str | Path | None]:
+    """The paths a run reads (data and model): an output may never be, or hold, one of them."""
+    d = config.data
+    return [d.train, d.eval, d.validation, config.model.name_or_path]
+
+
+def profile_data(config: Config, *, output: Path | None = None, overwrite: bool = False) -> Profile:
     """Profile ``data.train`` (checking ``data.eval``'s intents and texts against it when given:
-    intents missing from train, rows also in train); with ``output``, also write it there as JSON."""
+    intents missing from train, rows also in train); with ``output`` (a ``.json`` file, replaced
+    only with ``overwrite``), also write it there as JSON."""
     if config.data.train is None:
         raise IntentbalError("no data to profile: expected a DATA path")
+    if output is not None:
+        check_output_file(output, suffixes=(".json",), inputs=run_inputs(config), overwrite=overwrite)
     train = load_data(config, config.data.train, "train")
     eval_data = load_data(config, config.data.eval, "eval") if config.data.eval else None
     profile = _profile(config, train, eval_data.intents if eval_data else (),
@@ -133,18 +160,20 @@ def profile_data(config: Config, *, output: Path | None = None) -> Profile:
     return profile
 
 
-def augment_file(config: Config, *, output: Path, progress: Progress | None = None) -> AugmentResult:
-    """Augment the rare intents of ``data.train`` and write the rows to ``output`` (.csv or .jsonl).
+def augment_file(
+    config: Config, *, output: Path, overwrite: bool = False, progress: Progress | None = None
+) -> AugmentResult:
+    """Augment the rare intents of ``data.train`` and write the rows to ``output``, in the format
+    its suffix names (.csv, .jsonl or .parquet); an existing file is replaced only with ``overwrite``.
 
     Original rows come first with empty provenance; synthetic rows name their source
     text and augmenter.
     """
-    if output.suffix.lower() not in (".csv", ".jsonl"):
-        raise IntentbalError(f"--output {output}: expected a .csv or .jsonl file name, found {output.suffix or 'none'}")
     if config.data.train is None:
         raise IntentbalError("no data to augment: expected a DATA path")
+    check_output_file(output, suffixes=TABLE_SUFFIXES, inputs=run_inputs(config), overwrite=overwrite)
     result = augment_training(config, load_data(config, config.data.train, "train"), progress, force=True)
-    atomic_write_text(output, _augmented_rows(result, jsonl=output.suffix.lower() == ".jsonl"))
+    write_table(output, _augmented_records(result), columns=AUGMENT_COLUMNS)
     return result
 
 
@@ -165,7 +194,7 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
     from intentbal import distributed
     from intentbal.train import check_trainable
 
-    check_output_dir(config.output_dir)
+    check_output_dir(config.output_dir, kind="train", inputs=run_inputs(config))
     distributed.setup()
     main = distributed.is_main()
     split = load_split(config)  # every rank checks the data; only rank 0 draws the augmentation
@@ -318,7 +347,7 @@ def _write_run(
             "class_weights": dict(zip(shipped.intents, shipped.class_weights)),
             "logit_adjustment": adjustment, "refit": refit is not None, "intentbal_version": intentbal.__version__,
             "recipe": recipe(config), "train_text_sha1": text_hashes(shipped_data.texts)}
-    with atomic_dir(config.output_dir) as out:
+    with atomic_dir(config.output_dir, kind="train") as out:
         shipped.model.save_pretrained(out / "model", safe_serialization=True)
         shipped.tokenizer.model_max_length = config.model.max_length  # transformers then cuts where intentbal does
         shipped.tokenizer.save_pretrained(out / "model")
@@ -346,9 +375,11 @@ def evaluate_model(
     """Evaluate a trained model folder on ``data``; write the report files to ``output``.
 
     With ``update_card``, also rewrite the model card ``model_dir/README.md`` from this evaluation
-    (nothing else in ``model_dir`` changes).
+    (nothing else in ``model_dir`` changes). ``output`` must be new, empty or an earlier evaluate
+    report (see :func:`intentbal.outputs.check_output_dir`), never a train run or a folder holding
+    an input.
     """
-    check_output_dir(output)
+    check_output_dir(output, kind="evaluate", inputs=[model_dir, data, config.data.validation])
     clf = _classifier(config, model_dir, backend)
     if update_card and not clf.meta:
         raise IntentbalError(f"model {model_dir}: expected an intentbal model folder (with intentbal.json) for "
@@ -364,7 +395,7 @@ def evaluate_model(
     validation = load_data(config, config.data.validation, "validation") if config.data.validation else None
     hashes = clf.meta.get("train_text_sha1")  # absent in folders saved before intentbal kept them
     overlap = overlap_with_hashes(hashes, eval_data.texts, eval_data.intents) if isinstance(hashes, dict) else None
-    with atomic_dir(output) as out:
+    with atomic_dir(output, kind="evaluate") as out:
         report = _evaluate(config, clf, eval_data, (counts, clf.meta.get("augmented_counts", counts)), out, [],
                            validation, overlap)
         if update_card:  # inside the block: a card that cannot be written leaves no report either
@@ -374,14 +405,19 @@ def evaluate_model(
 
 
 def predict_file(
-    config: Config, *, model_dir: Path, input_path: Path, output: Path, backend: Backend = "auto"
+    config: Config, *, model_dir: Path, input_path: Path, output: Path, backend: Backend = "auto",
+    overwrite: bool = False,
 ) -> int:
-    """Write ``text,prediction,confidence`` (and ``intent`` when the input has it) to ``output``."""
+    """Write ``text,prediction,confidence`` (and ``intent`` when the input has it) to ``output``,
+    in the format its suffix names (.csv, .jsonl or .parquet); an existing file is replaced
+    only with ``overwrite``, an input never."""
+    check_output_file(output, suffixes=TABLE_SUFFIXES, inputs=[model_dir, input_path], overwrite=overwrite)
     clf = _classifier(config, model_dir, backend)
     data = load_data(config, input_path, "test", require_intent=False)
     predicted, confidence = clf.predict(data.texts)
     gold = data.intents if data.labelled else None
-    atomic_write_text(output, predictions_csv(data.texts, predicted, confidence, gold))
+    write_table(output, prediction_rows(data.texts, predicted, confidence, gold),
+                columns=prediction_columns(labelled=gold is not None))
     return len(data)
 
 
@@ -449,19 +485,24 @@ def augment_training(
     )
 
 
-def _augmented_rows(result: AugmentResult | None, *, jsonl: bool, synthetic_only: bool = False) -> str:
-    import csv
-    import io
-
+def _augmented_records(result: AugmentResult | None, *, synthetic_only: bool = False) -> list[dict[str, str]]:
+    """The original rows with empty provenance (unless ``synthetic_only``), then the synthetic ones."""
     rows = [] if synthetic_only or result is None else [
         {"text": t, "intent": i, "source_text": "", "augmenter": ""}
         for t, i in zip(result.data.texts[: len(result.data) - len(result.synthetic)], result.data.intents)
     ]
-    rows += [asdict(s) for s in (result.synthetic if result else [])]
+    return rows + [asdict(s) for s in (result.synthetic if result else [])]
+
+
+def _augmented_rows(result: AugmentResult | None, *, jsonl: bool, synthetic_only: bool = False) -> str:
+    import csv
+    import io
+
+    rows = _augmented_records(result, synthetic_only=synthetic_only)
     if jsonl:
         return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=["text", "intent", "source_text", "augmenter"], lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=AUGMENT_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()
@@ -570,6 +611,8 @@ def audit_model(
     """
     import tempfile
 
+    if output is not None:  # the baseline is an input too: its folder is never replaced
+        check_output_dir(output, kind="evaluate", inputs=[model_dir, data, config.data.validation, baseline])
     old = read_report(baseline) if baseline is not None else None
     if old is not None:  # refused before evaluating: the intents it will evaluate are the eval data's
         evaluated = dict.fromkeys(i for i in load_data(config, data, "eval").intents if i != config.data.oos_label)

@@ -1,4 +1,4 @@
-"""Rendering and writing reports: Markdown, terminal tables, JSON and CSV files."""
+"""Rendering and writing reports: Markdown, terminal tables, JSON, and tables as CSV, JSONL or Parquet."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from intentbal.audit import Change, comparison_scope
 from intentbal.evaluate import IntentMetrics, Report
-from intentbal.outputs import atomic_write_text, json_text
+from intentbal.outputs import atomic_file, atomic_write_text, json_text
 from intentbal.overlap import Overlap, overlap_warning
 
 if TYPE_CHECKING:
@@ -158,11 +158,55 @@ def predictions_csv(
     gold: Sequence[str] | None = None,
 ) -> str:
     """CSV ``text,prediction,confidence`` and, with ``gold``, an ``intent`` column."""
+    rows = prediction_rows(texts, predictions, confidences, gold)
+    return _csv_text(rows, prediction_columns(labelled=gold is not None))
+
+
+def prediction_columns(*, labelled: bool) -> list[str]:
+    """The columns of :func:`prediction_rows`: ``intent`` only for ``labelled`` texts."""
+    return ["text", "prediction", "confidence"] + (["intent"] if labelled else [])
+
+
+def prediction_rows(
+    texts: Sequence[str],
+    predictions: Sequence[str],
+    confidences: Sequence[float],
+    gold: Sequence[str] | None = None,
+) -> list[dict[str, str | float]]:
+    """One ``{text, prediction, confidence[, intent]}`` row per text, confidence to 4 decimals."""
+    return [{"text": text, "prediction": pred, "confidence": round(float(conf), 4),
+             **({"intent": gold[i]} if gold is not None else {})}
+            for i, (text, pred, conf) in enumerate(zip(texts, predictions, confidences))]
+
+
+TABLE_SUFFIXES = (".csv", ".jsonl", ".parquet")
+
+
+def write_table(path: Path, rows: Sequence[dict[str, str | float]], *, columns: Sequence[str]) -> None:
+    """Write ``rows`` (each with exactly ``columns``) to ``path`` atomically, in the format its
+    suffix names: ``.csv`` (a header row), ``.jsonl`` (one object per line) or ``.parquet``."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".csv":
+        atomic_write_text(path, _csv_text(rows, columns))
+    elif suffix == ".jsonl":
+        atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    elif suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        floats = {c for c in columns if rows and all(isinstance(r[c], float) for r in rows)}
+        schema = pa.schema([(c, pa.float64() if c in floats else pa.string()) for c in columns])
+        with atomic_file(path) as tmp:
+            pq.write_table(pa.Table.from_pylist(list(rows), schema=schema), tmp)
+    else:  # callers check the suffix before any work; this is the last guard
+        raise ValueError(f"{path}: no writer for {suffix!r}; expected one of {', '.join(TABLE_SUFFIXES)}")
+
+
+def _csv_text(rows: Sequence[dict[str, str | float]], columns: Sequence[str]) -> str:
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["text", "prediction", "confidence"] + (["intent"] if gold is not None else []))
-    for i, (text, pred, conf) in enumerate(zip(texts, predictions, confidences)):
-        writer.writerow([text, pred, f"{conf:.4f}"] + ([gold[i]] if gold is not None else []))
+    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in r.items()} for r in rows)
     return buf.getvalue()
 
 

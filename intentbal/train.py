@@ -311,7 +311,7 @@ class _Checkpoint:
         state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                  "rng": torch.get_rng_state(), "step": step, "samples": samples, "elapsed": elapsed,
                  "fingerprint": self.fingerprint, **({"smote": self.smote.state()} if self.smote else {})}
-        with atomic_dir(self.folder) as tmp:
+        with atomic_dir(self.folder, kind="checkpoint") as tmp:
             save_model(model, str(tmp / "model.safetensors"))
             torch.save(state, tmp / "state.pt")
 

@@ -212,7 +212,9 @@ def test_rerun_replaces_an_earlier_run(tmp_path, toy_csv, fast_overrides):
     sets = [x for o in fast_overrides for x in ("--set", o)]
     out = tmp_path / "run"
     assert cli("train", "--train", toy_csv, "--output", out, *sets) == 0
-    (out / "stale.txt").write_text("from the first run")
+    (out / "stale.txt").write_text("from the first run")  # as if the first run had written it:
+    marker = json.loads((out / "intentbal-output.json").read_text())
+    (out / "intentbal-output.json").write_text(json.dumps({**marker, "entries": [*marker["entries"], "stale.txt"]}))
     assert cli("train", "--train", toy_csv, "--output", out, *sets, "--set", "seed=1") == 0
     assert not (out / "stale.txt").exists() and (out / "manifest.json").exists()
     assert json.loads((out / "manifest.json").read_text())["seed"] == 1
@@ -287,7 +289,7 @@ def test_stale_partial_folders_of_dead_processes_are_cleaned(tmp_path):
 
     stale = tmp_path / ".out.partial-999999999-abc"
     stale.mkdir()
-    with atomic_dir(tmp_path / "out") as tmp:
+    with atomic_dir(tmp_path / "out", kind="evaluate") as tmp:
         (tmp / "f").write_text("x")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
