@@ -13,9 +13,10 @@ import json
 import random
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from intentbal.errors import IntentbalError
 
@@ -57,8 +58,9 @@ def load_intents(
     Files: ``.csv``, ``.tsv``, ``.jsonl``, ``.json`` (CLINC-style ``{"train": [[text, intent],
     ...]}`` or a list of records) and Rasa NLU ``.yml``/``.yaml``. ``PATH#SPLIT`` picks a split
     of a JSON file or dataset (``PATH#test+oos_test`` joins two splits of a JSON file); otherwise
-    ``split`` is used (``eval`` and ``validation`` also try their usual names). With ``require_intent=False`` a file without an intent column
-    loads as unlabelled data (``labelled`` is False).
+    ``split`` is used (``eval`` and ``validation`` also try their usual names). With
+    ``require_intent=False`` a file without an intent column loads as unlabelled data
+    (``labelled`` is False).
     """
     path, split = _split_suffix(str(path), split)
     columns = (text_column, intent_column, require_intent)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 import intentbal
 from intentbal.audit import AuditResult, Change, audit_report, compare_reports, comparison_scope
@@ -518,5 +519,6 @@ def read_report(path: Path) -> dict:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise IntentbalError(f"{path}: expected an intentbal report.json, found unreadable JSON ({exc})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("intents"), list) or "summary" not in doc:
-        raise IntentbalError(f"{path}: expected an intentbal report.json with 'summary' and 'intents', found other JSON")
+        raise IntentbalError(
+            f"{path}: expected an intentbal report.json with 'summary' and 'intents', found other JSON")
     return doc

@@ -13,9 +13,10 @@ import json
 import math
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from intentbal.adjust import log_prior
 from intentbal.batching import encode, pad, pad_id_of, shuffled_batches

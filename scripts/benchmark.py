@@ -38,8 +38,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "scripts" / "hf_trainer_baseline.py"
@@ -251,7 +251,8 @@ def markdown(results: dict, *, order: list[str], title: str, command: str) -> st
     lines = [f"### {title}", "",
              f"`{command}` -- {dt.date.today().isoformat()}, {platform.node() or 'this machine'}, "
              f"{_device()}; scored by scripts/score.py on the test split.", "",
-             "| recipe | seeds | validation macro recall | accuracy | macro-F1 | tail recall | worst | <50% | minutes |",
+             "| recipe | seeds | validation macro recall | accuracy | macro-F1 | tail recall | worst | <50% "
+             "| minutes |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name in order + [n for n in results if n not in order]:
         runs = list(results.get(name, {}).values())
