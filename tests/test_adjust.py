@@ -7,7 +7,7 @@ import torch
 from intentbal import adjust
 from intentbal.cli import main
 
-from conftest import toy_rows, write_csv
+from conftest import set_args, toy_rows, write_csv
 
 
 def test_log_prior():
@@ -55,7 +55,7 @@ def test_training_records_and_applies_the_adjustment(setting, validation, expect
     train = write_csv(tmp_path / "train.csv", toy_rows())
     val = write_csv(tmp_path / "val.csv", [("where is my order now", "track_order"), ("stolen card", "fraud"),
                                            ("refund me", "refund"), ("password reset", "password")])
-    sets = [x for o in fast_overrides for x in ("--set", o)] + ["--set", f"train.logit_adjustment={setting}"]
+    sets = set_args([*fast_overrides, f"train.logit_adjustment={setting}"])
     extra = ["--validation", val] if validation else []
     out = tmp_path / "run"
     assert main([str(a) for a in ["train", "--train", train, "--output", out, *extra, *sets]]) == 0

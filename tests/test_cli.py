@@ -1,12 +1,10 @@
-import csv
 import json
 import subprocess
 import sys
 
 import pytest
 
-
-from conftest import one_line_error, run_cli, ROOT, TOY, write_csv
+from conftest import ROOT, TOY, one_line_error, read_csv, run_cli, set_args, write_csv
 
 
 @pytest.fixture
@@ -19,7 +17,7 @@ def eval_csv(tmp_path):
 
 def test_train_writes_a_complete_run(tmp_path, toy_csv, eval_csv, fast_overrides, capsys):
     out = tmp_path / "run"
-    sets = [x for o in fast_overrides for x in ("--set", o)]
+    sets = set_args(fast_overrides)
     assert run_cli("train", "--train", toy_csv, "--eval", eval_csv, "--output", out, *sets) == 0
     printed = capsys.readouterr().out
     assert "fraud" in printed and "tail recall" in printed and "greeting" in printed
@@ -34,8 +32,7 @@ def test_train_writes_a_complete_run(tmp_path, toy_csv, eval_csv, fast_overrides
     assert rows["fraud"]["train_count"] == 3 and rows["fraud"]["augmented_count"] == 6
     assert rows["greeting"]["tier"] == "unseen" and rows["greeting"]["recall"] == 0.0
     assert report["summary"]["unseen_in_train"] == ["greeting"]
-    with open(out / "predictions.csv", newline="") as f:
-        preds = list(csv.DictReader(f))
+    preds = read_csv(out / "predictions.csv")
     accuracy = sum(p["intent"] == p["prediction"] for p in preds) / len(preds)
     assert report["summary"]["accuracy"] == pytest.approx(accuracy)
 
@@ -53,7 +50,7 @@ def test_saved_model_works_with_transformers_pipeline(tmp_path, toy_csv, fast_ov
     from intentbal.predict import IntentClassifier
 
     out = tmp_path / "run"
-    sets = [x for o in [*fast_overrides, f"model.head={head}"] for x in ("--set", o)]
+    sets = set_args([*fast_overrides, f"model.head={head}"])
     assert run_cli("train", "--train", toy_csv, "--output", out, *sets) == 0
     # the prototype head's code travels in the folder; transformers runs it only when trusted
     remote = {"trust_remote_code": True} if head == "prototype" else {}
@@ -71,7 +68,7 @@ def test_train_without_eval_holds_out_a_split(tmp_path, fast_overrides, capsys):
     rows = [(t, i) for i, ts in TOY.items() for t in ts] + [("lonely example text", "singleton")]
     data = write_csv(tmp_path / "d.csv", rows)
     out = tmp_path / "run"
-    sets = [x for o in fast_overrides for x in ("--set", o)]
+    sets = set_args(fast_overrides)
     assert run_cli("train", "--train", data, "--output", out, *sets) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["summary"]["not_evaluable"] == ["singleton"]
@@ -82,7 +79,7 @@ def test_train_without_eval_holds_out_a_split(tmp_path, fast_overrides, capsys):
 
 def test_evaluate_and_predict_commands(tmp_path, toy_csv, eval_csv, fast_overrides, capsys):
     out = tmp_path / "run"
-    sets = [x for o in fast_overrides for x in ("--set", o)]
+    sets = set_args(fast_overrides)
     assert run_cli("train", "--train", toy_csv, "--eval", eval_csv, "--output", out, *sets) == 0
     trained = json.loads((out / "report.json").read_text())
     assert run_cli("evaluate", "--model", out / "model", "--data", eval_csv, "--output", tmp_path / "ev") == 0
@@ -92,8 +89,7 @@ def test_evaluate_and_predict_commands(tmp_path, toy_csv, eval_csv, fast_overrid
     texts = tmp_path / "texts.csv"
     texts.write_text("text\nwhere is my parcel\nrefund me\n")
     assert run_cli("predict", "--model", out / "model", "--input", texts, "--output", tmp_path / "p.csv") == 0
-    with open(tmp_path / "p.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = read_csv(tmp_path / "p.csv")
     assert [r["text"] for r in rows] == ["where is my parcel", "refund me"]
     assert set(rows[0]) == {"text", "prediction", "confidence"}
     assert all(r["prediction"] in TOY and 0 < float(r["confidence"]) <= 1 for r in rows)
@@ -139,7 +135,7 @@ def test_failed_training_leaves_no_output(tmp_path, toy_csv, fast_overrides, mon
 
     out = tmp_path / "run"
     monkeypatch.setattr(pipeline, "write_report", boom)
-    sets = [x for o in fast_overrides for x in ("--set", o)]
+    sets = set_args(fast_overrides)
     with pytest.raises(RuntimeError):
         run_cli("train", "--train", toy_csv, "--output", out, *sets)
     assert list(tmp_path.iterdir()) == [toy_csv]
@@ -162,7 +158,7 @@ def test_import_is_light():
 
 
 def test_train_with_a_soup_writes_one_model_from_two_fine_tunes(tmp_path, toy_csv, eval_csv, fast_overrides):
-    sets = [x for o in fast_overrides + ["train.epochs=2"] for x in ("--set", o)]
+    sets = set_args([*fast_overrides, "train.epochs=2"])
     assert run_cli("train", "--train", toy_csv, "--eval", eval_csv, "--output", tmp_path / "one", *sets) == 0
     assert run_cli("train", "--train", toy_csv, "--eval", eval_csv, "--output", tmp_path / "soup", *sets,
                    "--set", "train.soup=2") == 0
