@@ -220,7 +220,7 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog="intentbal", description="Train and audit intent classifiers that keep rare intents.")
     parser.add_argument("--version", action="version", version=f"intentbal {__version__}")
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--config", type=Path, help="YAML config (see configs/default.yaml)")
     common.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set train.epochs=3 (repeatable)")

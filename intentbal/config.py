@@ -283,7 +283,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
     for keys in PATH_KEYS:
-        node = raw
+        node: Any = raw
         for key in keys[:-1]:
             node = node.get(key) if isinstance(node, dict) else None
         value = node.get(keys[-1]) if isinstance(node, dict) else None

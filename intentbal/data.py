@@ -306,7 +306,7 @@ def _load_rasa(path: Path) -> IntentData:
     if not isinstance(doc, dict) or not isinstance(doc.get("nlu"), list):
         raise IntentbalError(f"{path}: expected Rasa NLU YAML with a top-level 'nlu:' list, found none")
     lines_of = _item_lines(nodes)
-    pairs = []
+    pairs: list[tuple[str, str]] = []
     for n, item in enumerate(doc["nlu"]):
         if not isinstance(item, dict) or "intent" not in item:
             continue

@@ -83,7 +83,7 @@ def load_for_training(config: ModelConfig, intents: list[str]) -> tuple[Any, Any
     :func:`intentbal.train.init_prototypes`. Otherwise it is the model's own
     ``AutoModelForSequenceClassification`` head.
     """
-    labels = {"id2label": dict(enumerate(intents)), "label2id": {n: i for i, n in enumerate(intents)}}
+    labels: dict[str, Any] = {"id2label": dict(enumerate(intents)), "label2id": {n: i for i, n in enumerate(intents)}}
     if config.head == "standard":
         return _load(config.name_or_path, config, num_labels=len(intents), ignore_mismatched_sizes=True, **labels)
     from intentbal.modeling import IntentbalConfig, IntentbalPrototypeClassifier

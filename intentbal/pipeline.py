@@ -11,7 +11,7 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import intentbal
 from intentbal.audit import AuditResult, Change, audit_report, compare_reports, comparison_scope
@@ -54,7 +54,7 @@ class TrainRun:
     report: Report | None
     train_metrics: dict[str, float]
     warnings: list[str]
-    adjustment: dict[str, object] | None = None  # the logit adjustment's tau and where it was chosen
+    adjustment: dict[str, Any] | None = None  # the logit adjustment's tau and where it was chosen
 
 
 VALIDATION_MIN_COUNT = 5  # intents with fewer examples keep them all for training
@@ -128,6 +128,7 @@ def augment_file(config: Config, *, output: Path, progress: Progress | None = No
     if config.data.train is None:
         raise IntentbalError("no data to augment: expected a DATA path")
     result = augment_training(config, load_data(config, config.data.train, "train"), progress, force=True)
+    assert result is not None  # force=True always augments
     atomic_write_text(output, _augmented_rows(result, jsonl=output.suffix.lower() == ".jsonl"))
     return result
 
@@ -217,7 +218,7 @@ def _write_run(
     split: Split,
     metrics: dict[str, float],
     warnings: list[str],
-    adjustment: dict[str, object] | None,
+    adjustment: dict[str, Any] | None,
 ) -> Report | None:
     from intentbal.manifest import build_manifest
     from intentbal.predict import IntentClassifier

@@ -53,6 +53,7 @@ class IntentClassifier:
         from intentbal.models import intents_of, load_classifier, load_tokenizer
 
         config = config or ModelConfig()
+        chosen: Literal["torch", "onnx"]
         if choose_backend(model_dir, backend) == "onnx":
             tokenizer, intents, meta = load_tokenizer(model_dir, config)
             model, chosen = open_session(model_dir), "onnx"

@@ -242,6 +242,8 @@ def mean_pooled(texts: list[str]):
 
 def score(predictions: Path, counts: Path) -> dict:
     spec = importlib.util.spec_from_file_location("score", SCORER)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"{SCORER}: expected the benchmark scorer, found none")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.score(predictions, counts)
