@@ -215,7 +215,7 @@ def load_config(
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        raise IntentbalError(_describe(exc, path)) from None
+        raise IntentbalError(_describe(exc, path)) from exc
 
 
 def config_to_yaml(config: Config) -> str:
@@ -266,12 +266,12 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         line = data[: exc.start].count(b"\n") + 1
         raise IntentbalError(
             f"config {path}:{line}: not valid UTF-8 (byte 0x{data[exc.start]:02x}); re-save the file as UTF-8"
-        ) from None
+        ) from exc
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise IntentbalError(f"config {path}{yaml_error(exc)}; fix the YAML there "
-                             "(indentation, a missing ':' or an unclosed quote or bracket)") from None
+                             "(indentation, a missing ':' or an unclosed quote or bracket)") from exc
     if raw is None:
         return {}
     if not isinstance(raw, dict):

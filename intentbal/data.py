@@ -136,7 +136,7 @@ def _read_text(path: Path) -> str:
         line = data[: exc.start].count(b"\n") + 1
         raise IntentbalError(
             f"{path}:{line}: not valid UTF-8 (byte 0x{data[exc.start]:02x}); re-save the file as UTF-8"
-        ) from None
+        ) from exc
 
 
 Columns = tuple[str, str, bool]  # text column, intent column, whether the intent is required
@@ -210,7 +210,7 @@ def _load_delimited(path: Path, delimiter: str, columns: Columns) -> IntentData:
         raise IntentbalError(
             f"{path}:{reader.line_num}: malformed {'TSV' if delimiter == chr(9) else 'CSV'} ({exc}); "
             "check the quotes on that line"
-        ) from None
+        ) from exc
     return _collect(pairs, str(path), f"{path}: header only", intent_col is not None)
 
 
@@ -244,7 +244,7 @@ def _load_jsonl(path: Path, columns: Columns) -> IntentData:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise IntentbalError(f"{where}: malformed JSON ({exc.msg}); expected one object per line") from None
+            raise IntentbalError(f"{where}: malformed JSON ({exc.msg}); expected one object per line") from exc
         if not isinstance(record, dict):
             raise IntentbalError(f"{where}: expected a JSON object, found {type(record).__name__}")
         text_col, intent_col = _pick_columns(list(record), columns, where)
@@ -258,7 +258,7 @@ def _load_json(path: Path, split: str, columns: Columns) -> IntentData:
     try:
         doc = json.loads(_read_text(path))
     except json.JSONDecodeError as exc:
-        raise IntentbalError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg}); fix the file") from None
+        raise IntentbalError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg}); fix the file") from exc
     if isinstance(doc, dict):
         keys = [_choose_split(list(doc), part, str(path)) for part in split.split("+")]
         if any(not isinstance(doc[k], list) for k in keys):
@@ -302,7 +302,7 @@ def _load_rasa(path: Path) -> IntentData:
         doc = yaml.safe_load(text)
         nodes = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        raise IntentbalError(f"{path}{yaml_error(exc)}; fix the YAML there") from None
+        raise IntentbalError(f"{path}{yaml_error(exc)}; fix the YAML there") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("nlu"), list):
         raise IntentbalError(f"{path}: expected Rasa NLU YAML with a top-level 'nlu:' list, found none")
     lines_of = _item_lines(nodes)
@@ -355,7 +355,7 @@ def _load_from_disk(path: Path) -> Any:
     try:
         return datasets.load_from_disk(str(path))
     except Exception as exc:  # datasets raises many types for a damaged folder
-        raise IntentbalError(f"{path}: not a readable saved dataset ({exc}); re-save it") from None
+        raise IntentbalError(f"{path}: not a readable saved dataset ({exc}); re-save it") from exc
 
 
 def _load_hub(name: str) -> Any:
@@ -367,7 +367,7 @@ def _load_hub(name: str) -> Any:
         raise IntentbalError(
             f"{name}: not a local file, and not loadable as a Hugging Face dataset "
             f"({type(exc).__name__}); check the path or name"
-        ) from None
+        ) from exc
 
 
 def _from_hf(ds: Any, path: Path, split: str, columns: Columns) -> IntentData:

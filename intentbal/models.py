@@ -122,7 +122,7 @@ def load_tokenizer(model_dir: str | Path, config: ModelConfig | None = None) -> 
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=config.trust_remote_code)
         model_config = AutoConfig.from_pretrained(source, trust_remote_code=config.trust_remote_code)
     except (OSError, ValueError) as exc:
-        raise IntentbalError(f"model {model_dir}: could not be loaded ({_first_line(exc)})") from None
+        raise IntentbalError(f"model {model_dir}: could not be loaded ({_first_line(exc)})") from exc
     return tokenizer, _labels(model_config.id2label), _meta(model_dir)
 
 
@@ -157,7 +157,7 @@ def _load(
         )
     except (OSError, ValueError) as exc:
         hint = "" if config.allow_pickle else "; if it has only pickle weights, see model.allow_pickle"
-        raise IntentbalError(f"model {name_or_path}: could not be loaded ({_first_line(exc)}){hint}") from None
+        raise IntentbalError(f"model {name_or_path}: could not be loaded ({_first_line(exc)}){hint}") from exc
     return tokenizer, model
 
 

@@ -31,13 +31,13 @@ def atomic_dir(target: Path) -> Iterator[Path]:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-{os.getpid()}-", dir=target.parent))
         os.chmod(tmp, 0o777 & ~_umask())
     except OSError as exc:
-        raise _write_error(target, exc) from None
+        raise _write_error(target, exc) from exc
     try:
         yield tmp
         _swap_into_place(tmp, target)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise _write_error(target, exc) from None
+        raise _write_error(target, exc) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -67,7 +67,7 @@ def atomic_file(path: Path) -> Iterator[Path]:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.partial-", dir=path.parent)
         os.close(fd)
     except OSError as exc:
-        raise _write_error(path, exc) from None
+        raise _write_error(path, exc) from exc
     try:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
@@ -75,7 +75,7 @@ def atomic_file(path: Path) -> Iterator[Path]:
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):
-            raise _write_error(path, exc) from None
+            raise _write_error(path, exc) from exc
         raise
 
 
@@ -95,7 +95,7 @@ def check_output_dir(target: Path) -> None:
         try:  # a probe in the nearest existing folder; nothing is created for good
             os.rmdir(tempfile.mkdtemp(prefix=".intentbal-probe-", dir=existing))
         except OSError as exc:
-            raise _write_error(target, exc) from None
+            raise _write_error(target, exc) from exc
         return
     if not target.is_dir():
         raise IntentbalError(f"{target}: expected a folder for the output, found a file; choose another --output")

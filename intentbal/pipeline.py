@@ -515,10 +515,10 @@ def read_report(path: Path) -> dict:
         path = path / "report.json"
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise IntentbalError(f"{path}: report not found; pass OUTPUT/report.json of an earlier run") from None
+    except FileNotFoundError as exc:
+        raise IntentbalError(f"{path}: report not found; pass OUTPUT/report.json of an earlier run") from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IntentbalError(f"{path}: expected an intentbal report.json, found unreadable JSON ({exc})") from None
+        raise IntentbalError(f"{path}: expected an intentbal report.json, found unreadable JSON ({exc})") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("intents"), list) or "summary" not in doc:
         raise IntentbalError(
             f"{path}: expected an intentbal report.json with 'summary' and 'intents', found other JSON")

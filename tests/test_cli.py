@@ -1,8 +1,11 @@
 import json
 import subprocess
 import sys
+import traceback
 
 import pytest
+
+from intentbal.errors import IntentbalError
 
 from conftest import ROOT, TOY, one_line_error, read_csv, run_cli, set_args, write_csv
 
@@ -149,6 +152,24 @@ def test_real_process_bad_input_has_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"intentbal: error: {bad}:2: not valid UTF-8 (byte 0xe9); re-save the file as UTF-8"
     assert not (tmp_path / "profile.json").exists()
+
+
+@pytest.mark.parametrize("command, cause", [
+    (["profile", "{bad}", "--output", "{tmp}/p.json"], UnicodeDecodeError),
+    (["compare", "{tmp}/missing.json", "{tmp}/missing.json"], FileNotFoundError),
+])
+def test_debug_shows_the_cause_the_plain_error_hides(command, cause, tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes("text,intent\ncaf\xe9,x\n".encode("latin-1"))
+    args = [a.format(bad=bad, tmp=tmp_path) for a in command]
+    assert run_cli(*args) == 2
+    assert cause.__name__ not in one_line_error(capsys)
+    with pytest.raises(IntentbalError) as info:
+        run_cli(*args, "--debug")
+    assert isinstance(info.value.__cause__, cause)
+    shown = "".join(traceback.format_exception(info.value))
+    assert cause.__name__ in shown and "direct cause of the following exception" in shown
+    assert not (tmp_path / "p.json").exists()
 
 
 def test_import_is_light():
