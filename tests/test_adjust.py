@@ -44,6 +44,7 @@ def test_bake_shifts_the_logits_exactly(tiny_model):
     np.testing.assert_allclose(after, before - 1.5 * prior, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow  # trains through the CLI for each setting
 @pytest.mark.parametrize("setting, validation, expected", [
     ("auto", True, "validation"), ("auto", False, "default"), ("0", False, "given"), ("0.5", True, "given"),
 ])
@@ -73,6 +74,7 @@ def test_training_records_and_applies_the_adjustment(setting, validation, expect
     assert ours == theirs
 
 
+@pytest.mark.slow  # trains through the CLI
 def test_without_validation_data_the_recipe_holds_some_of_train_out(tmp_path, fast_overrides):
     """Only intents with at least 5 examples give any; the held-out rows are never trained on."""
     from intentbal.config import load_config

@@ -117,6 +117,7 @@ def eval_file(tmp_path):
     return write_csv(tmp_path / "eval.csv", rows)
 
 
+@pytest.mark.slow  # trains the 40-epoch model_dir through the CLI
 def test_audit_exit_codes(model_dir, eval_file, tmp_path, capsys):
     assert run_cli("audit", "--model", model_dir, "--data", eval_file, "--min-recall", "0.0") == 0
     assert "AUDIT PASSED" in capsys.readouterr().out
@@ -132,6 +133,7 @@ def test_audit_exit_codes(model_dir, eval_file, tmp_path, capsys):
     assert "expected an intentbal report.json" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # uses model_dir (40 epochs)
 def test_audit_with_baseline_and_compare(model_dir, eval_file, tmp_path, capsys):
     assert run_cli("audit", "--model", model_dir, "--data", eval_file, "--min-recall", "0",
                "--output", tmp_path / "now") == 0
@@ -153,6 +155,7 @@ def test_audit_with_baseline_and_compare(model_dir, eval_file, tmp_path, capsys)
     assert "recall A" in out and "significantly worse in B: oos" in out
 
 
+@pytest.mark.slow  # uses model_dir (40 epochs)
 def test_evaluate_writes_html_plots_and_fallback_with_oos(model_dir, eval_file, tmp_path):
     out = tmp_path / "ev"
     assert run_cli("evaluate", "--model", model_dir, "--data", eval_file, "--output", out,
@@ -175,6 +178,7 @@ def test_evaluate_writes_html_plots_and_fallback_with_oos(model_dir, eval_file, 
     assert len(curve["thresholds"]) == len(curve["in_scope_recall"]) == 101
 
 
+@pytest.mark.slow  # trains 8 models
 def test_cv_keeps_intents_with_fewer_examples_than_folds(tmp_path, tiny_model, capsys):
     rows = toy_rows() + [("gift card balance please", "gift_card"), ("how much is on my gift card", "gift_card"),
                          ("talk to a human", "agent")]
@@ -195,6 +199,7 @@ def test_cv_needs_two_folds(toy_csv, capsys):
     assert "expected at least 2 folds" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # uses model_dir (40 epochs) and starts Chromium
 def test_html_renders_in_headless_chromium(model_dir, eval_file, tmp_path):
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:

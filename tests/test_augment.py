@@ -3,6 +3,8 @@ import subprocess
 import sys
 from collections import Counter
 
+import pytest
+
 from intentbal.augment import DUPLICATE, augment_rare, clean_text, resolve_target
 from intentbal.config import load_config
 from intentbal.data import IntentData, load_intents
@@ -52,6 +54,7 @@ def test_same_seed_same_output_other_seed_differs():
     assert a == b and a != c
 
 
+@pytest.mark.slow  # two processes, each importing nlpaug
 def test_deterministic_across_processes_and_hash_seeds(tmp_path, toy_csv):
     outputs = []
     for hash_seed in ("1", "2", "random"):

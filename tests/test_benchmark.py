@@ -11,6 +11,7 @@ import yaml
 from conftest import ROOT, TOY, toy_rows, write_csv
 
 
+@pytest.mark.slow  # trains through scripts/benchmark.py in a subprocess
 def test_benchmark_scores_every_recipe_and_rewrites_its_section(tmp_path, fast_overrides):
     data = tmp_path / "toyset"
     data.mkdir()

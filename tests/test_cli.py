@@ -67,6 +67,7 @@ def test_saved_model_works_with_transformers_pipeline(tmp_path, toy_csv, fast_ov
     assert set(config["label2id"]) == set(TOY)
 
 
+@pytest.mark.slow  # trains through the CLI
 def test_train_without_eval_holds_out_a_split(tmp_path, fast_overrides, capsys):
     rows = [(t, i) for i, ts in TOY.items() for t in ts] + [("lonely example text", "singleton")]
     data = write_csv(tmp_path / "d.csv", rows)
@@ -80,6 +81,7 @@ def test_train_without_eval_holds_out_a_split(tmp_path, fast_overrides, capsys):
     assert "not evaluable" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # trains through the CLI; test_train_writes_a_complete_run is the fast one
 def test_evaluate_and_predict_commands(tmp_path, toy_csv, eval_csv, fast_overrides, capsys):
     out = tmp_path / "run"
     sets = set_args(fast_overrides)
@@ -130,6 +132,7 @@ def test_argument_errors_are_one_line(capsys):
     assert "unrecognized arguments: --epochs 3" in one_line_error(capsys)
 
 
+@pytest.mark.slow  # trains through the CLI
 def test_failed_training_leaves_no_output(tmp_path, toy_csv, fast_overrides, monkeypatch):
     import intentbal.pipeline as pipeline
 
@@ -178,6 +181,7 @@ def test_import_is_light():
     assert proc.stdout.strip() == "False"
 
 
+@pytest.mark.slow  # three fine-tunes
 def test_train_with_a_soup_writes_one_model_from_two_fine_tunes(tmp_path, toy_csv, eval_csv, fast_overrides):
     sets = set_args([*fast_overrides, "train.epochs=2"])
     assert run_cli("train", "--train", toy_csv, "--eval", eval_csv, "--output", tmp_path / "one", *sets) == 0

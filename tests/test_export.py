@@ -108,6 +108,7 @@ def test_missing_onnxruntime_names_the_extra(trained, exported, tmp_path, monkey
     assert not (model / ONNX_FILE).exists() and not (model / CHECK_FILE).exists()
 
 
+@pytest.mark.slow  # exports again
 def test_a_failed_check_writes_nothing(trained, tmp_path, monkeypatch, capsys):
     import intentbal.export as export
 
@@ -138,6 +139,7 @@ def test_an_interrupted_export_leaves_no_file(trained, tmp_path, monkeypatch):
     assert not (model / ONNX_FILE).exists() and leftovers(model) == []
 
 
+@pytest.mark.slow  # exports again
 def test_the_check_file_comes_last_and_never_describes_another_graph(exported, tmp_path, monkeypatch):
     import intentbal.export as export
 
@@ -201,6 +203,7 @@ def test_damaged_export_files_are_one_line_errors(exported, tmp_path, name, cont
     assert "\n" not in str(info.value) and "intentbal export" in str(info.value)
 
 
+@pytest.mark.slow  # exports again
 def test_export_to_another_file_writes_its_check_beside_it(trained, tmp_path):
     result = export_onnx(trained, output=tmp_path / "deploy" / "intents.onnx")
     assert result.path.is_file() and result.check_path == tmp_path / "deploy" / CHECK_FILE

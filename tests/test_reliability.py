@@ -134,6 +134,7 @@ def test_unseen_eval_intent_is_evaluated_not_an_error(tmp_path, capsys, trained_
     assert report["summary"]["unseen_in_train"] == ["play_music"]
 
 
+@pytest.mark.slow  # trains through the CLI
 def test_hard_texts_train_and_long_ones_are_counted(tmp_path, capsys, fast_overrides):
     rows = toy_rows() + [
         ("مرحبا أين طلبي من فضلك", "track_order"), ("שלום איפה ההזמנה", "track_order"),
@@ -152,6 +153,7 @@ def test_hard_texts_train_and_long_ones_are_counted(tmp_path, capsys, fast_overr
 
 # --- writing fails cleanly ---------------------------------------------------------------------
 
+@pytest.mark.slow  # trains through the CLI
 def test_disk_full_is_a_clear_error_and_leaves_nothing(tmp_path, capsys, fast_overrides, toy_csv, monkeypatch):
     import intentbal.outputs as outputs
 
@@ -194,6 +196,7 @@ def test_output_never_replaces_a_folder_of_other_files(tmp_path, capsys, toy_csv
     assert (tmp_path / "afile").read_text() == "x"
 
 
+@pytest.mark.slow  # trains twice through the CLI
 def test_rerun_replaces_an_earlier_run(tmp_path, toy_csv, fast_overrides):
     sets = set_args(fast_overrides)
     out = tmp_path / "run"
@@ -218,6 +221,7 @@ def run_args(train: Path, evalset: Path, out: Path, tiny_model: Path) -> list[st
             "--set", "train.batch_size=4", "--set", "train.save_steps=40", "--set", "augment.target_count=6"]
 
 
+@pytest.mark.slow  # three training processes of 120 epochs
 def test_kill_and_resume_gives_identical_predictions(tmp_path, tiny_model):
     train = write_csv(tmp_path / "train.csv", toy_rows())
     evalset = write_csv(tmp_path / "eval.csv", [("where is my parcel now", "track_order"),
@@ -250,6 +254,7 @@ def test_kill_and_resume_gives_identical_predictions(tmp_path, tiny_model):
         assert (killed_out / name).read_bytes() == (tmp_path / "straight" / name).read_bytes(), name
 
 
+@pytest.mark.slow  # trains, then resumes
 def test_resume_with_other_settings_is_refused(tmp_path, tiny_model, capsys):
     from intentbal.config import ModelConfig, TrainConfig
     from intentbal.train import fine_tune

@@ -52,6 +52,7 @@ def test_the_model_appends_the_logits_of_interpolated_embeddings(tiny_model):
     assert torch.allclose(out.logits[2], model.config.scale * point @ w.T + model.classifier.bias, atol=1e-5)
 
 
+@pytest.mark.slow  # 30 epochs, then a resumed run
 def test_training_with_embedding_smote_learns_and_resumes_exactly(tiny_model, tmp_path):
     model_config = ModelConfig(name_or_path=str(tiny_model), max_length=32)
     train_config = TrainConfig(epochs=30, batch_size=8, learning_rate=3e-3, embedding_smote=True, save_steps=40)

@@ -15,6 +15,7 @@ def settings(tiny_model):
                 train_config=TrainConfig(epochs=2, batch_size=8, soup=2), seed=3)
 
 
+@pytest.mark.slow  # four fine-tunes
 def test_soup_is_the_mean_of_its_members(settings):
     single = settings["train_config"].model_copy(update={"soup": 1})
     a = fine_tune(toy_data(), model_config=settings["model_config"], train_config=single, seed=3)
@@ -28,6 +29,7 @@ def test_soup_is_the_mean_of_its_members(settings):
     assert mixed.train_samples == a.train_samples + b.train_samples
 
 
+@pytest.mark.slow  # two fine-tunes
 def test_soup_of_one_is_a_plain_fine_tune(settings):
     one = settings["train_config"].model_copy(update={"soup": 1})
     a = train_soup(toy_data(), model_config=settings["model_config"], train_config=one, seed=3)
@@ -36,6 +38,7 @@ def test_soup_of_one_is_a_plain_fine_tune(settings):
         assert torch.equal(p, q), name
 
 
+@pytest.mark.slow  # three soups of two
 def test_resume_keeps_finished_members_and_gives_the_same_soup(settings, tmp_path, monkeypatch):
     whole = train_soup(toy_data(), **settings)
     calls = []

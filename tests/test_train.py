@@ -14,6 +14,7 @@ from intentbal.train import fine_tune
 from conftest import toy_data
 
 
+@pytest.mark.slow  # 40 epochs for each head
 @pytest.mark.parametrize("head", ["prototype", "standard"])
 def test_fine_tune_changes_parameters_and_learns(tiny_model, head):
     from transformers import AutoModel
@@ -76,6 +77,7 @@ def test_class_weights_come_from_the_training_counts(tiny_model):
     assert result.train_samples == len(data)  # one epoch sees every row once
 
 
+@pytest.mark.slow  # two fine-tunes
 def test_same_seed_same_model(tiny_model):
     kwargs = dict(model_config=ModelConfig(name_or_path=str(tiny_model), max_length=32),
                   train_config=TrainConfig(epochs=2, batch_size=8), seed=5)
