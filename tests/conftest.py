@@ -32,6 +32,8 @@ TOY = {
                  "change the password on my login"],
     "fraud": ["someone stole my card", "fraud on my account", "stolen card used"],
 }
+# A few eval rows of the toy intents, for runs that only need some eval data.
+TOY_EVAL = [("where is my parcel now", "track_order"), ("refund me please", "refund"), ("stolen card", "fraud")]
 
 
 def run_cli(*args) -> int:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from intentbal.data import load_intents
 from intentbal.errors import IntentbalError
 
-from conftest import ROOT, one_line_error, run_cli, set_args, toy_data, toy_rows, write_csv
+from conftest import ROOT, TOY_EVAL, one_line_error, run_cli, set_args, toy_data, toy_rows, write_csv
 
 GOOD = "text,intent\nhello there,greet\nbye now,leave\n"
 
@@ -224,8 +224,7 @@ def run_args(train: Path, evalset: Path, out: Path, tiny_model: Path) -> list[st
 @pytest.mark.slow  # three training processes of 120 epochs
 def test_kill_and_resume_gives_identical_predictions(tmp_path, tiny_model):
     train = write_csv(tmp_path / "train.csv", toy_rows())
-    evalset = write_csv(tmp_path / "eval.csv", [("where is my parcel now", "track_order"),
-                                                ("refund me please", "refund"), ("stolen card", "fraud")])
+    evalset = write_csv(tmp_path / "eval.csv", TOY_EVAL)
     env = {**os.environ, "PYTHONHASHSEED": "1"}
     killed_out = tmp_path / "killed"
     proc = subprocess.Popen(run_args(train, evalset, killed_out, tiny_model), cwd=ROOT, env=env,

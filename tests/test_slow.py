@@ -9,7 +9,7 @@ import pytest
 
 from intentbal.cli import main
 
-from conftest import ROOT, SHARED, set_args, toy_rows, write_csv
+from conftest import ROOT, SHARED, TOY_EVAL, set_args, toy_rows, write_csv
 
 pytestmark = pytest.mark.slow
 # the project's folder first; the copy beside the repository keeps the test running where nobody fetched it
@@ -70,8 +70,7 @@ def test_two_cpu_processes_with_torchrun(tmp_path, fast_overrides):
     import sys
 
     train = write_csv(tmp_path / "train.csv", toy_rows())
-    evalset = write_csv(tmp_path / "eval.csv", [("where is my parcel now", "track_order"),
-                                                ("refund me please", "refund"), ("stolen card", "fraud")])
+    evalset = write_csv(tmp_path / "eval.csv", TOY_EVAL)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
