@@ -63,6 +63,7 @@ def test_resume_keeps_finished_members_and_gives_the_same_soup(settings, tmp_pat
         assert torch.allclose(p, q, atol=1e-6), name
 
 
+@pytest.mark.slow  # a soup of two, then a resume
 def test_resume_after_every_member_finished_trains_nothing(settings, tmp_path, monkeypatch):
     whole = train_soup(toy_data(), **settings, checkpoint_dir=tmp_path / "ckpt")
     monkeypatch.setattr(soup, "fine_tune", lambda *a, **k: pytest.fail("a finished member was retrained"))
