@@ -149,6 +149,6 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> P
         ("refund me please", "refund"), ("i want a refund", "refund"), ("i forgot the password", "password"),
         ("my card was stolen", "fraud"), ("fraud on my card", "fraud"), ("hello there", "greeting"),
     ])
-    sets = [x for o in fast_settings(tiny_model) for x in ("--set", o)]
-    assert run_cli("train", "--train", train, "--eval", evalset, "--output", folder / "run", *sets) == 0
+    assert run_cli("train", "--train", train, "--eval", evalset, "--output", folder / "run",
+                   *set_args(fast_settings(tiny_model))) == 0
     return folder / "run"
