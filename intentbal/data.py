@@ -167,8 +167,9 @@ def _pick_columns(found: list[str], columns: Columns, where: str) -> tuple[str, 
 def _example(text: Any, intent: Any, where: str, *, labelled: bool = True) -> tuple[str, str]:
     for role, value in (("text", text), ("intent", intent)):
         if isinstance(value, (list, dict)):  # str() would turn ['a', 'b'] into an intent called "['a', 'b']"
+            kind = "list" if isinstance(value, list) else "object"
             raise IntentbalError(
-                f"{where}: expected the {role} as a string, found a JSON {'list' if isinstance(value, list) else 'object'} "
+                f"{where}: expected the {role} as a string, found a JSON {kind} "
                 f"{json.dumps(value, ensure_ascii=False):.60}; give one {role} per row as a string"
             )
     text = "" if text is None else str(text).strip()

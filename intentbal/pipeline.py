@@ -76,8 +76,9 @@ def load_split(config: Config) -> Split:
     if validation is not None:
         check_shared_intents(train, validation, "validation", ignore=config.data.oos_label)
     if config.data.eval is not None:
-        eval_data: IntentData | None = load_data(config, config.data.eval, "eval")
-        check_shared_intents(train, eval_data, "eval", ignore=config.data.oos_label)
+        loaded = load_data(config, config.data.eval, "eval")
+        check_shared_intents(train, loaded, "eval", ignore=config.data.oos_label)
+        eval_data: IntentData | None = loaded
     else:
         train, eval_data, not_evaluable = stratified_split(train, fraction=config.data.eval_fraction,
                                                            seed=config.seed)
