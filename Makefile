@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 # index: make PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu TORCH_SPEC=torch==2.13.0+cpu
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: demo test test-fast test-slow setup clean
+.PHONY: demo lint test test-fast test-slow setup clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,12 +21,22 @@ setup: $(VENV)/.installed
 demo: setup
 	HF_HUB_OFFLINE=1 $(VENV)/bin/intentbal train --config configs/quickstart.yaml
 
+# The gate before the tests: ruff's rules and mypy's types (settings in pyproject.toml).
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
 # Exit code 5 (no tests collected) is not a failure of the suite itself.
-test: setup
+# test: lint, then every test (what CI runs); test-fast: the pure and tiny-model tests
+# (minutes); test-slow: the tests marked slow.
+test: lint
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
 test-fast: setup
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not slow"; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+
+test-slow: setup
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m slow; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
 clean:
 	rm -rf $(VENV) runs *.egg-info

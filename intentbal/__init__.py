@@ -9,11 +9,12 @@ The package stays light at import (no torch); the public functions are loaded on
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from importlib import import_module
 from importlib.abc import MetaPathFinder
 from importlib.machinery import ModuleSpec, SourceFileLoader, SourcelessFileLoader
 from types import ModuleType
-from typing import Any, Sequence
+from typing import Any
 
 __version__ = "0.1.0"
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, NoReturn, Sequence
+from typing import Any, NoReturn
 
 from intentbal.errors import IntentbalError
 
@@ -230,7 +231,7 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog="intentbal", description="Train and audit intent classifiers that keep rare intents.")
     parser.add_argument("--version", action="version", version=f"intentbal {__version__}")
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--config", type=Path, help="YAML config (see configs/default.yaml)")
     common.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set train.epochs=3 (repeatable)")

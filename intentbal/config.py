@@ -7,8 +7,9 @@ once, here, and ``configs/default.yaml`` mirrors these defaults.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, Sequence
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -218,7 +219,7 @@ def load_config(
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        raise IntentbalError(_describe(exc, path)) from None
+        raise IntentbalError(_describe(exc, path)) from exc
 
 
 def config_to_yaml(config: Config) -> str:
@@ -269,12 +270,12 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         line = data[: exc.start].count(b"\n") + 1
         raise IntentbalError(
             f"config {path}:{line}: not valid UTF-8 (byte 0x{data[exc.start]:02x}); re-save the file as UTF-8"
-        ) from None
+        ) from exc
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise IntentbalError(f"config {path}{yaml_error(exc)}; fix the YAML there "
-                             "(indentation, a missing ':' or an unclosed quote or bracket)") from None
+                             "(indentation, a missing ':' or an unclosed quote or bracket)") from exc
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -286,7 +287,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
     for keys in PATH_KEYS:
-        node = raw
+        node: Any = raw
         for key in keys[:-1]:
             node = node.get(key) if isinstance(node, dict) else None
         value = node.get(keys[-1]) if isinstance(node, dict) else None

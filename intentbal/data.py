@@ -13,9 +13,10 @@ import json
 import random
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from intentbal.errors import IntentbalError
 
@@ -57,8 +58,9 @@ def load_intents(
     Files: ``.csv``, ``.tsv``, ``.jsonl``, ``.json`` (CLINC-style ``{"train": [[text, intent],
     ...]}`` or a list of records) and Rasa NLU ``.yml``/``.yaml``. ``PATH#SPLIT`` picks a split
     of a JSON file or dataset (``PATH#test+oos_test`` joins two splits of a JSON file); otherwise
-    ``split`` is used (``eval`` and ``validation`` also try their usual names). With ``require_intent=False`` a file without an intent column
-    loads as unlabelled data (``labelled`` is False).
+    ``split`` is used (``eval`` and ``validation`` also try their usual names). With
+    ``require_intent=False`` a file without an intent column loads as unlabelled data
+    (``labelled`` is False).
     """
     path, split = _split_suffix(str(path), split)
     columns = (text_column, intent_column, require_intent)
@@ -134,7 +136,7 @@ def _read_text(path: Path) -> str:
         line = data[: exc.start].count(b"\n") + 1
         raise IntentbalError(
             f"{path}:{line}: not valid UTF-8 (byte 0x{data[exc.start]:02x}); re-save the file as UTF-8"
-        ) from None
+        ) from exc
 
 
 Columns = tuple[str, str, bool]  # text column, intent column, whether the intent is required
@@ -165,8 +167,9 @@ def _pick_columns(found: list[str], columns: Columns, where: str) -> tuple[str, 
 def _example(text: Any, intent: Any, where: str, *, labelled: bool = True) -> tuple[str, str]:
     for role, value in (("text", text), ("intent", intent)):
         if isinstance(value, (list, dict)):  # str() would turn ['a', 'b'] into an intent called "['a', 'b']"
+            kind = "list" if isinstance(value, list) else "object"
             raise IntentbalError(
-                f"{where}: expected the {role} as a string, found a JSON {'list' if isinstance(value, list) else 'object'} "
+                f"{where}: expected the {role} as a string, found a JSON {kind} "
                 f"{json.dumps(value, ensure_ascii=False):.60}; give one {role} per row as a string"
             )
     text = "" if text is None else str(text).strip()
@@ -208,7 +211,7 @@ def _load_delimited(path: Path, delimiter: str, columns: Columns) -> IntentData:
         raise IntentbalError(
             f"{path}:{reader.line_num}: malformed {'TSV' if delimiter == chr(9) else 'CSV'} ({exc}); "
             "check the quotes on that line"
-        ) from None
+        ) from exc
     return _collect(pairs, str(path), f"{path}: header only", intent_col is not None)
 
 
@@ -242,7 +245,7 @@ def _load_jsonl(path: Path, columns: Columns) -> IntentData:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise IntentbalError(f"{where}: malformed JSON ({exc.msg}); expected one object per line") from None
+            raise IntentbalError(f"{where}: malformed JSON ({exc.msg}); expected one object per line") from exc
         if not isinstance(record, dict):
             raise IntentbalError(f"{where}: expected a JSON object, found {type(record).__name__}")
         text_col, intent_col = _pick_columns(list(record), columns, where)
@@ -256,7 +259,7 @@ def _load_json(path: Path, split: str, columns: Columns) -> IntentData:
     try:
         doc = json.loads(_read_text(path))
     except json.JSONDecodeError as exc:
-        raise IntentbalError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg}); fix the file") from None
+        raise IntentbalError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg}); fix the file") from exc
     if isinstance(doc, dict):
         keys = [_choose_split(list(doc), part, str(path)) for part in split.split("+")]
         if any(not isinstance(doc[k], list) for k in keys):
@@ -300,11 +303,11 @@ def _load_rasa(path: Path) -> IntentData:
         doc = yaml.safe_load(text)
         nodes = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        raise IntentbalError(f"{path}{yaml_error(exc)}; fix the YAML there") from None
+        raise IntentbalError(f"{path}{yaml_error(exc)}; fix the YAML there") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("nlu"), list):
         raise IntentbalError(f"{path}: expected Rasa NLU YAML with a top-level 'nlu:' list, found none")
     lines_of = _item_lines(nodes)
-    pairs = []
+    pairs: list[tuple[str, str]] = []
     for n, item in enumerate(doc["nlu"]):
         if not isinstance(item, dict) or "intent" not in item:
             continue
@@ -353,7 +356,7 @@ def _load_from_disk(path: Path) -> Any:
     try:
         return datasets.load_from_disk(str(path))
     except Exception as exc:  # datasets raises many types for a damaged folder
-        raise IntentbalError(f"{path}: not a readable saved dataset ({exc}); re-save it") from None
+        raise IntentbalError(f"{path}: not a readable saved dataset ({exc}); re-save it") from exc
 
 
 def _load_hub(name: str) -> Any:
@@ -365,7 +368,7 @@ def _load_hub(name: str) -> Any:
         raise IntentbalError(
             f"{name}: not a local file, and not loadable as a Hugging Face dataset "
             f"({type(exc).__name__}); check the path or name"
-        ) from None
+        ) from exc
 
 
 def _from_hf(ds: Any, path: Path, split: str, columns: Columns) -> IntentData:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -128,6 +129,13 @@ def evaluate_predictions(
     return Report(_summary(rows, gold, predicted, recall_threshold, min_support), rows)
 
 
+def _mean(values: list[float | None]) -> float:
+    # the rows were chosen by a field that is set together with these (recall with f1,
+    # roc_auc with average_precision), so no value is None; the filter is for the type checker
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known)
+
+
 def _f1(hits: int, support: int, made: int) -> float | None:
     if not support:
         return None
@@ -170,9 +178,9 @@ def _summary(
     return {
         "n": len(gold),
         "accuracy": sum(g == p for g, p in zip(gold, predicted)) / len(gold),
-        "macro_f1": sum(r.f1 for r in judged) / len(judged),
-        "macro_recall": sum(r.recall for r in judged) / len(judged),
-        "tail_recall": sum(r.recall for r in tail) / len(tail),
+        "macro_f1": _mean([r.f1 for r in judged]),
+        "macro_recall": _mean([r.recall for r in judged]),
+        "tail_recall": _mean([r.recall for r in tail]),
         "worst_recall": worst.recall,
         "worst_intent": worst.intent,
         "recall_threshold": threshold,
@@ -181,8 +189,8 @@ def _summary(
         "tail_intents": [r.intent for r in tail],
         "not_evaluable": [r.intent for r in rows if r.recall is None],
         "unseen_in_train": [r.intent for r in rows if r.train_count == 0],
-        "macro_roc_auc": sum(r.roc_auc for r in ranked) / len(ranked) if ranked else None,
-        "macro_average_precision": sum(r.average_precision for r in ranked) / len(ranked) if ranked else None,
+        "macro_roc_auc": _mean([r.roc_auc for r in ranked]) if ranked else None,
+        "macro_average_precision": _mean([r.average_precision for r in ranked]) if ranked else None,
         "min_support": min_support,
         "failing": by_status["fail"],
         "at_risk": by_status["at_risk"],

@@ -16,10 +16,11 @@ import json
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -130,7 +131,7 @@ def open_session(model_dir: str | Path) -> Any:
         check = json.loads((folder / CHECK_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise IntentbalError(f"{folder / CHECK_FILE}: expected the check of an export, found it unreadable "
-                             f"({type(exc).__name__}); {again}") from None
+                             f"({type(exc).__name__}); {again}") from exc
     weights = weights_digest(folder)
     if weights is not None and check.get("weights_sha256") != weights:
         raise IntentbalError(
@@ -156,7 +157,7 @@ def session(path: Path) -> Any:
             f"{path}: expected a graph onnxruntime {ort.__version__} can load, found an error "
             f"({_first_line(exc)}); "
             "export the model again with 'intentbal export', or use the torch backend"
-        ) from None
+        ) from exc
 
 
 def onnx_logits(sess: Any) -> Logits:
@@ -212,7 +213,7 @@ def _export_graph(model: Any, tokenizer: Any, path: Path, *, max_length: int) ->
         raise IntentbalError(
             f"{path.parent}: expected a model torch.onnx can export, found an exporter error ({_first_line(exc)}); "
             "keep the torch backend for this model"
-        ) from None
+        ) from exc
 
 
 def _logits_only(model: Any) -> Any:

@@ -7,8 +7,9 @@ right outcome. Pure functions of gold intents, predictions and confidences.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

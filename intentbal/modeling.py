@@ -49,19 +49,23 @@ class IntentbalPrototypeClassifier(PreTrainedModel):
     def __init__(self, config: IntentbalConfig) -> None:
         super().__init__(config)
         encoder_config = config.encoder_config()
+        if config.num_labels is None:
+            raise ValueError("IntentbalConfig needs id2label: the head has one vector per intent")
         self.set_encoder(AutoModel.from_config(encoder_config))
         self.classifier = torch.nn.Linear(encoder_config.hidden_size, config.num_labels)
         self.post_init()
 
-    def set_encoder(self, encoder: torch.nn.Module) -> None:
+    def set_encoder(self, encoder: torch.nn.Module, modality: str | None = None) -> None:
         """Use ``encoder``, without the first-token pooler some models carry: mean pooling never
-        uses it, and parameters without gradients stall distributed training."""
+        uses it, and parameters without gradients stall distributed training. ``modality`` is
+        transformers' (text only here)."""
         if getattr(encoder, "pooler", None) is not None:
-            encoder.pooler = None
+            encoder.pooler = None  # type: ignore[assignment]  # torch types submodules as Module; None removes it
         self.encoder = encoder
 
     def _init_weights(self, module: Any) -> None:
-        if module is getattr(self, "classifier", None):
+        classifier = getattr(self, "classifier", None)
+        if classifier is not None and module is classifier:
             torch.nn.init.normal_(module.weight, std=0.02)
             torch.nn.init.zeros_(module.bias)
 
@@ -87,6 +91,8 @@ class IntentbalPrototypeClassifier(PreTrainedModel):
         """Logits of each text, in fp32 whatever autocast the caller runs. For training with embedding
         SMOTE only: each row with a ``mix_weight`` w > 0 adds the logits of ``e + w * (mix_with - e)``
         after the rows' own, and the rows' embeddings come back in ``hidden_states``."""
+        if input_ids is None:
+            raise ValueError("input_ids are required: the head pools the encoder's token states")
         embedded = self.embed(input_ids, attention_mask)
         # The head runs in fp32: in bf16 a logit near SCALE carries only about 0.1 of resolution.
         with torch.autocast(device_type=embedded.device.type, enabled=False):

@@ -83,7 +83,7 @@ def load_for_training(config: ModelConfig, intents: list[str]) -> tuple[Any, Any
     :func:`intentbal.train.init_prototypes`. Otherwise it is the model's own
     ``AutoModelForSequenceClassification`` head.
     """
-    labels = {"id2label": dict(enumerate(intents)), "label2id": {n: i for i, n in enumerate(intents)}}
+    labels: dict[str, Any] = {"id2label": dict(enumerate(intents)), "label2id": {n: i for i, n in enumerate(intents)}}
     if config.head == "standard":
         return _load(config.name_or_path, config, num_labels=len(intents), ignore_mismatched_sizes=True, **labels)
     from intentbal.modeling import IntentbalConfig, IntentbalPrototypeClassifier
@@ -122,7 +122,7 @@ def load_tokenizer(model_dir: str | Path, config: ModelConfig | None = None) -> 
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=config.trust_remote_code)
         model_config = AutoConfig.from_pretrained(source, trust_remote_code=config.trust_remote_code)
     except (OSError, ValueError) as exc:
-        raise IntentbalError(f"model {model_dir}: could not be loaded ({_first_line(exc)})") from None
+        raise IntentbalError(f"model {model_dir}: could not be loaded ({_first_line(exc)})") from exc
     return tokenizer, _labels(model_config.id2label), _meta(model_dir)
 
 
@@ -157,7 +157,7 @@ def _load(
         )
     except (OSError, ValueError) as exc:
         hint = "" if config.allow_pickle else "; if it has only pickle weights, see model.allow_pickle"
-        raise IntentbalError(f"model {name_or_path}: could not be loaded ({_first_line(exc)}){hint}") from None
+        raise IntentbalError(f"model {name_or_path}: could not be loaded ({_first_line(exc)}){hint}") from exc
     return tokenizer, model
 
 

@@ -7,9 +7,10 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 from intentbal.errors import IntentbalError
 
@@ -32,7 +33,7 @@ def atomic_dir(target: Path, *, kind: str) -> Iterator[Path]:
         _remove_stale(target)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-{os.getpid()}-", dir=target.parent))
     except OSError as exc:
-        raise _write_error(target, exc) from None
+        raise _write_error(target, exc) from exc
     try:
         yield tmp
         entries = sorted(p.name for p in tmp.iterdir())
@@ -42,7 +43,7 @@ def atomic_dir(target: Path, *, kind: str) -> Iterator[Path]:
         _swap_into_place(tmp, target)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise _write_error(target, exc) from None
+        raise _write_error(target, exc) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -72,7 +73,7 @@ def atomic_file(path: Path) -> Iterator[Path]:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.partial-", dir=path.parent)
         os.close(fd)
     except OSError as exc:
-        raise _write_error(path, exc) from None
+        raise _write_error(path, exc) from exc
     try:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
@@ -80,7 +81,7 @@ def atomic_file(path: Path) -> Iterator[Path]:
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):
-            raise _write_error(path, exc) from None
+            raise _write_error(path, exc) from exc
         raise
 
 
@@ -117,7 +118,7 @@ def check_output_dir(target: Path, *, kind: str, inputs: Iterable[str | Path | N
         try:  # a probe in the nearest existing folder; nothing is created for good
             os.rmdir(tempfile.mkdtemp(prefix=".intentbal-probe-", dir=existing))
         except OSError as exc:
-            raise _write_error(target, exc) from None
+            raise _write_error(target, exc) from exc
         return
     if not target.is_dir():
         raise IntentbalError(f"{target}: expected a folder for the output, found a file; choose another --output")

@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 HASH_CHARS = 16  # 64 bits of SHA-1: a chance collision among a million texts is about 1 in 30 million
 

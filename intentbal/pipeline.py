@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import intentbal
 from intentbal.audit import AuditResult, Change, audit_report, compare_reports, comparison_scope
@@ -67,9 +68,9 @@ class TrainRun:
     profile: Profile
     augmentation: AugmentResult | None
     report: Report | None
-    train_metrics: dict[str, float]
+    train_metrics: dict[str, Any]
     warnings: list[str]
-    adjustment: dict[str, object] | None = None  # the logit adjustment's tau and where it was chosen
+    adjustment: dict[str, Any] | None = None  # the logit adjustment's tau and where it was chosen
     refit: dict[str, object] | None = None  # rows the shipped model was refit on, when it was (train.refit)
 
 
@@ -107,8 +108,9 @@ def load_split(config: Config) -> Split:
     if validation is not None:
         check_shared_intents(train, validation, "validation", ignore=config.data.oos_label)
     if config.data.eval is not None:
-        eval_data: IntentData | None = load_data(config, config.data.eval, "eval")
-        check_shared_intents(train, eval_data, "eval", ignore=config.data.oos_label)
+        loaded = load_data(config, config.data.eval, "eval")
+        check_shared_intents(train, loaded, "eval", ignore=config.data.oos_label)
+        eval_data: IntentData | None = loaded
     else:
         train, eval_data, not_evaluable = stratified_split(train, fraction=config.data.eval_fraction,
                                                            seed=config.seed)
@@ -173,6 +175,7 @@ def augment_file(
         raise IntentbalError("no data to augment: expected a DATA path")
     check_output_file(output, suffixes=TABLE_SUFFIXES, inputs=run_inputs(config), overwrite=overwrite)
     result = augment_training(config, load_data(config, config.data.train, "train"), progress, force=True)
+    assert result is not None  # force=True always augments
     write_table(output, _augmented_records(result), columns=AUGMENT_COLUMNS)
     return result
 
@@ -216,7 +219,7 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
         refit = Refit(_fit(config, shipped_rows, checkpoints / "refit", keep=False, resume=resume, progress=stage),
                       everything, again, len(everything) - len(split.train))
     shipped = refit.trained if refit else trained
-    metrics = {**_fit_metrics(shipped, len(shipped_rows)), "processes": distributed.world_size(),
+    metrics: dict[str, Any] = {**_fit_metrics(shipped, len(shipped_rows)), "processes": distributed.world_size(),
                "refit": refit is not None}
     if refit is not None:
         metrics["evaluated_fit"] = _fit_metrics(trained, len(train_rows))
@@ -254,14 +257,15 @@ def _fit(
     from intentbal.soup import train_soup
     from intentbal.train import keep_fit, kept_fit
 
-    settings = {"model_config": config.model, "train_config": config.train, "seed": config.seed}
+    m, t, seed = config.model, config.train, config.seed
     kept = folder.with_name(folder.name + ".safetensors")
-    if keep and resume and (found := kept_fit(kept, data, **settings)) is not None:
+    if keep and resume and (found := kept_fit(kept, data, model_config=m, train_config=t, seed=seed)) is not None:
         return found
-    trained = train_soup(data, **settings, progress=progress, checkpoint_dir=folder, resume=resume)
+    trained = train_soup(data, model_config=m, train_config=t, seed=seed, progress=progress,
+                         checkpoint_dir=folder, resume=resume)
     if keep:
-        if config.train.save_steps and trained.steps >= config.train.save_steps:
-            keep_fit(kept, trained, data, **settings)
+        if t.save_steps and trained.steps >= t.save_steps:
+            keep_fit(kept, trained, data, model_config=m, train_config=t, seed=seed)
         if distributed.is_main():
             shutil.rmtree(folder, ignore_errors=True)  # its mid-training state is no longer needed
     return trained
@@ -328,9 +332,9 @@ def _write_run(
     profile: Profile,
     augmented: AugmentResult | None,
     split: Split,
-    metrics: dict[str, float],
+    metrics: dict[str, Any],
     warnings: list[str],
-    adjustment: dict[str, object] | None,
+    adjustment: dict[str, Any] | None,
     refit: Refit | None = None,
 ) -> Report | None:
     """Write the run; the model folder holds ``refit``'s model when there is one, the report is ``trained``'s."""
@@ -653,10 +657,11 @@ def read_report(path: Path) -> dict:
         path = path / "report.json"
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise IntentbalError(f"{path}: report not found; pass OUTPUT/report.json of an earlier run") from None
+    except FileNotFoundError as exc:
+        raise IntentbalError(f"{path}: report not found; pass OUTPUT/report.json of an earlier run") from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IntentbalError(f"{path}: expected an intentbal report.json, found unreadable JSON ({exc})") from None
+        raise IntentbalError(f"{path}: expected an intentbal report.json, found unreadable JSON ({exc})") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("intents"), list) or "summary" not in doc:
-        raise IntentbalError(f"{path}: expected an intentbal report.json with 'summary' and 'intents', found other JSON")
+        raise IntentbalError(
+            f"{path}: expected an intentbal report.json with 'summary' and 'intents', found other JSON")
     return doc

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -41,8 +42,9 @@ def recall_vs_count(report: Report) -> bytes:
         if not mine:
             continue
         x = [max(m.train_count, 0.8) for m in mine]
-        y = [m.recall for m in mine]
-        err = [[m.recall - m.recall_ci[0] for m in mine], [m.recall_ci[1] - m.recall for m in mine]]
+        y = [m.recall for m in mine if m.recall is not None]
+        ci = [m.recall_ci for m in mine if m.recall_ci is not None]  # set wherever recall is
+        err = [[r - c[0] for r, c in zip(y, ci)], [c[1] - r for r, c in zip(y, ci)]]
         ax.errorbar(x, y, yerr=err, fmt="o", color=colour, ecolor=colour, alpha=0.8, capsize=2, ms=4,
                     label=status.replace("_", " "))
     ax.axhline(report.summary["recall_threshold"], color="#555", ls="--", lw=1, label="threshold")

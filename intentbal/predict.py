@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -52,6 +53,7 @@ class IntentClassifier:
         from intentbal.models import intents_of, load_classifier, load_tokenizer
 
         config = config or ModelConfig()
+        chosen: Literal["torch", "onnx"]
         if choose_backend(model_dir, backend) == "onnx":
             tokenizer, intents, meta = load_tokenizer(model_dir, config)
             model, chosen = open_session(model_dir), "onnx"

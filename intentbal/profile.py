@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from statistics import median
-from typing import Any, Sequence
+from typing import Any
 
 from intentbal.overlap import overlap_warning, train_eval_overlap
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from intentbal.audit import Change, comparison_scope
 from intentbal.evaluate import IntentMetrics, Report
@@ -16,7 +17,8 @@ from intentbal.overlap import Overlap, overlap_warning
 if TYPE_CHECKING:
     from intentbal.profile import Profile
 
-STATUS = {"pass": "ok", "at_risk": "AT RISK", "fail": "FAIL", "insufficient_evidence": "too few", "not_evaluable": "n/a"}
+STATUS = {"pass": "ok", "at_risk": "AT RISK", "fail": "FAIL", "insufficient_evidence": "too few",
+          "not_evaluable": "n/a"}
 
 
 LIST_LIMIT = 5  # intent names shown in one terminal line before the rest is counted
@@ -59,10 +61,10 @@ def summary_lines(report: Report) -> list[str]:
         f"{s['below_threshold']} of {s['intents_evaluated']} intents under {s['recall_threshold']:.2f} recall",
     ]
     if s.get("macro_roc_auc") is not None:
-        lines.append(f"macro ROC-AUC {s['macro_roc_auc']:.3f}   macro average precision {s['macro_average_precision']:.3f}")
-    verdicts = [f"{len(s[k])} {label}" for k, label in
-                (("failing", "failing"), ("at_risk", "at risk"), ("insufficient_evidence", "with too few eval examples"))
-                if s.get(k)]
+        lines.append(f"macro ROC-AUC {s['macro_roc_auc']:.3f}   "
+                     f"macro average precision {s['macro_average_precision']:.3f}")
+    named = (("failing", "failing"), ("at_risk", "at risk"), ("insufficient_evidence", "with too few eval examples"))
+    verdicts = [f"{len(s[k])} {label}" for k, label in named if s.get(k)]
     if verdicts:
         lines.append(f"recall interval vs {s['recall_threshold']:.2f}: " + ", ".join(verdicts)
                      + (f" (fewer than {s['min_support']})" if s.get("insufficient_evidence") else ""))
@@ -182,7 +184,7 @@ def prediction_rows(
 TABLE_SUFFIXES = (".csv", ".jsonl", ".parquet")
 
 
-def write_table(path: Path, rows: Sequence[dict[str, str | float]], *, columns: Sequence[str]) -> None:
+def write_table(path: Path, rows: Sequence[Mapping[str, object]], *, columns: Sequence[str]) -> None:
     """Write ``rows`` (each with exactly ``columns``) to ``path`` atomically, in the format its
     suffix names: ``.csv`` (a header row), ``.jsonl`` (one object per line) or ``.parquet``."""
     suffix = Path(path).suffix.lower()
@@ -202,7 +204,7 @@ def write_table(path: Path, rows: Sequence[dict[str, str | float]], *, columns: 
         raise ValueError(f"{path}: no writer for {suffix!r}; expected one of {', '.join(TABLE_SUFFIXES)}")
 
 
-def _csv_text(rows: Sequence[dict[str, str | float]], columns: Sequence[str]) -> str:
+def _csv_text(rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
     writer.writeheader()

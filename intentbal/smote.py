@@ -13,8 +13,9 @@ raise its row count, not the number of genuinely different examples.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from statistics import median
-from typing import Any, Sequence
+from typing import Any
 
 
 class EmbeddingSmote:

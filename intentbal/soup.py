@@ -60,6 +60,7 @@ def train_soup(
         _accumulate(total, result.model)
         results.append(result)
     last = results[-1] if results else skeleton
+    assert last is not None  # with no member trained here, every member was loaded into the skeleton
     _load_mean(last.model, total, size)
     return replace(
         last,

@@ -13,9 +13,10 @@ import json
 import math
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from intentbal.adjust import log_prior
 from intentbal.batching import encode, pad, pad_id_of, shuffled_batches
@@ -237,7 +238,7 @@ def _optimiser(model: Any, config: TrainConfig, total: int, device: Any) -> tupl
     import torch
     from transformers import get_linear_schedule_with_warmup
 
-    fused = {"fused": True} if device.type == "cuda" else {}
+    fused: dict[str, Any] = {"fused": True} if device.type == "cuda" else {}
     optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.learning_rate, **fused)
     scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total), total)
     return optimizer, scheduler
@@ -245,7 +246,7 @@ def _optimiser(model: Any, config: TrainConfig, total: int, device: Any) -> tupl
 
 def _step(
     model: Any, optimizer: Any, scheduler: Any, weights: Any, offset: Any, device: Any, precision: str
-) -> Callable[[Any, Any, Any], Any]:
+) -> Callable[[Any, Any, Any, tuple[Any, Any] | None], Any]:
     """One optimisation step on a padded batch; bf16 autocast on GPUs unless told otherwise."""
     import torch
 
@@ -274,7 +275,8 @@ def _step(
 
 
 def _param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
-    decay, no_decay = [], []
+    decay: list[Any] = []
+    no_decay: list[Any] = []
     exempt = set(getattr(model, "no_weight_decay", ()))
     for name, param in model.named_parameters():
         (no_decay if param.ndim < 2 or "norm" in name.lower() or name in exempt else decay).append(param)

@@ -19,7 +19,8 @@ CAPTIONS = {
 }
 
 STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1280px;color:#222;padding:0 1rem}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1280px;color:#222;
+padding:0 1rem}
 h1{font-size:1.6rem} h2{font-size:1.2rem;margin-top:2rem}
 ul.summary li{margin:.2rem 0}
 table{border-collapse:collapse;width:100%;font-size:.85rem}

@@ -30,6 +30,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from intentbal.predict import IntentClassifier
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "scripts" / "hf_trainer_baseline.py"
@@ -51,8 +55,8 @@ def main() -> None:
     from intentbal.models import embedded_model_dir
 
     model = a.model or embedded_model_dir()
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
         ours = train_intentbal(a, model, tmp / "ib")
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         base = train_baseline(a, model, tmp / "base.csv")
@@ -143,7 +147,9 @@ def compare_prediction(model_dir: Path, texts: list[str], max_length: int, *, re
     return result
 
 
-def onnx_classifier(model_dir: Path, torch_clf: object, texts: list[str]) -> tuple[object | None, dict]:
+def onnx_classifier(
+    model_dir: Path, torch_clf: IntentClassifier, texts: list[str]
+) -> tuple[IntentClassifier | None, dict]:
     """Export ``model_dir`` and load it on ONNX Runtime; how the export went, and how far its
     probabilities are from torch's on ``texts``. None (and the reason) without onnxruntime."""
     import numpy as np
@@ -179,7 +185,7 @@ def best_rates(rivals: dict, n: int, repeats: int) -> dict[str, float]:
     return best
 
 
-def latency(clf: object, texts: list[str]) -> dict[str, float]:
+def latency(clf: IntentClassifier, texts: list[str]) -> dict[str, float]:
     """Median and p95 milliseconds of ``clf.predict([text])``, one text at a time."""
     clf.predict(texts[:1])
     latencies = []

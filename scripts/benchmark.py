@@ -38,8 +38,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "scripts" / "hf_trainer_baseline.py"
@@ -242,6 +242,8 @@ def mean_pooled(texts: list[str]):
 
 def score(predictions: Path, counts: Path) -> dict:
     spec = importlib.util.spec_from_file_location("score", SCORER)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"{SCORER}: expected the benchmark scorer, found none")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.score(predictions, counts)
@@ -251,7 +253,8 @@ def markdown(results: dict, *, order: list[str], title: str, command: str) -> st
     lines = [f"### {title}", "",
              f"`{command}` -- {dt.date.today().isoformat()}, {platform.node() or 'this machine'}, "
              f"{_device()}; scored by scripts/score.py on the test split.", "",
-             "| recipe | seeds | validation macro recall | accuracy | macro-F1 | tail recall | worst | <50% | minutes |",
+             "| recipe | seeds | validation macro recall | accuracy | macro-F1 | tail recall | worst | <50% "
+             "| minutes |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name in order + [n for n in results if n not in order]:
         runs = list(results.get(name, {}).values())

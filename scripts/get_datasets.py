@@ -29,8 +29,9 @@ import csv
 import json
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "data" / "benchmarks"
@@ -56,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         if a.hub:
             written = (banking77_from_hub if a.dataset == "banking77" else clinc150_from_hub)(out)
         else:
-            required, extras = (BANKING77_FILES, BANKING77_EXTRAS) if a.dataset == "banking77" else (CLINC_FILES, CLINC_EXTRAS)
+            banking = a.dataset == "banking77"
+            required, extras = (BANKING77_FILES, BANKING77_EXTRAS) if banking else (CLINC_FILES, CLINC_EXTRAS)
             written = copy_local(a.source, out, required=required, extras=extras,
                                  check=_check_banking77_csv if a.dataset == "banking77" else _check_clinc_json)
     except (OSError, ValueError) as exc:

@@ -76,8 +76,14 @@ def read_rows(path: Path) -> tuple[list[str], list[str]]:
 def run(a: argparse.Namespace) -> dict[str, float]:
     """Train, predict ``a.test``, write ``a.out``; the timings."""
     import torch
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
-                              TrainingArguments, set_seed)
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
 
     x_train, y_train = read_rows(a.train)
     x_test, y_test = read_rows(a.test)

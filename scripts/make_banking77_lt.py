@@ -31,6 +31,7 @@ import csv
 import json
 import random
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,7 +147,7 @@ def write_longtail(out: Path, longtail: LongTail, test_rows: list[Row]) -> None:
     _write_text(out / "train_counts.json", json.dumps(longtail.counts, indent=1) + "\n")
 
 
-def _write_csv(path: Path, header: list[str], rows: list[tuple[str, ...]]) -> None:
+def _write_csv(path: Path, header: list[str], rows: Sequence[tuple[str, ...]]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)  # the csv module's own \r\n line ends, as in the shipped files

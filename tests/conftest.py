@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from intentbal.data import IntentData
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
@@ -27,6 +32,8 @@ TOY = {
                  "change the password on my login"],
     "fraud": ["someone stole my card", "fraud on my account", "stolen card used"],
 }
+# A few eval rows of the toy intents, for runs that only need some eval data.
+TOY_EVAL = [("where is my parcel now", "track_order"), ("refund me please", "refund"), ("stolen card", "fraud")]
 
 
 def run_cli(*args) -> int:
@@ -36,16 +43,38 @@ def run_cli(*args) -> int:
     return main([str(a) for a in args])
 
 
-def one_line_error(capsys: pytest.CaptureFixture) -> str:
-    """The CLI's stderr, checked to be one ``intentbal: error:`` line without a traceback."""
+def set_args(overrides: Iterable[str]) -> list[str]:
+    """``--set KEY=VALUE`` arguments for each override."""
+    return [arg for override in overrides for arg in ("--set", override)]
+
+
+def one_line_error(capsys: pytest.CaptureFixture, *fragments: str) -> str:
+    """The CLI's stderr, checked to be one ``intentbal: error:`` line without a traceback that
+    contains every fragment."""
     err = capsys.readouterr().err
     assert err.startswith("intentbal: error: "), err
     assert err.count("\n") == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in err, err
     return err
 
 
 def toy_rows() -> list[tuple[str, str]]:
     return [(text, intent) for intent, texts in TOY.items() for text in texts]
+
+
+def toy_data() -> IntentData:
+    """The toy rows as loaded data."""
+    from intentbal.data import IntentData
+
+    rows = toy_rows()
+    return IntentData([t for t, _ in rows], [i for _, i in rows], "toy")
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV file with a header, as dicts."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
 
 
 def write_csv(path: Path, rows: list[tuple[str, str]], header: tuple[str, str] = ("text", "intent")) -> Path:
@@ -120,6 +149,6 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> P
         ("refund me please", "refund"), ("i want a refund", "refund"), ("i forgot the password", "password"),
         ("my card was stolen", "fraud"), ("fraud on my card", "fraud"), ("hello there", "greeting"),
     ])
-    sets = [x for o in fast_settings(tiny_model) for x in ("--set", o)]
-    assert run_cli("train", "--train", train, "--eval", evalset, "--output", folder / "run", *sets) == 0
+    assert run_cli("train", "--train", train, "--eval", evalset, "--output", folder / "run",
+                   *set_args(fast_settings(tiny_model))) == 0
     return folder / "run"

@@ -7,7 +7,7 @@ import torch
 from intentbal import adjust
 from intentbal.cli import main
 
-from conftest import toy_rows, write_csv
+from conftest import set_args, toy_rows, write_csv
 
 
 def test_log_prior():
@@ -44,6 +44,7 @@ def test_bake_shifts_the_logits_exactly(tiny_model):
     np.testing.assert_allclose(after, before - 1.5 * prior, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow  # trains through the CLI for each setting
 @pytest.mark.parametrize("setting, validation, expected", [
     ("auto", True, "validation"), ("auto", False, "default"), ("0", False, "given"), ("0.5", True, "given"),
 ])
@@ -55,7 +56,7 @@ def test_training_records_and_applies_the_adjustment(setting, validation, expect
     train = write_csv(tmp_path / "train.csv", toy_rows())
     val = write_csv(tmp_path / "val.csv", [("where is my order now", "track_order"), ("stolen card", "fraud"),
                                            ("refund me", "refund"), ("password reset", "password")])
-    sets = [x for o in fast_overrides for x in ("--set", o)] + ["--set", f"train.logit_adjustment={setting}"]
+    sets = set_args([*fast_overrides, f"train.logit_adjustment={setting}"])
     extra = ["--validation", val] if validation else []
     out = tmp_path / "run"
     assert main([str(a) for a in ["train", "--train", train, "--output", out, *extra, *sets]]) == 0
@@ -73,6 +74,7 @@ def test_training_records_and_applies_the_adjustment(setting, validation, expect
     assert ours == theirs
 
 
+@pytest.mark.slow  # trains through the CLI
 def test_without_validation_data_the_recipe_holds_some_of_train_out(tmp_path, fast_overrides):
     """Only intents with at least 5 examples give any; the held-out rows are never trained on."""
     from intentbal.config import load_config

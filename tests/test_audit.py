@@ -11,16 +11,11 @@ import numpy as np
 import pytest
 
 from intentbal.audit import audit_report, compare_reports, two_proportion_p
-from intentbal.cli import main
+from intentbal.cv import fold_assignment
 from intentbal.evaluate import evaluate_predictions
 from intentbal.fallback import analyse_fallback, choose_threshold
-from intentbal.cv import fold_assignment
 
-from conftest import TOY, toy_rows, write_csv
-
-
-def cli(*args):
-    return main([str(a) for a in args])
+from conftest import TOY, run_cli, set_args, toy_rows, write_csv
 
 
 def report_of(gold, pred, counts, **kw):
@@ -110,9 +105,9 @@ def test_fallback_cost_and_threshold_choice():
 def model_dir(tmp_path_factory, tiny_model):
     out = tmp_path_factory.mktemp("audit") / "run"
     train = write_csv(out.parent / "train.csv", toy_rows())
-    sets = ["--set", f"model.name_or_path={tiny_model}", "--set", "train.epochs=40", "--set", "train.batch_size=8",
-            "--set", "train.learning_rate=0.003", "--set", "model.max_length=32"]
-    assert cli("train", "--train", train, "--output", out, *sets) == 0
+    sets = set_args([f"model.name_or_path={tiny_model}", "train.epochs=40", "train.batch_size=8",
+                     "train.learning_rate=0.003", "model.max_length=32"])
+    assert run_cli("train", "--train", train, "--output", out, *sets) == 0
     return out / "model"
 
 
@@ -122,26 +117,28 @@ def eval_file(tmp_path):
     return write_csv(tmp_path / "eval.csv", rows)
 
 
+@pytest.mark.slow  # trains the 40-epoch model_dir through the CLI
 def test_audit_exit_codes(model_dir, eval_file, tmp_path, capsys):
-    assert cli("audit", "--model", model_dir, "--data", eval_file, "--min-recall", "0.0") == 0
+    assert run_cli("audit", "--model", model_dir, "--data", eval_file, "--min-recall", "0.0") == 0
     assert "AUDIT PASSED" in capsys.readouterr().out
-    assert cli("audit", "--model", model_dir, "--data", eval_file, "--min-recall", "1.0",
+    assert run_cli("audit", "--model", model_dir, "--data", eval_file, "--min-recall", "1.0",
                "--min-tail-recall", "1.0") == 1
     assert "AUDIT FAILED" in capsys.readouterr().out
-    assert cli("audit", "--model", model_dir, "--data", tmp_path / "missing.csv") == 2
+    assert run_cli("audit", "--model", model_dir, "--data", tmp_path / "missing.csv") == 2
     with pytest.raises(SystemExit) as info:
-        cli("audit", "--model", model_dir, "--data", eval_file, "--min-recall", "1.5")
+        run_cli("audit", "--model", model_dir, "--data", eval_file, "--min-recall", "1.5")
     assert info.value.code == 2
     (tmp_path / "bad.json").write_text("{}")
-    assert cli("audit", "--model", model_dir, "--data", eval_file, "--baseline", tmp_path / "bad.json") == 2
+    assert run_cli("audit", "--model", model_dir, "--data", eval_file, "--baseline", tmp_path / "bad.json") == 2
     assert "expected an intentbal report.json" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # uses model_dir (40 epochs)
 def test_audit_with_baseline_and_compare(model_dir, eval_file, tmp_path, capsys):
-    assert cli("audit", "--model", model_dir, "--data", eval_file, "--min-recall", "0",
+    assert run_cli("audit", "--model", model_dir, "--data", eval_file, "--min-recall", "0",
                "--output", tmp_path / "now") == 0
     now = json.loads((tmp_path / "now" / "report.json").read_text())
-    assert cli("audit", "--model", model_dir, "--data", eval_file, "--min-recall", "0",
+    assert run_cli("audit", "--model", model_dir, "--data", eval_file, "--min-recall", "0",
                "--baseline", tmp_path / "now" / "report.json") == 0, "no change is no regression"
     # 'oos' is unseen in training, so its recall is 0 now; a baseline that got both right regressed
     better = json.loads(json.dumps(now))
@@ -150,17 +147,18 @@ def test_audit_with_baseline_and_compare(model_dir, eval_file, tmp_path, capsys)
     oos["recall"] = 1.0
     (tmp_path / "old.json").write_text(json.dumps(better))
     capsys.readouterr()
-    assert cli("audit", "--model", model_dir, "--data", eval_file, "--min-recall", "0",
+    assert run_cli("audit", "--model", model_dir, "--data", eval_file, "--min-recall", "0",
                "--baseline", tmp_path / "old.json") == 1
     assert "regression: oos 1.000 -> 0.000" in capsys.readouterr().out
-    assert cli("compare", tmp_path / "old.json", tmp_path / "now") == 0
+    assert run_cli("compare", tmp_path / "old.json", tmp_path / "now") == 0
     out = capsys.readouterr().out
     assert "recall A" in out and "significantly worse in B: oos" in out
 
 
+@pytest.mark.slow  # uses model_dir (40 epochs)
 def test_evaluate_writes_html_plots_and_fallback_with_oos(model_dir, eval_file, tmp_path):
     out = tmp_path / "ev"
-    assert cli("evaluate", "--model", model_dir, "--data", eval_file, "--output", out,
+    assert run_cli("evaluate", "--model", model_dir, "--data", eval_file, "--output", out,
                "--set", "data.oos_label=oos") == 0
     report = json.loads((out / "report.json").read_text())
     assert "oos" not in {r["intent"] for r in report["intents"]}
@@ -180,12 +178,13 @@ def test_evaluate_writes_html_plots_and_fallback_with_oos(model_dir, eval_file, 
     assert len(curve["thresholds"]) == len(curve["in_scope_recall"]) == 101
 
 
+@pytest.mark.slow  # trains 8 models
 def test_cv_keeps_intents_with_fewer_examples_than_folds(tmp_path, tiny_model, capsys):
     rows = toy_rows() + [("gift card balance please", "gift_card"), ("how much is on my gift card", "gift_card"),
                          ("talk to a human", "agent")]
     data = write_csv(tmp_path / "d.csv", rows)
-    sets = ["--set", f"model.name_or_path={tiny_model}", "--set", "train.epochs=5", "--set", "train.batch_size=8"]
-    assert cli("cv", "--train", data, "--folds", "4", "--repeats", "2", "--output", tmp_path / "cv", *sets) == 0
+    sets = set_args([f"model.name_or_path={tiny_model}", "train.epochs=5", "train.batch_size=8"])
+    assert run_cli("cv", "--train", data, "--folds", "4", "--repeats", "2", "--output", tmp_path / "cv", *sets) == 0
     report = json.loads((tmp_path / "cv" / "report.json").read_text())
     rows_by = {r["intent"]: r for r in report["intents"]}
     assert rows_by["gift_card"]["support"] == 4  # 2 examples, each held out once per repeat
@@ -196,16 +195,17 @@ def test_cv_keeps_intents_with_fewer_examples_than_folds(tmp_path, tiny_model, c
 
 
 def test_cv_needs_two_folds(toy_csv, capsys):
-    assert cli("cv", "--train", toy_csv, "--folds", "1") == 2
+    assert run_cli("cv", "--train", toy_csv, "--folds", "1") == 2
     assert "expected at least 2 folds" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # uses model_dir (40 epochs) and starts Chromium
 def test_html_renders_in_headless_chromium(model_dir, eval_file, tmp_path):
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         pytest.skip("chromium is not installed (apt-get install chromium)")
     out = tmp_path / "ev"
-    assert cli("evaluate", "--model", model_dir, "--data", eval_file, "--output", out) == 0
+    assert run_cli("evaluate", "--model", model_dir, "--data", eval_file, "--output", out) == 0
     shot = tmp_path / "shot.png"
     subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                     "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -3,23 +3,20 @@ import subprocess
 import sys
 from collections import Counter
 
+import pytest
+
 from intentbal.augment import DUPLICATE, augment_rare, clean_text, resolve_target
 from intentbal.config import load_config
 from intentbal.data import IntentData, load_intents
 from intentbal.pipeline import augment_file, load_split
 
-from conftest import ROOT, toy_rows
+from conftest import ROOT, toy_data
 
 ALL = ["keyboard", "ocr", "char_substitute", "word_swap", "word_delete", "spelling"]
 
 
-def toy() -> IntentData:
-    rows = toy_rows()
-    return IntentData([t for t, _ in rows], [i for _, i in rows], "toy")
-
-
 def test_rare_intents_reach_the_target_and_others_are_untouched():
-    data = toy()
+    data = toy_data()
     result = augment_rare(data, target=7, augmenters=ALL, seed=0)
     before, after = Counter(data.intents), result.counts()
     for intent, n in before.items():
@@ -29,7 +26,7 @@ def test_rare_intents_reach_the_target_and_others_are_untouched():
 
 
 def test_synthetic_rows_are_new_and_keep_provenance():
-    data = toy()
+    data = toy_data()
     result = augment_rare(data, target=12, augmenters=ALL, seed=3)
     originals = {t.casefold() for t in data.texts}
     made = [s for s in result.synthetic if s.augmenter != DUPLICATE]
@@ -51,12 +48,13 @@ def test_duplication_is_the_fallback():
 
 
 def test_same_seed_same_output_other_seed_differs():
-    a = augment_rare(toy(), target=10, augmenters=ALL, seed=1).synthetic
-    b = augment_rare(toy(), target=10, augmenters=ALL, seed=1).synthetic
-    c = augment_rare(toy(), target=10, augmenters=ALL, seed=2).synthetic
+    a = augment_rare(toy_data(), target=10, augmenters=ALL, seed=1).synthetic
+    b = augment_rare(toy_data(), target=10, augmenters=ALL, seed=1).synthetic
+    c = augment_rare(toy_data(), target=10, augmenters=ALL, seed=2).synthetic
     assert a == b and a != c
 
 
+@pytest.mark.slow  # two processes, each importing nlpaug
 def test_deterministic_across_processes_and_hash_seeds(tmp_path, toy_csv):
     outputs = []
     for hash_seed in ("1", "2", "random"):
@@ -106,7 +104,7 @@ def test_augmentation_never_sees_held_out_data(toy_csv):
 def test_synonym_needs_wordnet_data():
     from intentbal.augment import _wordnet_present
 
-    result = augment_rare(toy(), target=5, augmenters=["synonym", "ocr"], seed=0)
+    result = augment_rare(toy_data(), target=5, augmenters=["synonym", "ocr"], seed=0)
     if _wordnet_present():
         assert result.warnings == []
     else:
@@ -129,8 +127,8 @@ def test_cap_intents_undersamples_only_frequent_intents_reproducibly():
 
 def test_duplicate_augmenter_is_plain_random_oversampling(toy_csv):
     from intentbal.augment import augment_rare
-    from intentbal.pipeline import load_data
     from intentbal.config import Config
+    from intentbal.pipeline import load_data
 
     data = load_data(Config(), toy_csv, "train")
     result = augment_rare(data, target=8, augmenters=["duplicate"], seed=0)

@@ -234,8 +234,10 @@ def test_listing_cuts_long_lists():
 
 def test_a_thousand_intents_give_short_warning_lines(tmp_path, capsys):
     rows = [(f"text {n} {k}", f"intent_{n:04d}") for n in range(1000) for k in range(1 + (n % 7 == 0) * 5)]
-    evals = write_csv(tmp_path / "eval.csv", [("new", f"unseen_{n}") for n in range(300)] + [("text 1 0", "intent_0001")])
-    assert run_cli("profile", write_csv(tmp_path / "t.csv", rows), "--eval", evals, "--output", tmp_path / "p.json") == 0
+    evals = write_csv(tmp_path / "eval.csv",
+                      [("new", f"unseen_{n}") for n in range(300)] + [("text 1 0", "intent_0001")])
+    train = write_csv(tmp_path / "t.csv", rows)
+    assert run_cli("profile", train, "--eval", evals, "--output", tmp_path / "p.json") == 0
     warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 3 and all(len(line) < 300 for line in warnings), warnings
     assert "and 852 more; see profile.json" in warnings[0]

@@ -1,12 +1,13 @@
-import csv
 import json
 import subprocess
 import sys
+import traceback
 
 import pytest
 
+from intentbal.errors import IntentbalError
 
-from conftest import one_line_error, run_cli, ROOT, TOY, write_csv
+from conftest import ROOT, TOY, one_line_error, read_csv, run_cli, set_args, write_csv
 
 
 @pytest.fixture
@@ -19,7 +20,7 @@ def eval_csv(tmp_path):
 
 def test_train_writes_a_complete_run(tmp_path, toy_csv, eval_csv, fast_overrides, capsys):
     out = tmp_path / "run"
-    sets = [x for o in fast_overrides for x in ("--set", o)]
+    sets = set_args(fast_overrides)
     assert run_cli("train", "--train", toy_csv, "--eval", eval_csv, "--output", out, *sets) == 0
     printed = capsys.readouterr().out
     assert "fraud" in printed and "tail recall" in printed and "greeting" in printed
@@ -34,8 +35,7 @@ def test_train_writes_a_complete_run(tmp_path, toy_csv, eval_csv, fast_overrides
     assert rows["fraud"]["train_count"] == 3 and rows["fraud"]["augmented_count"] == 6
     assert rows["greeting"]["tier"] == "unseen" and rows["greeting"]["recall"] == 0.0
     assert report["summary"]["unseen_in_train"] == ["greeting"]
-    with open(out / "predictions.csv", newline="") as f:
-        preds = list(csv.DictReader(f))
+    preds = read_csv(out / "predictions.csv")
     accuracy = sum(p["intent"] == p["prediction"] for p in preds) / len(preds)
     assert report["summary"]["accuracy"] == pytest.approx(accuracy)
 
@@ -53,7 +53,7 @@ def test_saved_model_works_with_transformers_pipeline(tmp_path, toy_csv, fast_ov
     from intentbal.predict import IntentClassifier
 
     out = tmp_path / "run"
-    sets = [x for o in [*fast_overrides, f"model.head={head}"] for x in ("--set", o)]
+    sets = set_args([*fast_overrides, f"model.head={head}"])
     assert run_cli("train", "--train", toy_csv, "--output", out, *sets) == 0
     # the prototype head's code travels in the folder; transformers runs it only when trusted
     remote = {"trust_remote_code": True} if head == "prototype" else {}
@@ -67,11 +67,12 @@ def test_saved_model_works_with_transformers_pipeline(tmp_path, toy_csv, fast_ov
     assert set(config["label2id"]) == set(TOY)
 
 
+@pytest.mark.slow  # trains through the CLI
 def test_train_without_eval_holds_out_a_split(tmp_path, fast_overrides, capsys):
     rows = [(t, i) for i, ts in TOY.items() for t in ts] + [("lonely example text", "singleton")]
     data = write_csv(tmp_path / "d.csv", rows)
     out = tmp_path / "run"
-    sets = [x for o in fast_overrides for x in ("--set", o)]
+    sets = set_args(fast_overrides)
     assert run_cli("train", "--train", data, "--output", out, *sets) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["summary"]["not_evaluable"] == ["singleton"]
@@ -80,9 +81,10 @@ def test_train_without_eval_holds_out_a_split(tmp_path, fast_overrides, capsys):
     assert "not evaluable" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # trains through the CLI; test_train_writes_a_complete_run is the fast one
 def test_evaluate_and_predict_commands(tmp_path, toy_csv, eval_csv, fast_overrides, capsys):
     out = tmp_path / "run"
-    sets = [x for o in fast_overrides for x in ("--set", o)]
+    sets = set_args(fast_overrides)
     assert run_cli("train", "--train", toy_csv, "--eval", eval_csv, "--output", out, *sets) == 0
     trained = json.loads((out / "report.json").read_text())
     assert run_cli("evaluate", "--model", out / "model", "--data", eval_csv, "--output", tmp_path / "ev") == 0
@@ -92,8 +94,7 @@ def test_evaluate_and_predict_commands(tmp_path, toy_csv, eval_csv, fast_overrid
     texts = tmp_path / "texts.csv"
     texts.write_text("text\nwhere is my parcel\nrefund me\n")
     assert run_cli("predict", "--model", out / "model", "--input", texts, "--output", tmp_path / "p.csv") == 0
-    with open(tmp_path / "p.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = read_csv(tmp_path / "p.csv")
     assert [r["text"] for r in rows] == ["where is my parcel", "refund me"]
     assert set(rows[0]) == {"text", "prediction", "confidence"}
     assert all(r["prediction"] in TOY and 0 < float(r["confidence"]) <= 1 for r in rows)
@@ -131,6 +132,7 @@ def test_argument_errors_are_one_line(capsys):
     assert "unrecognized arguments: --epochs 3" in one_line_error(capsys)
 
 
+@pytest.mark.slow  # trains through the CLI
 def test_failed_training_leaves_no_output(tmp_path, toy_csv, fast_overrides, monkeypatch):
     import intentbal.pipeline as pipeline
 
@@ -139,7 +141,7 @@ def test_failed_training_leaves_no_output(tmp_path, toy_csv, fast_overrides, mon
 
     out = tmp_path / "run"
     monkeypatch.setattr(pipeline, "write_report", boom)
-    sets = [x for o in fast_overrides for x in ("--set", o)]
+    sets = set_args(fast_overrides)
     with pytest.raises(RuntimeError):
         run_cli("train", "--train", toy_csv, "--output", out, *sets)
     assert list(tmp_path.iterdir()) == [toy_csv]
@@ -155,14 +157,33 @@ def test_real_process_bad_input_has_no_traceback(tmp_path):
     assert not (tmp_path / "profile.json").exists()
 
 
+@pytest.mark.parametrize("command, cause", [
+    (["profile", "{bad}", "--output", "{tmp}/p.json"], UnicodeDecodeError),
+    (["compare", "{tmp}/missing.json", "{tmp}/missing.json"], FileNotFoundError),
+])
+def test_debug_shows_the_cause_the_plain_error_hides(command, cause, tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes("text,intent\ncaf\xe9,x\n".encode("latin-1"))
+    args = [a.format(bad=bad, tmp=tmp_path) for a in command]
+    assert run_cli(*args) == 2
+    assert cause.__name__ not in one_line_error(capsys)
+    with pytest.raises(IntentbalError) as info:
+        run_cli(*args, "--debug")
+    assert isinstance(info.value.__cause__, cause)
+    shown = "".join(traceback.format_exception(info.value))
+    assert cause.__name__ in shown and "direct cause of the following exception" in shown
+    assert not (tmp_path / "p.json").exists()
+
+
 def test_import_is_light():
     code = "import sys, intentbal, intentbal.cli, intentbal.config; print('torch' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.stdout.strip() == "False"
 
 
+@pytest.mark.slow  # three fine-tunes
 def test_train_with_a_soup_writes_one_model_from_two_fine_tunes(tmp_path, toy_csv, eval_csv, fast_overrides):
-    sets = [x for o in fast_overrides + ["train.epochs=2"] for x in ("--set", o)]
+    sets = set_args([*fast_overrides, "train.epochs=2"])
     assert run_cli("train", "--train", toy_csv, "--eval", eval_csv, "--output", tmp_path / "one", *sets) == 0
     assert run_cli("train", "--train", toy_csv, "--eval", eval_csv, "--output", tmp_path / "soup", *sets,
                    "--set", "train.soup=2") == 0

@@ -1,7 +1,6 @@
 """ONNX export and the ONNX Runtime backend: same predictions as torch, files that appear whole."""
 
 import contextlib
-import csv
 import io
 import json
 import shutil
@@ -15,7 +14,7 @@ from intentbal.errors import IntentbalError
 from intentbal.export import CHECK_FILE, ONNX_FILE, export_onnx
 from intentbal.predict import IntentClassifier
 
-from conftest import one_line_error, run_cli, ROOT, TOY, toy_rows, write_csv
+from conftest import ROOT, TOY, one_line_error, read_csv, run_cli, set_args, toy_rows, write_csv
 
 # Mixed lengths, one past max_length (32 in these tests), one word, one unknown to the toy vocabulary.
 TEXTS = ["where is my parcel", "refund please", "forgot password", "stolen card", "hi",
@@ -38,7 +37,7 @@ def trained(request, tiny_model, tmp_path_factory):
     settings = [f"model.name_or_path={tiny_model}", "model.max_length=32", "train.epochs=5",  # as fast_overrides,
                 "train.batch_size=8", "train.learning_rate=0.003", "augment.enabled=false",  # shorter
                 "data.validation_fraction=0", f"model.head={request.param}"]
-    sets = [x for s in settings for x in ("--set", s)]
+    sets = set_args(settings)
     assert run_cli("train", "--train", data, "--output", folder / "run", *sets) == 0
     return folder / "run" / "model"
 
@@ -109,6 +108,7 @@ def test_missing_onnxruntime_names_the_extra(trained, exported, tmp_path, monkey
     assert not (model / ONNX_FILE).exists() and not (model / CHECK_FILE).exists()
 
 
+@pytest.mark.slow  # exports again
 def test_a_failed_check_writes_nothing(trained, tmp_path, monkeypatch, capsys):
     import intentbal.export as export
 
@@ -139,6 +139,7 @@ def test_an_interrupted_export_leaves_no_file(trained, tmp_path, monkeypatch):
     assert not (model / ONNX_FILE).exists() and leftovers(model) == []
 
 
+@pytest.mark.slow  # exports again
 def test_the_check_file_comes_last_and_never_describes_another_graph(exported, tmp_path, monkeypatch):
     import intentbal.export as export
 
@@ -172,7 +173,7 @@ def test_predict_command_uses_the_export(exported, trained, tmp_path):
     data = write_csv(tmp_path / "texts.csv", [(t, "track_order") for t in TEXTS])
     for name, model in (("onnx.csv", exported), ("torch.csv", trained)):
         assert run_cli("predict", "--model", model, "--input", data, "--output", tmp_path / name) == 0
-    onnx_rows, torch_rows = (list(csv.DictReader(open(tmp_path / n, newline=""))) for n in ("onnx.csv", "torch.csv"))
+    onnx_rows, torch_rows = (read_csv(tmp_path / n) for n in ("onnx.csv", "torch.csv"))
     assert [r["prediction"] for r in onnx_rows] == [r["prediction"] for r in torch_rows]
     assert [float(r["confidence"]) for r in onnx_rows] == pytest.approx([float(r["confidence"]) for r in torch_rows],
                                                                         abs=1e-5)
@@ -202,6 +203,7 @@ def test_damaged_export_files_are_one_line_errors(exported, tmp_path, name, cont
     assert "\n" not in str(info.value) and "intentbal export" in str(info.value)
 
 
+@pytest.mark.slow  # exports again
 def test_export_to_another_file_writes_its_check_beside_it(trained, tmp_path):
     result = export_onnx(trained, output=tmp_path / "deploy" / "intents.onnx")
     assert result.path.is_file() and result.check_path == tmp_path / "deploy" / CHECK_FILE

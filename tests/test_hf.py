@@ -33,6 +33,7 @@ print(json.dumps({"class": type(classify.model).__module__ + "." + type(classify
 """
 
 
+@pytest.mark.slow  # a Python process per import order
 @pytest.mark.parametrize("imports", [
     "import intentbal\nfrom transformers import pipeline",
     "import transformers\nimport intentbal\nfrom transformers import pipeline",
@@ -56,6 +57,7 @@ def test_auto_config_alone_knows_the_head_after_import_intentbal(trained_run, tm
     assert got == {"class": "intentbal.modeling", "torch_before": False}
 
 
+@pytest.mark.slow  # a Python process that loads the model
 def test_without_intentbal_the_folder_loads_with_trust_remote_code_only(trained_run, tmp_path):
     from intentbal.predict import IntentClassifier
 

@@ -7,6 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
+
 from conftest import run_cli, toy_rows, write_csv
 
 ROWS = len(toy_rows())

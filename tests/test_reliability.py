@@ -13,26 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from intentbal.cli import main
 from intentbal.data import load_intents
 from intentbal.errors import IntentbalError
 
-from conftest import ROOT, toy_rows, write_csv
+from conftest import ROOT, TOY_EVAL, one_line_error, run_cli, set_args, toy_data, toy_rows, write_csv
 
 GOOD = "text,intent\nhello there,greet\nbye now,leave\n"
-
-
-def cli(*args):
-    return main([str(a) for a in args])
-
-
-def check_one_line(capsys, *fragments):
-    err = capsys.readouterr().err
-    assert err.startswith("intentbal: error: ") and err.count("\n") == 1, err
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in err, err
-    return err
 
 
 # --- every bad input: one line, exit 2, nothing written ----------------------------------------
@@ -61,8 +47,8 @@ def test_bad_csv_files(case, tmp_path, capsys, monkeypatch):
     path = tmp_path / f"{case}.csv"
     if content is not None:
         path.write_bytes(content)
-    assert cli("train", "--train", path, "--output", tmp_path / "out") == 2
-    check_one_line(capsys, f"{case}.csv", fragment)
+    assert run_cli("train", "--train", path, "--output", tmp_path / "out") == 2
+    one_line_error(capsys, f"{case}.csv", fragment)
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out*"))
 
 
@@ -75,21 +61,21 @@ def test_bad_csv_files(case, tmp_path, capsys, monkeypatch):
 def test_bad_structured_files(name, content, fragment, tmp_path, capsys):
     path = tmp_path / name
     path.write_text(content)
-    assert cli("profile", path, "--output", tmp_path / "p.json") == 2
-    check_one_line(capsys, name, fragment)
+    assert run_cli("profile", path, "--output", tmp_path / "p.json") == 2
+    one_line_error(capsys, name, fragment)
     assert not (tmp_path / "p.json").exists()
 
 
 def test_folder_where_a_file_is_expected(tmp_path, capsys):
-    assert cli("profile", tmp_path, "--output", tmp_path / "p.json") == 2
-    check_one_line(capsys, str(tmp_path), "found a folder")
+    assert run_cli("profile", tmp_path, "--output", tmp_path / "p.json") == 2
+    one_line_error(capsys, str(tmp_path), "found a folder")
 
 
 def test_single_intent_in_training(tmp_path, capsys, fast_overrides):
     path = write_csv(tmp_path / "one.csv", [("a b", "only"), ("c d", "only"), ("e f", "only")])
-    sets = [x for o in fast_overrides for x in ("--set", o)]
-    assert cli("train", "--train", path, "--output", tmp_path / "out", *sets) == 2
-    check_one_line(capsys, "one.csv", "expected at least 2 intents", "found 1")
+    sets = set_args(fast_overrides)
+    assert run_cli("train", "--train", path, "--output", tmp_path / "out", *sets) == 2
+    one_line_error(capsys, "one.csv", "expected at least 2 intents", "found 1")
     assert not (tmp_path / "out").exists()
 
 
@@ -103,25 +89,25 @@ def test_single_intent_in_training(tmp_path, capsys, fast_overrides):
     ("augment.augmenters=[typo]", "augment.augmenters"),
 ])
 def test_bad_config_values(override, fragment, tmp_path, capsys, toy_csv):
-    assert cli("train", "--train", toy_csv, "--output", tmp_path / "out", "--set", override) == 2
-    check_one_line(capsys, fragment)
+    assert run_cli("train", "--train", toy_csv, "--output", tmp_path / "out", "--set", override) == 2
+    one_line_error(capsys, fragment)
     assert not (tmp_path / "out").exists()
 
 
 def test_bad_config_file(tmp_path, capsys):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("train:\n  epochs: [1, 2\n")
-    assert cli("train", "--config", cfg) == 2
-    check_one_line(capsys, "c.yaml:3:1: YAML syntax error")
+    assert run_cli("train", "--config", cfg) == 2
+    one_line_error(capsys, "c.yaml:3:1: YAML syntax error")
 
 
 def test_bad_model_paths(tmp_path, capsys, toy_csv):
-    assert cli("evaluate", "--model", tmp_path / "nope", "--data", toy_csv, "--output", tmp_path / "ev") == 2
-    check_one_line(capsys, "nope", "expected a Hugging Face model folder", "found nothing")
+    assert run_cli("evaluate", "--model", tmp_path / "nope", "--data", toy_csv, "--output", tmp_path / "ev") == 2
+    one_line_error(capsys, "nope", "expected a Hugging Face model folder", "found nothing")
     (tmp_path / "notmodel").mkdir()
     (tmp_path / "notmodel" / "readme.txt").write_text("hi")
-    assert cli("predict", "--model", tmp_path / "notmodel", "--input", toy_csv, "--output", tmp_path / "p.csv") == 2
-    check_one_line(capsys, "notmodel", "no config.json")
+    assert run_cli("predict", "--model", tmp_path / "notmodel", "--input", toy_csv, "--output", tmp_path / "p.csv") == 2
+    one_line_error(capsys, "notmodel", "no config.json")
     assert not (tmp_path / "ev").exists() and not (tmp_path / "p.csv").exists()
 
 
@@ -129,25 +115,26 @@ def test_bad_model_paths(tmp_path, capsys, toy_csv):
 def trained_run(tmp_path_factory, tiny_model):
     out = tmp_path_factory.mktemp("trained") / "run"
     train = write_csv(out.parent / "train.csv", toy_rows())
-    sets = ["--set", f"model.name_or_path={tiny_model}", "--set", "train.epochs=3", "--set", "train.batch_size=8"]
-    assert cli("train", "--train", train, "--output", out, *sets) == 0
+    sets = set_args([f"model.name_or_path={tiny_model}", "train.epochs=3", "train.batch_size=8"])
+    assert run_cli("train", "--train", train, "--output", out, *sets) == 0
     return out
 
 
 def test_model_whose_labels_do_not_match_the_data(tmp_path, capsys, trained_run):
     other = write_csv(tmp_path / "other.csv", [("play some jazz", "play_music"), ("weather today", "weather")])
-    assert cli("evaluate", "--model", trained_run / "model", "--data", other, "--output", tmp_path / "ev") == 2
-    check_one_line(capsys, "share none with", "play_music")
+    assert run_cli("evaluate", "--model", trained_run / "model", "--data", other, "--output", tmp_path / "ev") == 2
+    one_line_error(capsys, "share none with", "play_music")
     assert not (tmp_path / "ev").exists()
 
 
 def test_unseen_eval_intent_is_evaluated_not_an_error(tmp_path, capsys, trained_run):
     data = write_csv(tmp_path / "e.csv", [("where is my parcel", "track_order"), ("play jazz", "play_music")])
-    assert cli("evaluate", "--model", trained_run / "model", "--data", data, "--output", tmp_path / "ev") == 0
+    assert run_cli("evaluate", "--model", trained_run / "model", "--data", data, "--output", tmp_path / "ev") == 0
     report = json.loads((tmp_path / "ev" / "report.json").read_text())
     assert report["summary"]["unseen_in_train"] == ["play_music"]
 
 
+@pytest.mark.slow  # trains through the CLI
 def test_hard_texts_train_and_long_ones_are_counted(tmp_path, capsys, fast_overrides):
     rows = toy_rows() + [
         ("مرحبا أين طلبي من فضلك", "track_order"), ("שלום איפה ההזמנה", "track_order"),
@@ -155,8 +142,8 @@ def test_hard_texts_train_and_long_ones_are_counted(tmp_path, capsys, fast_overr
         (" ".join(["password"] * 300), "password"),
     ]
     data = write_csv(tmp_path / "hard.csv", rows)
-    sets = [x for o in fast_overrides for x in ("--set", o)]
-    assert cli("train", "--train", data, "--eval", data, "--output", tmp_path / "out", *sets) == 0
+    sets = set_args(fast_overrides)
+    assert run_cli("train", "--train", data, "--eval", data, "--output", tmp_path / "out", *sets) == 0
     out = capsys.readouterr().out
     assert "warning: 1 training text(s) longer than 32 tokens were truncated" in out
     assert "warning: 1 eval text(s) longer than 32 tokens were truncated" in out
@@ -166,6 +153,7 @@ def test_hard_texts_train_and_long_ones_are_counted(tmp_path, capsys, fast_overr
 
 # --- writing fails cleanly ---------------------------------------------------------------------
 
+@pytest.mark.slow  # trains through the CLI
 def test_disk_full_is_a_clear_error_and_leaves_nothing(tmp_path, capsys, fast_overrides, toy_csv, monkeypatch):
     import intentbal.outputs as outputs
 
@@ -181,9 +169,9 @@ def test_disk_full_is_a_clear_error_and_leaves_nothing(tmp_path, capsys, fast_ov
         return f
 
     monkeypatch.setattr(outputs.os, "fdopen", full)
-    sets = [x for o in fast_overrides for x in ("--set", o)]
-    assert cli("train", "--train", toy_csv, "--output", tmp_path / "out", *sets) == 2
-    err = check_one_line(capsys, "No space left on device", "free disk space")
+    sets = set_args(fast_overrides)
+    assert run_cli("train", "--train", toy_csv, "--output", tmp_path / "out", *sets) == 2
+    err = one_line_error(capsys, "No space left on device", "free disk space")
     assert f"{tmp_path / 'out'}/" in err and ".partial" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train.csv"]
 
@@ -193,37 +181,38 @@ def test_output_never_replaces_a_folder_of_other_files(tmp_path, capsys, toy_csv
     precious.mkdir()
     (precious / "thesis.txt").write_text("years of work")
     (tmp_path / "afile").write_text("x")
-    sets = [x for o in fast_overrides for x in ("--set", o)]
+    sets = set_args(fast_overrides)
     import intentbal.train
 
     def never(*args, **kwargs):
         raise AssertionError("the output folder is checked before any training")
 
     monkeypatch.setattr(intentbal.train, "fine_tune", never)
-    assert cli("train", "--train", toy_csv, "--output", precious, *sets) == 2
-    check_one_line(capsys, "found a folder of other files", "nothing was deleted")
+    assert run_cli("train", "--train", toy_csv, "--output", precious, *sets) == 2
+    one_line_error(capsys, "found a folder of other files", "nothing was deleted")
     assert (precious / "thesis.txt").read_text() == "years of work"
-    assert cli("train", "--train", toy_csv, "--output", tmp_path / "afile", *sets) == 2
-    check_one_line(capsys, "found a file")
+    assert run_cli("train", "--train", toy_csv, "--output", tmp_path / "afile", *sets) == 2
+    one_line_error(capsys, "found a file")
     assert (tmp_path / "afile").read_text() == "x"
 
 
+@pytest.mark.slow  # trains twice through the CLI
 def test_rerun_replaces_an_earlier_run(tmp_path, toy_csv, fast_overrides):
-    sets = [x for o in fast_overrides for x in ("--set", o)]
+    sets = set_args(fast_overrides)
     out = tmp_path / "run"
-    assert cli("train", "--train", toy_csv, "--output", out, *sets) == 0
+    assert run_cli("train", "--train", toy_csv, "--output", out, *sets) == 0
     (out / "stale.txt").write_text("from the first run")  # as if the first run had written it:
     marker = json.loads((out / "intentbal-output.json").read_text())
     (out / "intentbal-output.json").write_text(json.dumps({**marker, "entries": [*marker["entries"], "stale.txt"]}))
-    assert cli("train", "--train", toy_csv, "--output", out, *sets, "--set", "seed=1") == 0
+    assert run_cli("train", "--train", toy_csv, "--output", out, *sets, "--set", "seed=1") == 0
     assert not (out / "stale.txt").exists() and (out / "manifest.json").exists()
     assert json.loads((out / "manifest.json").read_text())["seed"] == 1
 
 
 def test_unwritable_output_is_a_clear_error(tmp_path, capsys, toy_csv):
     target = Path("/proc/intentbal-cannot-write/p.json")
-    assert cli("profile", toy_csv, "--output", target) == 2
-    check_one_line(capsys, "could not write the output")
+    assert run_cli("profile", toy_csv, "--output", target) == 2
+    one_line_error(capsys, "could not write the output")
 
 
 # --- kill -9, then --resume ----------------------------------------------------------------------
@@ -234,10 +223,10 @@ def run_args(train: Path, evalset: Path, out: Path, tiny_model: Path) -> list[st
             "--set", "train.batch_size=4", "--set", "train.save_steps=40", "--set", "augment.target_count=6"]
 
 
+@pytest.mark.slow  # three training processes of 120 epochs
 def test_kill_and_resume_gives_identical_predictions(tmp_path, tiny_model):
     train = write_csv(tmp_path / "train.csv", toy_rows())
-    evalset = write_csv(tmp_path / "eval.csv", [("where is my parcel now", "track_order"),
-                                                ("refund me please", "refund"), ("stolen card", "fraud")])
+    evalset = write_csv(tmp_path / "eval.csv", TOY_EVAL)
     env = {**os.environ, "PYTHONHASHSEED": "1"}
     killed_out = tmp_path / "killed"
     proc = subprocess.Popen(run_args(train, evalset, killed_out, tiny_model), cwd=ROOT, env=env,
@@ -267,13 +256,12 @@ def test_kill_and_resume_gives_identical_predictions(tmp_path, tiny_model):
         assert (killed_out / name).read_bytes() == (tmp_path / "straight" / name).read_bytes(), name
 
 
+@pytest.mark.slow  # trains, then resumes
 def test_resume_with_other_settings_is_refused(tmp_path, tiny_model, capsys):
     from intentbal.config import ModelConfig, TrainConfig
-    from intentbal.data import IntentData
     from intentbal.train import fine_tune
 
-    rows = toy_rows()
-    data = IntentData([t for t, _ in rows], [i for _, i in rows], "toy")
+    data = toy_data()
     model = ModelConfig(name_or_path=str(tiny_model), max_length=32)
     folder = tmp_path / "ckpt"
     fine_tune(data, model_config=model, train_config=TrainConfig(epochs=4, batch_size=4, save_steps=3),
@@ -344,4 +332,12 @@ def test_arbitrary_unicode_loads_or_fails_clearly(tmp_path, text, suffix):
                      min_size=1, max_size=8))
 def test_arbitrary_rows_round_trip_through_csv(tmp_path, rows):
     path = write_csv(tmp_path / "rows.csv", rows)
-    load_or_clear_error(path)
+    expected = [(text.strip(), intent.strip()) for text, intent in rows]
+    if any("\x00" in text + intent for text, intent in rows) or not all(t and i for t, i in expected):
+        # a NUL byte, or a text or intent that is only whitespace: refused in one line
+        with pytest.raises(IntentbalError) as info:
+            load_intents(path)
+        assert "\n" not in str(info.value) and str(path) in str(info.value)
+        return
+    data = load_intents(path)
+    assert list(zip(data.texts, data.intents, strict=True)) == expected

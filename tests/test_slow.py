@@ -9,7 +9,7 @@ import pytest
 
 from intentbal.cli import main
 
-from conftest import ROOT, SHARED
+from conftest import ROOT, SHARED, TOY_EVAL, set_args, toy_rows, write_csv
 
 pytestmark = pytest.mark.slow
 # the project's folder first; the copy beside the repository keeps the test running where nobody fetched it
@@ -71,16 +71,13 @@ def test_two_cpu_processes_with_torchrun(tmp_path, fast_overrides, refit):
     import subprocess
     import sys
 
-    from conftest import ROOT, toy_rows, write_csv
-
     train = write_csv(tmp_path / "train.csv", toy_rows())
-    evalset = write_csv(tmp_path / "eval.csv", [("where is my parcel now", "track_order"),
-                                                ("refund me please", "refund"), ("stolen card", "fraud")])
+    evalset = write_csv(tmp_path / "eval.csv", TOY_EVAL)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     out = tmp_path / "run"
-    sets = [x for o in fast_overrides for x in ("--set", o)]
+    sets = set_args(fast_overrides)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
            "--master_port", str(port), "-m", "intentbal.cli", "train", "--train", str(train),
            *([] if refit else ["--eval", str(evalset)]), "--output", str(out), *sets]
@@ -108,8 +105,6 @@ def test_speed_benchmark_script_runs_on_cpu(tmp_path, tiny_model):
     """scripts/bench_speed.py, GPU flags included, end to end on the tiny model and toy data."""
     import subprocess
     import sys
-
-    from conftest import ROOT, toy_rows, write_csv
 
     data = tmp_path / "data"
     data.mkdir()

@@ -4,12 +4,11 @@ import pytest
 import torch
 
 from intentbal.config import ModelConfig, TrainConfig
-from intentbal.data import IntentData
 from intentbal.errors import IntentbalError
 from intentbal.smote import EmbeddingSmote
 from intentbal.train import fine_tune
 
-from conftest import toy_rows
+from conftest import toy_data
 
 
 def test_only_rows_of_rare_intents_get_partners_of_their_own_intent():
@@ -53,23 +52,19 @@ def test_the_model_appends_the_logits_of_interpolated_embeddings(tiny_model):
     assert torch.allclose(out.logits[2], model.config.scale * point @ w.T + model.classifier.bias, atol=1e-5)
 
 
-def _toy() -> IntentData:
-    rows = toy_rows()
-    return IntentData([t for t, _ in rows], [i for _, i in rows], "toy")
-
-
+@pytest.mark.slow  # 30 epochs, then a resumed run
 def test_training_with_embedding_smote_learns_and_resumes_exactly(tiny_model, tmp_path):
     model_config = ModelConfig(name_or_path=str(tiny_model), max_length=32)
     train_config = TrainConfig(epochs=30, batch_size=8, learning_rate=3e-3, embedding_smote=True, save_steps=40)
-    first = fine_tune(_toy(), model_config=model_config, train_config=train_config, seed=0,
+    first = fine_tune(toy_data(), model_config=model_config, train_config=train_config, seed=0,
                       checkpoint_dir=tmp_path / "ckpt")
-    enc = first.tokenizer(_toy().texts, padding=True, return_tensors="pt")
+    enc = first.tokenizer(toy_data().texts, padding=True, return_tensors="pt")
     with torch.no_grad():
         pred = first.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits.argmax(-1)
-    accuracy = sum(first.intents[p] == g for p, g in zip(pred.tolist(), _toy().intents)) / len(pred)
+    accuracy = sum(first.intents[p] == g for p, g in zip(pred.tolist(), toy_data().intents)) / len(pred)
     assert accuracy >= 0.8
     # the last checkpoint (step 80 of 90, the memory included) continues to the very same model
-    resumed = fine_tune(_toy(), model_config=model_config, train_config=train_config, seed=0,
+    resumed = fine_tune(toy_data(), model_config=model_config, train_config=train_config, seed=0,
                         checkpoint_dir=tmp_path / "ckpt", resume=True)
     assert resumed.resumed_from == 80
     for (name, p), q in zip(first.model.named_parameters(), resumed.model.parameters()):
@@ -78,5 +73,5 @@ def test_training_with_embedding_smote_learns_and_resumes_exactly(tiny_model, tm
 
 def test_embedding_smote_needs_the_prototype_head(tiny_model):
     with pytest.raises(IntentbalError, match="model.head=prototype"):
-        fine_tune(_toy(), model_config=ModelConfig(name_or_path=str(tiny_model), head="standard"),
+        fine_tune(toy_data(), model_config=ModelConfig(name_or_path=str(tiny_model), head="standard"),
                   train_config=TrainConfig(epochs=1, embedding_smote=True), seed=0)

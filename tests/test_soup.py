@@ -1,17 +1,12 @@
 import pytest
 import torch
-from conftest import toy_rows
 
 from intentbal import soup
 from intentbal.config import ModelConfig, TrainConfig
-from intentbal.data import IntentData
 from intentbal.soup import train_soup
 from intentbal.train import fine_tune
 
-
-def toy() -> IntentData:
-    rows = toy_rows()
-    return IntentData([t for t, _ in rows], [i for _, i in rows], "toy")
+from conftest import toy_data
 
 
 @pytest.fixture
@@ -20,11 +15,12 @@ def settings(tiny_model):
                 train_config=TrainConfig(epochs=2, batch_size=8, soup=2), seed=3)
 
 
+@pytest.mark.slow  # four fine-tunes
 def test_soup_is_the_mean_of_its_members(settings):
     single = settings["train_config"].model_copy(update={"soup": 1})
-    a = fine_tune(toy(), model_config=settings["model_config"], train_config=single, seed=3)
-    b = fine_tune(toy(), model_config=settings["model_config"], train_config=single, seed=4)
-    mixed = train_soup(toy(), **settings)
+    a = fine_tune(toy_data(), model_config=settings["model_config"], train_config=single, seed=3)
+    b = fine_tune(toy_data(), model_config=settings["model_config"], train_config=single, seed=4)
+    mixed = train_soup(toy_data(), **settings)
     pa, pb = dict(a.model.named_parameters()), dict(b.model.named_parameters())
     assert any(not torch.equal(pa[n], pb[n]) for n in pa)  # the seeds made different members
     for name, p in mixed.model.named_parameters():
@@ -33,16 +29,18 @@ def test_soup_is_the_mean_of_its_members(settings):
     assert mixed.train_samples == a.train_samples + b.train_samples
 
 
+@pytest.mark.slow  # two fine-tunes
 def test_soup_of_one_is_a_plain_fine_tune(settings):
     one = settings["train_config"].model_copy(update={"soup": 1})
-    a = train_soup(toy(), model_config=settings["model_config"], train_config=one, seed=3)
-    b = fine_tune(toy(), model_config=settings["model_config"], train_config=one, seed=3)
+    a = train_soup(toy_data(), model_config=settings["model_config"], train_config=one, seed=3)
+    b = fine_tune(toy_data(), model_config=settings["model_config"], train_config=one, seed=3)
     for (name, p), q in zip(a.model.named_parameters(), b.model.parameters()):
         assert torch.equal(p, q), name
 
 
+@pytest.mark.slow  # three soups of two
 def test_resume_keeps_finished_members_and_gives_the_same_soup(settings, tmp_path, monkeypatch):
-    whole = train_soup(toy(), **settings)
+    whole = train_soup(toy_data(), **settings)
     calls = []
     real = soup.fine_tune
 
@@ -54,21 +52,22 @@ def test_resume_keeps_finished_members_and_gives_the_same_soup(settings, tmp_pat
 
     monkeypatch.setattr(soup, "fine_tune", crash_on_second)
     with pytest.raises(KeyboardInterrupt):
-        train_soup(toy(), **settings, checkpoint_dir=tmp_path / "ckpt")
+        train_soup(toy_data(), **settings, checkpoint_dir=tmp_path / "ckpt")
     assert (tmp_path / "ckpt" / "member-0.safetensors").is_file()
 
     calls.clear()
     monkeypatch.setattr(soup, "fine_tune", lambda *a, **k: calls.append(k["seed"]) or real(*a, **k))
-    resumed = train_soup(toy(), **settings, checkpoint_dir=tmp_path / "ckpt", resume=True)
+    resumed = train_soup(toy_data(), **settings, checkpoint_dir=tmp_path / "ckpt", resume=True)
     assert calls == [4]  # only the member the crash interrupted is trained again
     for (name, p), q in zip(resumed.model.named_parameters(), whole.model.parameters()):
         assert torch.allclose(p, q, atol=1e-6), name
 
 
+@pytest.mark.slow  # a soup of two, then a resume
 def test_resume_after_every_member_finished_trains_nothing(settings, tmp_path, monkeypatch):
-    whole = train_soup(toy(), **settings, checkpoint_dir=tmp_path / "ckpt")
+    whole = train_soup(toy_data(), **settings, checkpoint_dir=tmp_path / "ckpt")
     monkeypatch.setattr(soup, "fine_tune", lambda *a, **k: pytest.fail("a finished member was retrained"))
-    resumed = train_soup(toy(), **settings, checkpoint_dir=tmp_path / "ckpt", resume=True)
+    resumed = train_soup(toy_data(), **settings, checkpoint_dir=tmp_path / "ckpt", resume=True)
     assert resumed.intents == whole.intents
     for (name, p), q in zip(resumed.model.named_parameters(), whole.model.parameters()):
         assert torch.allclose(p, q, atol=1e-6), name

@@ -4,39 +4,35 @@ from collections import Counter
 import pytest
 import torch
 
+from intentbal.batching import pad, shuffled_batches
 from intentbal.config import ModelConfig, TrainConfig
 from intentbal.data import IntentData
 from intentbal.errors import IntentbalError
 from intentbal.losses import class_weights
-from intentbal.batching import pad, shuffled_batches
 from intentbal.train import fine_tune
 
-from conftest import toy_rows
+from conftest import toy_data
 
 
-def toy() -> IntentData:
-    rows = toy_rows()
-    return IntentData([t for t, _ in rows], [i for _, i in rows], "toy")
-
-
+@pytest.mark.slow  # 40 epochs for each head
 @pytest.mark.parametrize("head", ["prototype", "standard"])
 def test_fine_tune_changes_parameters_and_learns(tiny_model, head):
     from transformers import AutoModel
 
     before = AutoModel.from_pretrained(tiny_model).encoder.layer[0].attention.self.query.weight.clone()
     result = fine_tune(
-        toy(), model_config=ModelConfig(name_or_path=str(tiny_model), max_length=32, head=head),
+        toy_data(), model_config=ModelConfig(name_or_path=str(tiny_model), max_length=32, head=head),
         train_config=TrainConfig(epochs=40, batch_size=8, learning_rate=3e-3), seed=0,
     )
     backbone = result.model.bert if head == "standard" else result.model.encoder
     after = backbone.encoder.layer[0].attention.self.query.weight
     assert not torch.allclose(before, after)
-    assert result.intents == sorted(set(toy().intents))
+    assert result.intents == sorted(set(toy_data().intents))
     assert result.model.config.id2label == dict(enumerate(result.intents))
-    enc = result.tokenizer(toy().texts, padding=True, return_tensors="pt")
+    enc = result.tokenizer(toy_data().texts, padding=True, return_tensors="pt")
     with torch.no_grad():
         pred = result.model(**enc).logits.argmax(-1).tolist()
-    accuracy = sum(result.intents[p] == g for p, g in zip(pred, toy().intents)) / len(pred)
+    accuracy = sum(result.intents[p] == g for p, g in zip(pred, toy_data().intents)) / len(pred)
     assert accuracy >= 0.8, f"a tiny model should fit the toy data, got {accuracy:.2f}"
 
 
@@ -45,7 +41,7 @@ def test_prototype_head_starts_at_each_intents_mean_embedding(tiny_model):
     from intentbal.models import load_for_training
     from intentbal.train import init_prototypes
 
-    data = toy()
+    data = toy_data()
     intents = sorted(set(data.intents))
     tokenizer, model = load_for_training(ModelConfig(name_or_path=str(tiny_model), max_length=32), intents)
     ids, _ = encode(tokenizer, data.texts, 32)
@@ -70,7 +66,7 @@ def _no_types(encoded):
 
 
 def test_class_weights_come_from_the_training_counts(tiny_model):
-    data = toy()
+    data = toy_data()
     result = fine_tune(
         data, model_config=ModelConfig(name_or_path=str(tiny_model), max_length=32),
         train_config=TrainConfig(epochs=1, batch_size=8, weighting="sqrt_inverse"), seed=0,
@@ -81,10 +77,11 @@ def test_class_weights_come_from_the_training_counts(tiny_model):
     assert result.train_samples == len(data)  # one epoch sees every row once
 
 
+@pytest.mark.slow  # two fine-tunes
 def test_same_seed_same_model(tiny_model):
     kwargs = dict(model_config=ModelConfig(name_or_path=str(tiny_model), max_length=32),
                   train_config=TrainConfig(epochs=2, batch_size=8), seed=5)
-    a, b = fine_tune(toy(), **kwargs), fine_tune(toy(), **kwargs)
+    a, b = fine_tune(toy_data(), **kwargs), fine_tune(toy_data(), **kwargs)
     for (name, p), q in zip(a.model.named_parameters(), b.model.parameters()):
         assert torch.equal(p, q), name
 
@@ -117,7 +114,7 @@ def test_loss_adjustment_gives_the_loss_tau_times_the_log_prior(tiny_model, monk
     real = train.weighted_cross_entropy
     monkeypatch.setattr(train, "weighted_cross_entropy",
                         lambda logits, t, w, offset=None: seen.append(offset) or real(logits, t, w, offset))
-    data = toy()
+    data = toy_data()
     result = fine_tune(
         data, model_config=ModelConfig(name_or_path=str(tiny_model), max_length=32),
         train_config=TrainConfig(epochs=1, batch_size=8, weighting="none", loss_adjustment=0.5), seed=0,
@@ -134,10 +131,10 @@ def test_prototype_head_is_fp32_under_bf16_autocast(tiny_model):
 
     from intentbal.models import load_for_training
 
-    intents = sorted(set(toy().intents))
+    intents = sorted(set(toy_data().intents))
     tokenizer, model = load_for_training(ModelConfig(name_or_path=str(tiny_model), max_length=32), intents)
     model.eval()
-    enc = _no_types(tokenizer(toy().texts, padding=True, return_tensors="pt"))
+    enc = _no_types(tokenizer(toy_data().texts, padding=True, return_tensors="pt"))
     with torch.no_grad():
         model.classifier.bias.copy_(torch.linspace(-3, 3, len(intents)))  # as after a logit adjustment
         # the hidden states an encoder gives under bf16 autocast, fixed so only the head's arithmetic differs
