@@ -53,6 +53,7 @@ class TrainRun:
     train_metrics: dict[str, float]
     warnings: list[str]
     adjustment: dict[str, object] | None = None  # the logit adjustment's tau and where it was chosen
+    fallback: dict[str, object] | None = None  # the fallback saved with the model: threshold, chosen_on, intent
 
 
 VALIDATION_MIN_COUNT = 5  # intents with fewer examples keep them all for training
@@ -69,6 +70,7 @@ def load_split(config: Config) -> Split:
     if config.data.train is None:
         raise IntentbalError("no training data: expected --train PATH or data.train in the config")
     train = load_data(config, config.data.train, "train")
+    refuse_oos_in_train(config, train)
     validation = load_data(config, config.data.validation, "validation") if config.data.validation else None
     not_evaluable: list[str] = []
     if config.data.eval is not None:
@@ -92,11 +94,28 @@ def profile_data(config: Config, *, output: Path | None = None) -> Profile:
     if config.data.train is None:
         raise IntentbalError("no data to profile: expected a DATA path")
     train = load_data(config, config.data.train, "train")
+    refuse_oos_in_train(config, train)
     eval_intents = load_data(config, config.data.eval, "eval").intents if config.data.eval else ()
     profile = _profile(config, train, eval_intents)
     if output is not None:
         atomic_write_text(output, json_text(profile.to_dict()))
     return profile
+
+
+def refuse_oos_in_train(config: Config, train: IntentData) -> None:
+    """Out-of-scope rows (``data.oos_label``) in training data are an error, not an intent to learn.
+
+    Trained as an ordinary intent they would be one more class that has to cover everything a
+    chatbot is not for; intentbal catches out-of-scope inputs with the fallback threshold instead.
+    """
+    oos = config.data.oos_label
+    found = sum(intent == oos for intent in train.intents) if oos is not None else 0
+    if found:
+        raise IntentbalError(
+            f"{train.source}: expected no out-of-scope rows in training data, found {found} with intent {oos!r} "
+            "(data.oos_label); move them to the validation or eval data, where they choose the fallback "
+            "threshold, or unset data.oos_label to train them as an ordinary intent"
+        )
 
 
 def augment_file(config: Config, *, output: Path, progress: Progress | None = None) -> AugmentResult:
@@ -147,14 +166,14 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
         "resumed_from_step": trained.resumed_from,
         "processes": distributed.world_size(),
     }
-    report, warnings, adjustment = None, list(trained.warnings), None
+    report, warnings, adjustment, fallback = None, list(trained.warnings), None, None
     if main:
         adjustment = adjust_logits(config, trained, profile.counts(), split.validation,
                                    validation_name="held out of train" if split.validation_held_out else "validation")
-        report = _write_run(config, trained, profile, augmented, split, metrics, warnings, adjustment)
+        report, fallback = _write_run(config, trained, profile, augmented, split, metrics, warnings, adjustment)
         shutil.rmtree(checkpoints, ignore_errors=True)
     distributed.teardown()
-    return TrainRun(config.output_dir, profile, augmented, report, metrics, warnings, adjustment)
+    return TrainRun(config.output_dir, profile, augmented, report, metrics, warnings, adjustment, fallback)
 
 
 def adjust_logits(
@@ -200,7 +219,9 @@ def _write_run(
     metrics: dict[str, float],
     warnings: list[str],
     adjustment: dict[str, object] | None,
-) -> Report | None:
+) -> tuple[Report | None, dict[str, object] | None]:
+    """Write the run folder; returns the report (None without eval data) and the fallback saved
+    with the model (None when none may be: see :func:`_fallback_threshold`)."""
     from intentbal.manifest import build_manifest
     from intentbal.predict import IntentClassifier
 
@@ -209,33 +230,40 @@ def _write_run(
     meta = {"train_counts": counts, "augmented_counts": after, "max_length": config.model.max_length,
             "class_weights": dict(zip(trained.intents, trained.class_weights)),
             "logit_adjustment": adjustment, "intentbal_version": intentbal.__version__, "recipe": recipe(config)}
+    clf = IntentClassifier.from_trained(trained, max_length=config.model.max_length,
+                                       batch_size=config.evaluate.batch_size, meta=meta)
+    report, saved = None, None
     with atomic_dir(config.output_dir) as out:
         trained.model.save_pretrained(out / "model", safe_serialization=True)
         trained.tokenizer.model_max_length = config.model.max_length  # transformers then cuts where intentbal does
         trained.tokenizer.save_pretrained(out / "model")
-        atomic_write_text(out / "model" / "intentbal.json", json_text(meta))
         atomic_write_text(out / "config.yaml", config_to_yaml(config))
         atomic_write_text(out / "manifest.json", json_text(build_manifest(config)))
         atomic_write_text(out / "profile.json", json_text(profile.to_dict()))
         atomic_write_text(out / "augmentation.jsonl", _augmented_rows(augmented, jsonl=True, synthetic_only=True))
         atomic_write_text(out / "train_metrics.json", json_text(metrics))
-        report = None
         if split.eval is not None:
-            clf = IntentClassifier.from_trained(trained, max_length=config.model.max_length,
-                                               batch_size=config.evaluate.batch_size, meta=meta)
-            report = _evaluate(config, clf, split.eval, (counts, after), out, warnings, split.validation)
+            report, fallback = _evaluate(config, clf, split.eval, (counts, after), out, warnings, split.validation)
+            chosen: tuple[float, str, bool] | None = (fallback.threshold, fallback.chosen_on, fallback.deployable)
+        else:
+            chosen = _fallback_threshold(config, clf, split.validation)
+        if chosen is not None and chosen[2]:
+            saved = {"threshold": chosen[0], "chosen_on": chosen[1], "intent": config.evaluate.fallback_intent}
+        meta["fallback"] = saved
+        atomic_write_text(out / "model" / "intentbal.json", json_text(meta))
         atomic_write_text(out / "model" / "README.md", _card(config, meta, report, _eval_name(config)))
-        return report
+    return report, saved
 
 
 def evaluate_model(
     config: Config, *, model_dir: Path, data: Path, output: Path, backend: Backend = "auto",
-    update_card: bool = False,
+    update_card: bool = False, progress: Progress | None = None,
 ) -> Report:
     """Evaluate a trained model folder on ``data``; write the report files to ``output``.
 
     With ``update_card``, also rewrite the model card ``model_dir/README.md`` from this evaluation
-    (nothing else in ``model_dir`` changes).
+    (nothing else in ``model_dir`` changes). ``progress("predict", done, total)`` follows the
+    prediction of ``data``.
     """
     check_output_dir(output)
     clf = _classifier(config, model_dir, backend)
@@ -253,7 +281,7 @@ def evaluate_model(
     validation = load_data(config, config.data.validation, "validation") if config.data.validation else None
     with atomic_dir(output) as out:
         report = _evaluate(config, clf, eval_data, (counts, clf.meta.get("augmented_counts", counts)), out, [],
-                           validation)
+                           validation, progress=progress)[0]
         if update_card:  # inside the block: a card that cannot be written leaves no report either
             atomic_write_text(Path(model_dir) / "README.md", _card(config, clf.meta, report, str(data),
                                                                    model_dir=Path(model_dir)))
@@ -261,14 +289,33 @@ def evaluate_model(
 
 
 def predict_file(
-    config: Config, *, model_dir: Path, input_path: Path, output: Path, backend: Backend = "auto"
+    config: Config, *, model_dir: Path, input_path: Path, output: Path, backend: Backend = "auto",
+    top_k: int | None = None, fallback_threshold: float | None = None, progress: Progress | None = None,
 ) -> int:
-    """Write ``text,prediction,confidence`` (and ``intent`` when the input has it) to ``output``."""
+    """Write ``text,prediction,confidence`` (and ``intent`` when the input has it) to ``output``.
+
+    ``prediction`` is the fallback intent under the fallback threshold: ``fallback_threshold``,
+    else ``evaluate.fallback_threshold``, else the one saved with the model, if any. With ``top_k``, each row also ranks the ``top_k``
+    most likely intents (see :func:`intentbal.predict.prediction_rows`). ``output`` ending in
+    ``.jsonl`` gets JSON lines, any other name CSV. Returns the number of rows.
+    """
+    from intentbal.predict import prediction_rows
+
+    if top_k is not None and top_k < 1:
+        raise IntentbalError(f"--top-k: expected a whole number of at least 1, found {top_k}")
     clf = _classifier(config, model_dir, backend)
+    threshold = fallback_threshold if fallback_threshold is not None else config.evaluate.fallback_threshold
+    if threshold is not None:
+        if not clf.meta.get("fallback"):  # a threshold saved with the model keeps its intent's name
+            clf.fallback_intent = config.evaluate.fallback_intent
+        clf.fallback_threshold = threshold
     data = load_data(config, input_path, "test", require_intent=False)
-    predicted, confidence = clf.predict(data.texts)
-    gold = data.intents if data.labelled else None
-    atomic_write_text(output, predictions_csv(data.texts, predicted, confidence, gold))
+    probs = clf.proba(data.texts, progress=progress)
+    predicted, confidence = clf.answer(probs)
+    jsonl = output.suffix.lower() == ".jsonl"
+    rows = prediction_rows(data.texts, predicted, confidence, gold=data.intents if data.labelled else None,
+                           rankings=clf.ranking(probs, top_k) if top_k else None, flat=not jsonl)
+    atomic_write_text(output, _rows_jsonl(rows) if jsonl else _rows_csv(rows))
     return len(data)
 
 
@@ -284,6 +331,21 @@ def _eval_name(config: Config) -> str | None:
     if config.data.eval is not None:
         return str(config.data.eval)
     return f"{config.data.eval_fraction:g} of each intent held out of {config.data.train} (seed {config.seed})"
+
+
+def _rows_jsonl(rows: list[dict]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
+def _rows_csv(rows: list[dict]) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in r.items()} for r in rows)
+    return buf.getvalue()
 
 
 def _classifier(config: Config, model_dir: Path, backend: Backend = "auto") -> IntentClassifier:
@@ -311,6 +373,7 @@ def load_data(config: Config, path: Path, split: str, *, require_intent: bool = 
 
 def _profile(config: Config, train: IntentData, eval_intents: Sequence[str]) -> Profile:
     p = config.profile
+    eval_intents = [i for i in eval_intents if i != config.data.oos_label]  # out-of-scope is never trained
     return profile_intents(
         train.texts, train.intents, eval_intents=eval_intents,
         rare_max=p.rare_max, frequent_min=p.frequent_min, min_count=p.min_count,
@@ -361,9 +424,16 @@ def _evaluate(
     out: Path,
     warnings: list[str],
     validation: IntentData | None = None,
-) -> Report:
-    """Predict ``data``, score it, weigh the fallback threshold, and write every report file."""
-    probs = clf.proba(data.texts)
+    *,
+    progress: Progress | None = None,
+) -> tuple[Report, FallbackAnalysis]:
+    """Predict ``data``, score it, weigh the fallback threshold, and write every report file.
+
+    The scores are those of the model's own decisions, without any fallback; the report's
+    summary adds ``oos_examples``, ``fallback_threshold`` and ``oos_caught`` (None without
+    out-of-scope examples).
+    """
+    probs = clf.proba(data.texts, progress=progress)
     predicted, confidence = clf.decide(probs)
     if clf.truncated:
         warnings.append(f"{clf.truncated} eval text(s) longer than {clf.max_length} tokens were truncated")
@@ -378,7 +448,11 @@ def _evaluate(
         rare_max=config.profile.rare_max, frequent_min=config.profile.frequent_min,
         recall_threshold=config.evaluate.recall_threshold, min_support=config.evaluate.min_support,
     )
-    fallback = _fallback(config, clf, data, predicted, confidence, validation)
+    threshold, chosen_on, deployable = _fallback_threshold(config, clf, validation, data, predicted, confidence)
+    fallback = analyse_fallback(data.intents, predicted, confidence, threshold=threshold, chosen_on=chosen_on,
+                                oos_label=oos, deployable=deployable)
+    report = Report({**report.summary, "oos_examples": len(data) - len(keep), "fallback_threshold": threshold,
+                     "oos_caught": fallback.oos_recall}, report.intents)
     figures = {}
     if config.evaluate.plots:
         figures = _figures(report, gold_in, [predicted[i] for i in keep], probs[keep], clf.intents, fallback)
@@ -388,31 +462,41 @@ def _evaluate(
     write_report(out, report, extra={"fallback": fallback.summary()}, figures=list(figures))
     atomic_write_text(out / "fallback_curve.json", json_text(fallback.curve))
     atomic_write_text(out / "predictions.csv", predictions_csv(data.texts, predicted, confidence, data.intents))
-    return report
+    return report, fallback
 
 
-def _fallback(
+def _fallback_threshold(
     config: Config,
     clf: IntentClassifier,
-    data: IntentData,
-    predicted: list[str],
-    confidence: list[float],
     validation: IntentData | None,
-) -> FallbackAnalysis:
+    data: IntentData | None = None,
+    predicted: list[str] | None = None,
+    confidence: list[float] | None = None,
+) -> tuple[float, str, bool] | None:
+    """``(threshold, chosen_on, deployable)``: the fallback threshold and whether it may be saved
+    with a model; None when there is nothing to choose it on.
+
+    It is ``evaluate.fallback_threshold`` when set ("given"), else chosen on the validation
+    data, else the one saved with the model ("model"), else chosen on ``data`` ("eval").
+    Only a given threshold or one chosen on out-of-scope examples is deployable: without them
+    the threshold only prices the fallback (on BANKING77-LT the 95%-precision one would send 40%
+    of correct answers to it), so saving it would change a model's answers unasked.
+    """
     e, oos = config.evaluate, config.data.oos_label
     if e.fallback_threshold is not None:
-        threshold, chosen_on = e.fallback_threshold, "given"
-    elif validation is not None:
-        v_pred, v_conf = clf.predict(validation.texts)
+        return e.fallback_threshold, "given", True
+    if validation is not None:
+        v_pred, v_conf = clf.decide(clf.proba(validation.texts))
         threshold = choose_threshold(validation.intents, v_pred, v_conf, oos_label=oos,
                                      target_precision=e.fallback_precision)
-        chosen_on = "validation"
-    else:
-        threshold = choose_threshold(data.intents, predicted, confidence, oos_label=oos,
-                                     target_precision=e.fallback_precision)
-        chosen_on = "eval"
-    return analyse_fallback(data.intents, predicted, confidence, threshold=threshold, chosen_on=chosen_on,
-                            oos_label=oos)
+        return threshold, "validation", oos is not None and oos in validation.intents
+    if clf.fallback_threshold is not None:
+        return clf.fallback_threshold, "model", True
+    if data is None or predicted is None or confidence is None:
+        return None
+    threshold = choose_threshold(data.intents, predicted, confidence, oos_label=oos,
+                                 target_precision=e.fallback_precision)
+    return threshold, "eval", oos is not None and oos in data.intents
 
 
 def _figures(

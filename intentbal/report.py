@@ -33,9 +33,13 @@ def interval(ci: list[float] | None) -> str:
 
 
 def summary_lines(report: Report) -> list[str]:
+    """The summary for a terminal; with out-of-scope examples the scores are in-scope ones, and a
+    line says what the fallback threshold catches."""
     s = report.summary
+    oos = s.get("oos_examples") or 0
     lines = [
-        f"accuracy {s['accuracy']:.3f}   macro-F1 {s['macro_f1']:.3f}   macro recall {s['macro_recall']:.3f}",
+        f"{'in-scope accuracy' if oos else 'accuracy'} {s['accuracy']:.3f}   macro-F1 {s['macro_f1']:.3f}   "
+        f"macro recall {s['macro_recall']:.3f}",
         f"tail recall {s['tail_recall']:.3f} (the {len(s['tail_intents'])} intents with fewest training examples)",
         f"worst recall {s['worst_recall']:.3f} ({s['worst_intent']});   "
         f"{s['below_threshold']} of {s['intents_evaluated']} intents under {s['recall_threshold']:.2f} recall",
@@ -48,6 +52,9 @@ def summary_lines(report: Report) -> list[str]:
     if verdicts:
         lines.append(f"recall interval vs {s['recall_threshold']:.2f}: " + ", ".join(verdicts)
                      + (f" (fewer than {s['min_support']})" if s.get("insufficient_evidence") else ""))
+    if oos and s.get("oos_caught") is not None:
+        lines.append(f"out of scope: fallback threshold {s['fallback_threshold']:.2f} catches "
+                     f"{s['oos_caught']:.1%} of {oos} out-of-scope inputs")
     if s["not_evaluable"]:
         lines.append(f"not evaluable (no eval examples): {', '.join(s['not_evaluable'])}")
     if s["unseen_in_train"]:
