@@ -477,26 +477,31 @@ def _fallback_threshold(
     with a model; None when there is nothing to choose it on.
 
     It is ``evaluate.fallback_threshold`` when set ("given"), else chosen on the validation
-    data, else the one saved with the model ("model"), else chosen on ``data`` ("eval").
-    Only a given threshold or one chosen on out-of-scope examples is deployable: without them
-    the threshold only prices the fallback (on BANKING77-LT the 95%-precision one would send 40%
-    of correct answers to it), so saving it would change a model's answers unasked.
+    data (unless only ``data`` has out-of-scope examples), else the one saved with the model
+    ("model"), else chosen on ``data`` ("eval"). Only a given threshold
+    or one chosen on out-of-scope examples is deployable: without them the threshold only prices
+    the fallback (on BANKING77-LT the 95%-precision one would send 40% of correct answers to
+    it), so saving it would change a model's answers unasked.
     """
     e, oos = config.evaluate, config.data.oos_label
+
+    def has_oos(part: IntentData | None) -> bool:
+        return oos is not None and part is not None and oos in part.intents
+
     if e.fallback_threshold is not None:
         return e.fallback_threshold, "given", True
-    if validation is not None:
+    if validation is not None and (has_oos(validation) or not has_oos(data)):
         v_pred, v_conf = clf.decide(clf.proba(validation.texts))
         threshold = choose_threshold(validation.intents, v_pred, v_conf, oos_label=oos,
                                      target_precision=e.fallback_precision)
-        return threshold, "validation", oos is not None and oos in validation.intents
+        return threshold, "validation", has_oos(validation)
     if clf.fallback_threshold is not None:
         return clf.fallback_threshold, "model", True
     if data is None or predicted is None or confidence is None:
         return None
     threshold = choose_threshold(data.intents, predicted, confidence, oos_label=oos,
                                  target_precision=e.fallback_precision)
-    return threshold, "eval", oos is not None and oos in data.intents
+    return threshold, "eval", has_oos(data)
 
 
 def _figures(

@@ -183,3 +183,30 @@ def test_profile_does_not_call_out_of_scope_missing_from_train(toy_csv, tmp_path
     assert run_cli("profile", toy_csv, "--eval", held, "--output", tmp_path / "p.json",
                    "--set", "data.oos_label=oos") == 0
     assert "missing from train" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("given, validation, eval_has_oos, expected", [
+    (0.3, "with_oos", True, ("given", True)),
+    (None, "with_oos", False, ("validation", True)),
+    (None, "in_scope", True, ("eval", True)),  # only the eval data can say what out-of-scope looks like
+    (None, "in_scope", False, ("validation", False)),
+    (None, None, False, ("eval", False)),
+])
+def test_where_the_threshold_is_chosen_and_whether_it_may_be_saved(oos_run, given, validation, eval_has_oos,
+                                                                    expected):
+    from intentbal import IntentClassifier
+    from intentbal.config import load_config
+    from intentbal.data import IntentData
+    from intentbal.pipeline import _fallback_threshold
+
+    clf = IntentClassifier.load(oos_run / "model")
+    clf.fallback_threshold = None  # as a model trained without out-of-scope data
+    config = load_config(overrides=["data.oos_label=oos"] + ([f"evaluate.fallback_threshold={given}"] if given else []))
+    rows = oos_rows() if eval_has_oos else [r for r in oos_rows() if r[1] != "oos"]
+    data = IntentData([t for t, _ in rows], [i for _, i in rows], "eval")
+    kept = {"with_oos": oos_rows(), "in_scope": [r for r in oos_rows() if r[1] != "oos"]}.get(validation)
+    held = IntentData([t for t, _ in kept], [i for _, i in kept], "validation") if kept else None
+    predicted, confidence = clf.decide(clf.proba(data.texts))
+    threshold, chosen_on, deployable = _fallback_threshold(config, clf, held, data, predicted, confidence)
+    assert (chosen_on, deployable) == expected
+    assert 0 <= threshold <= 1 and (given is None or threshold == given)
