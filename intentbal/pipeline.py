@@ -295,9 +295,10 @@ def predict_file(
     """Write ``text,prediction,confidence`` (and ``intent`` when the input has it) to ``output``.
 
     ``prediction`` is the fallback intent under the fallback threshold: ``fallback_threshold``,
-    else ``evaluate.fallback_threshold``, else the one saved with the model, if any. With ``top_k``, each row also ranks the ``top_k``
-    most likely intents (see :func:`intentbal.predict.prediction_rows`). ``output`` ending in
-    ``.jsonl`` gets JSON lines, any other name CSV. Returns the number of rows.
+    else ``evaluate.fallback_threshold``, else the one saved with the model, if any. With
+    ``top_k``, each row also ranks the ``top_k`` most likely intents (see
+    :func:`intentbal.predict.prediction_rows`). ``output`` ending in ``.jsonl`` gets JSON lines,
+    any other name CSV. Returns the number of rows.
     """
     from intentbal.predict import prediction_rows
 
