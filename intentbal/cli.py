@@ -57,7 +57,8 @@ def _progress() -> Callable[[str, int, int], None]:
     def update(stage: str, done: int, total: int) -> None:
         bar = bars.get(stage)
         if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=stage, unit="step" if stage.startswith("train") else "intent",
+            unit = "step" if stage.startswith("train") else "text" if stage == "predict" else "intent"
+            bar = bars[stage] = tqdm(total=total, desc=stage, unit=unit,
                                      file=sys.stderr, dynamic_ncols=True, leave=False, disable=None)
         bar.update(done - bar.n)
         if done >= total:
@@ -117,6 +118,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
                  "held out of train": "chosen on data held out of train", "given": "as configured"}[
             run.adjustment["chosen_on"]]
         print(f"logit adjustment tau {run.adjustment['tau']:g} ({where})")
+    if run.fallback is not None:
+        print(f"fallback threshold {run.fallback['threshold']:.2f} saved with the model "
+              f"({run.fallback['chosen_on']}): predict answers {run.fallback['intent']!r} under it")
     trained = f"{m['steps']} steps in {m['train_seconds']:.1f} s ({m['train_samples_per_second']:.1f} samples/s)"
     if run.refit:
         e = m["evaluated_fit"]
@@ -139,7 +143,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     config = _config(args, **{"data.validation": args.validation})
     report = evaluate_model(config, model_dir=args.model, data=args.data, output=args.output, backend=args.backend,
-                            update_card=args.update_card)
+                            update_card=args.update_card, progress=_progress())
     print(report_table(report))
     print("\n".join(summary_lines(report)))
     print(f"wrote {args.output}" + (f" and {args.model / 'README.md'}" if args.update_card else ""))
@@ -201,7 +205,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from intentbal.pipeline import predict_file
 
     n = predict_file(_config(args), model_dir=args.model, input_path=args.input, output=args.output,
-                     backend=args.backend, overwrite=args.overwrite)
+                     backend=args.backend, overwrite=args.overwrite, top_k=args.top_k,
+                     fallback_threshold=args.fallback_threshold, progress=_progress())
     print(f"wrote {n} predictions to {args.output}")
     return 0
 
@@ -223,6 +228,16 @@ def _unit(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, found {text!r}") from None
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, found {text}")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, found {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, found {text}")
     return value
 
 
@@ -298,6 +313,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="text,prediction,confidence as .csv, .jsonl or .parquet (the suffix picks the format)")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--backend", choices=BACKENDS, default="auto", help=BACKEND_HELP)
+    p.add_argument("--top-k", type=_positive, metavar="N",
+                   help="also rank the N most likely intents with their confidences")
+    p.add_argument("--fallback-threshold", type=_unit, metavar="X",
+                   help="answer the fallback intent under this confidence (overrides the one saved with the model)")
     p.set_defaults(run=_cmd_predict)
 
     p = sub.add_parser("export", parents=[common], help="ONNX export for faster CPU prediction, checked against torch")

@@ -49,8 +49,9 @@ class DataConfig(Section):
         "held out of train to choose the logit adjustment on; 0 trains on all of it (tau then defaults to 1.0)."
     )
     oos_label: str | None = Field(
-        None, description="Intent name of out-of-scope examples in eval data (CLINC150: 'oos'); kept out of "
-        "the per-intent scores and used to weigh the fallback threshold."
+        None, description="Intent name of out-of-scope examples in eval and validation data (CLINC150: 'oos'); "
+        "kept out of the per-intent scores and used to choose the fallback threshold, which is then saved "
+        "with the model. Training data with such rows is refused."
     )
     eval_fraction: float = Field(
         0.2, gt=0, lt=1, description="Share of each intent held out when no eval data is given."
@@ -173,7 +174,12 @@ class EvalConfig(Section):
         0.5, ge=0, le=1, description="Intents with recall under this are flagged."
     )
     fallback_threshold: float | None = Field(
-        None, ge=0, le=1, description="Confidence under which a chatbot falls back; null: chosen from data."
+        None, ge=0, le=1, description="Confidence under which a chatbot falls back; when set it is saved with "
+        "the model and predict answers fallback_intent under it. null: chosen from data for the report, and "
+        "saved with the model only when chosen on out-of-scope examples (data.oos_label)."
+    )
+    fallback_intent: str = Field(
+        "nlu_fallback", min_length=1, description="Intent that predict answers under the fallback threshold."
     )
     fallback_precision: float = Field(
         0.95, gt=0, le=1, description="Without out-of-scope data, the threshold is the lowest whose answered "

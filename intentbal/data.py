@@ -56,7 +56,7 @@ def load_intents(
     """Load intent data from a file, a saved Hugging Face dataset folder, or a dataset name.
 
     Files: ``.csv``, ``.tsv``, ``.jsonl``, ``.json`` (CLINC-style ``{"train": [[text, intent],
-    ...]}`` or a list of records) and Rasa NLU ``.yml``/``.yaml``. ``PATH#SPLIT`` picks a split
+    ...]}`` or a list of records), ``.parquet`` and Rasa NLU ``.yml``/``.yaml``. ``PATH#SPLIT`` picks a split
     of a JSON file or dataset (``PATH#test+oos_test`` joins two splits of a JSON file); otherwise
     ``split`` is used (``eval`` and ``validation`` also try their usual names). With
     ``require_intent=False`` a file without an intent column loads as unlabelled data
@@ -82,10 +82,12 @@ def load_intents(
         return _load_jsonl(path, columns)
     if suffix == ".json":
         return _load_json(path, split, columns)
+    if suffix == ".parquet":
+        return _load_parquet(path, columns)
     if suffix in (".yml", ".yaml"):
         return _load_rasa(path)
     raise IntentbalError(
-        f"{path}: expected a .csv, .tsv, .jsonl, .json or Rasa .yml file, found {suffix or 'no extension'}"
+        f"{path}: expected a .csv, .tsv, .jsonl, .json, .parquet or Rasa .yml file, found {suffix or 'no extension'}"
     )
 
 
@@ -319,9 +321,7 @@ def _load_rasa(path: Path) -> IntentData:
                 f"{where}: expected an intent name after 'intent:', found {found}; write '- intent: NAME'"
             )
         intent = str(intent).strip()
-        lines = [ln.strip() for ln in str(item.get("examples") or "").splitlines()]
-        examples = [ENTITY.sub(r"\1", ln[1:].strip()) for ln in lines if ln.startswith("-")]
-        examples = [e for e in examples if e]
+        examples = [e for e in _rasa_examples(item.get("examples"), where, intent) if e]
         if not examples:
             raise IntentbalError(
                 f"{where}: intent {intent!r} has no examples; expected 'examples: |' with '- text' lines"
@@ -348,6 +348,40 @@ def _item_lines(root: Any) -> list[int]:
         if key.value == "nlu" and isinstance(value, yaml.SequenceNode):
             return [item.start_mark.line + 1 for item in value.value]
     return []
+
+
+def _rasa_examples(examples: Any, path: str, intent: str) -> list[str]:
+    """The texts of one intent's ``examples``: a block of ``- text`` lines, or Rasa's per-example
+    form, a list of ``- text: ...`` items (their ``metadata:`` is not needed to train)."""
+    if isinstance(examples, list):
+        texts = []
+        for n, example in enumerate(examples):
+            if not isinstance(example, dict) or not isinstance(example.get("text"), str):
+                raise IntentbalError(
+                    f"{path}: intent {intent!r} example {n}: expected '- text: ...' (with optional 'metadata:'), "
+                    f"found {example!r:.60}; write each example as a 'text:' item"
+                )
+            texts.append(example["text"])
+    else:
+        lines = [ln.strip() for ln in str(examples or "").splitlines()]
+        texts = [ln[1:] for ln in lines if ln.startswith("-")]
+    return [ENTITY.sub(r"\1", t.strip()) for t in texts]
+
+
+def _load_parquet(path: Path, columns: Columns) -> IntentData:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises several types for a file that is not Parquet
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise IntentbalError(f"{path}: not a readable Parquet file ({reason}); re-save it as Parquet") from exc
+    text_col, intent_col = _pick_columns(list(table.column_names), columns, str(path))
+    texts = table.column(text_col).to_pylist()
+    intents = table.column(intent_col).to_pylist() if intent_col else [""] * len(texts)
+    pairs = [_example(t, y, f"{path} row {n}", labelled=intent_col is not None)
+             for n, (t, y) in enumerate(zip(texts, intents))]
+    return _collect(pairs, str(path), f"{path}: no rows", intent_col is not None)
 
 
 def _load_from_disk(path: Path) -> Any:

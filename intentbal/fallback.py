@@ -19,13 +19,14 @@ GRID = np.round(np.linspace(0.0, 1.0, 101), 2)
 @dataclass(frozen=True)
 class FallbackAnalysis:
     threshold: float
-    chosen_on: str  # "given", "validation", or "eval" (chosen and measured on the same data)
+    chosen_on: str  # "given", "validation", "model" (saved with it), or "eval" (chosen and measured on the same data)
     answered_accuracy: float | None  # in-scope accuracy among the predictions kept
     correct_sent_to_fallback: float  # share of correct in-scope predictions under the threshold
     in_scope_recall: float  # share of in-scope examples answered correctly
     oos_recall: float | None  # share of out-of-scope examples sent to the fallback
     per_intent: list[dict[str, Any]]  # intent, support, recall, recall_at_threshold, correct_lost
     curve: dict[str, Any]  # thresholds and, per threshold, in-scope / OOS / per-intent recall
+    deployable: bool = False  # given, or chosen on out-of-scope examples: fit to be saved with a model
 
     def summary(self) -> dict[str, Any]:
         """Everything but the curve, for ``report.json``."""
@@ -68,6 +69,7 @@ def analyse_fallback(
     threshold: float,
     chosen_on: str,
     oos_label: str | None = None,
+    deployable: bool = False,
 ) -> FallbackAnalysis:
     """What ``threshold`` costs overall and per intent, with the curve over all thresholds."""
     g, p, c, oos = _arrays(gold, predicted, confidence, oos_label)
@@ -95,6 +97,7 @@ def analyse_fallback(
         oos_recall=float((oos & (c < threshold)).sum() / oos.sum()) if oos.any() else None,
         per_intent=per_intent,
         curve=_curve(g, c, correct, oos, intents),
+        deployable=deployable,
     )
 
 

@@ -72,6 +72,7 @@ class TrainRun:
     warnings: list[str]
     adjustment: dict[str, Any] | None = None  # the logit adjustment's tau and where it was chosen
     refit: dict[str, object] | None = None  # rows the shipped model was refit on, when it was (train.refit)
+    fallback: dict[str, object] | None = None  # the fallback saved with the model: threshold, chosen_on, intent
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ def load_split(config: Config) -> Split:
     if config.data.train is None:
         raise IntentbalError("no training data: expected --train PATH or data.train in the config")
     train = load_data(config, config.data.train, "train")
+    refuse_oos_in_train(config, train)
     validation = load_data(config, config.data.validation, "validation") if config.data.validation else None
     not_evaluable: list[str] = []
     if validation is not None:
@@ -154,12 +156,29 @@ def profile_data(config: Config, *, output: Path | None = None, overwrite: bool 
     if output is not None:
         check_output_file(output, suffixes=(".json",), inputs=run_inputs(config), overwrite=overwrite)
     train = load_data(config, config.data.train, "train")
+    refuse_oos_in_train(config, train)
     eval_data = load_data(config, config.data.eval, "eval") if config.data.eval else None
     profile = _profile(config, train, eval_data.intents if eval_data else (),
                        eval_texts=eval_data.texts if eval_data else None)
     if output is not None:
         atomic_write_text(output, json_text(profile.to_dict()))
     return profile
+
+
+def refuse_oos_in_train(config: Config, train: IntentData) -> None:
+    """Out-of-scope rows (``data.oos_label``) in training data are an error, not an intent to learn.
+
+    Trained as an ordinary intent they would be one more class that has to cover everything a
+    chatbot is not for; intentbal catches out-of-scope inputs with the fallback threshold instead.
+    """
+    oos = config.data.oos_label
+    found = sum(intent == oos for intent in train.intents) if oos is not None else 0
+    if found:
+        raise IntentbalError(
+            f"{train.source}: expected no out-of-scope rows in training data, found {found} with intent {oos!r} "
+            "(data.oos_label); move them to the validation or eval data, where they choose the fallback "
+            "threshold, or unset data.oos_label to train them as an ordinary intent"
+        )
 
 
 def augment_file(
@@ -223,15 +242,16 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
                "refit": refit is not None}
     if refit is not None:
         metrics["evaluated_fit"] = _fit_metrics(trained, len(train_rows))
-    report, warnings, adjustment = None, list(shipped.warnings), None
+    report, warnings, adjustment, fallback = None, list(shipped.warnings), None, None
     if main:
         adjustment = adjust_logits(config, trained, profile.counts(), split.validation, refit=refit,
                                    validation_name="held out of train" if split.validation_held_out else "validation")
-        report = _write_run(config, trained, profile, augmented, split, metrics, warnings, adjustment, refit)
+        report, fallback = _write_run(config, trained, profile, augmented, split, metrics, warnings, adjustment,
+                                      refit)
         shutil.rmtree(checkpoints, ignore_errors=True)
     distributed.teardown()
     return TrainRun(config.output_dir, profile, augmented, report, metrics, warnings, adjustment,
-                    refit.note() if refit else None)
+                    refit.note() if refit else None, fallback)
 
 
 def refit_rows(config: Config, split: Split) -> IntentData | None:
@@ -336,8 +356,10 @@ def _write_run(
     warnings: list[str],
     adjustment: dict[str, Any] | None,
     refit: Refit | None = None,
-) -> Report | None:
-    """Write the run; the model folder holds ``refit``'s model when there is one, the report is ``trained``'s."""
+) -> tuple[Report | None, dict[str, object] | None]:
+    """Write the run folder; the model folder holds ``refit``'s model when there is one, the report
+    is ``trained``'s. Returns the report (None without eval data) and the fallback saved with the
+    model (None when none may be: see :func:`_fallback_threshold`)."""
     from intentbal.manifest import build_manifest
     from intentbal.predict import IntentClassifier
 
@@ -351,30 +373,36 @@ def _write_run(
             "class_weights": dict(zip(shipped.intents, shipped.class_weights)),
             "logit_adjustment": adjustment, "refit": refit is not None, "intentbal_version": intentbal.__version__,
             "recipe": recipe(config), "train_text_sha1": text_hashes(shipped_data.texts)}
+    clf = IntentClassifier.from_trained(trained, max_length=config.model.max_length,
+                                       batch_size=config.evaluate.batch_size, meta=meta)
+    report, saved = None, None
     with atomic_dir(config.output_dir, kind="train") as out:
         shipped.model.save_pretrained(out / "model", safe_serialization=True)
         shipped.tokenizer.model_max_length = config.model.max_length  # transformers then cuts where intentbal does
         shipped.tokenizer.save_pretrained(out / "model")
-        atomic_write_text(out / "model" / "intentbal.json", json_text(meta))
         atomic_write_text(out / "config.yaml", config_to_yaml(config))
         atomic_write_text(out / "manifest.json", json_text(build_manifest(config)))
         atomic_write_text(out / "profile.json", json_text(profile.to_dict()))
         atomic_write_text(out / "augmentation.jsonl", _augmented_rows(shipped_aug, jsonl=True, synthetic_only=True))
         atomic_write_text(out / "train_metrics.json", json_text(metrics))
-        report = None
         if split.eval is not None:
-            clf = IntentClassifier.from_trained(trained, max_length=config.model.max_length,
-                                               batch_size=config.evaluate.batch_size, meta=meta)
             overlap = train_eval_overlap(split.train.texts, split.eval.texts, split.eval.intents)
-            report = _evaluate(config, clf, split.eval, (counts, after), out, warnings, split.validation, overlap,
-                               refit=refit.note() if refit else None)
+            report, fallback = _evaluate(config, clf, split.eval, (counts, after), out, warnings, split.validation,
+                                         overlap, refit=refit.note() if refit else None)
+            chosen: tuple[float, str, bool] | None = (fallback.threshold, fallback.chosen_on, fallback.deployable)
+        else:
+            chosen = _fallback_threshold(config, clf, split.validation)
+        if chosen is not None and chosen[2]:
+            saved = {"threshold": chosen[0], "chosen_on": chosen[1], "intent": config.evaluate.fallback_intent}
+        meta["fallback"] = saved
+        atomic_write_text(out / "model" / "intentbal.json", json_text(meta))
         atomic_write_text(out / "model" / "README.md", _card(config, meta, report, _eval_name(config)))
-        return report
+    return report, saved
 
 
 def evaluate_model(
     config: Config, *, model_dir: Path, data: Path, output: Path, backend: Backend = "auto",
-    update_card: bool = False,
+    update_card: bool = False, progress: Progress | None = None,
 ) -> Report:
     """Evaluate a trained model folder on ``data``; write the report files to ``output``.
 
@@ -382,6 +410,7 @@ def evaluate_model(
     (nothing else in ``model_dir`` changes). ``output`` must be new, empty or an earlier evaluate
     report (see :func:`intentbal.outputs.check_output_dir`), never a train run or a folder holding
     an input.
+    ``progress("predict", done, total)`` follows the prediction of ``data``.
     """
     check_output_dir(output, kind="evaluate", inputs=[model_dir, data, config.data.validation])
     clf = _classifier(config, model_dir, backend)
@@ -401,7 +430,7 @@ def evaluate_model(
     overlap = overlap_with_hashes(hashes, eval_data.texts, eval_data.intents) if isinstance(hashes, dict) else None
     with atomic_dir(output, kind="evaluate") as out:
         report = _evaluate(config, clf, eval_data, (counts, clf.meta.get("augmented_counts", counts)), out, [],
-                           validation, overlap)
+                           validation, overlap, progress=progress)[0]
         if update_card:  # inside the block: a card that cannot be written leaves no report either
             atomic_write_text(Path(model_dir) / "README.md", _card(config, clf.meta, report, str(data),
                                                                    model_dir=Path(model_dir)))
@@ -410,18 +439,35 @@ def evaluate_model(
 
 def predict_file(
     config: Config, *, model_dir: Path, input_path: Path, output: Path, backend: Backend = "auto",
-    overwrite: bool = False,
+    overwrite: bool = False, top_k: int | None = None, fallback_threshold: float | None = None,
+    progress: Progress | None = None,
 ) -> int:
     """Write ``text,prediction,confidence`` (and ``intent`` when the input has it) to ``output``,
     in the format its suffix names (.csv, .jsonl or .parquet); an existing file is replaced
-    only with ``overwrite``, an input never."""
+    only with ``overwrite``, an input never.
+
+    ``prediction`` is the fallback intent under the fallback threshold: ``fallback_threshold``,
+    else ``evaluate.fallback_threshold``, else the one saved with the model, if any. With
+    ``top_k``, each row also ranks the ``top_k`` most likely intents (see
+    :func:`intentbal.report.prediction_rows`). Returns the number of rows.
+    """
+    if top_k is not None and top_k < 1:
+        raise IntentbalError(f"--top-k: expected a whole number of at least 1, found {top_k}")
     check_output_file(output, suffixes=TABLE_SUFFIXES, inputs=[model_dir, input_path], overwrite=overwrite)
     clf = _classifier(config, model_dir, backend)
+    threshold = fallback_threshold if fallback_threshold is not None else config.evaluate.fallback_threshold
+    if threshold is not None:
+        if not clf.meta.get("fallback"):  # a threshold saved with the model keeps its intent's name
+            clf.fallback_intent = config.evaluate.fallback_intent
+        clf.fallback_threshold = threshold
     data = load_data(config, input_path, "test", require_intent=False)
-    predicted, confidence = clf.predict(data.texts)
+    probs = clf.proba(data.texts, progress=progress)
+    predicted, confidence = clf.answer(probs)
     gold = data.intents if data.labelled else None
-    write_table(output, prediction_rows(data.texts, predicted, confidence, gold),
-                columns=prediction_columns(labelled=gold is not None))
+    rows = prediction_rows(data.texts, predicted, confidence, gold=gold,
+                           rankings=clf.ranking(probs, top_k) if top_k else None,
+                           flat=output.suffix.lower() != ".jsonl")
+    write_table(output, rows, columns=list(rows[0]) if rows else prediction_columns(labelled=gold is not None))
     return len(data)
 
 
@@ -465,6 +511,7 @@ def _profile(
     config: Config, train: IntentData, eval_intents: Sequence[str], *, eval_texts: Sequence[str] | None = None
 ) -> Profile:
     p = config.profile
+    eval_intents = [i for i in eval_intents if i != config.data.oos_label]  # out-of-scope is never trained
     return profile_intents(
         train.texts, train.intents, eval_intents=eval_intents, eval_texts=eval_texts,
         rare_max=p.rare_max, frequent_min=p.frequent_min, min_count=p.min_count,
@@ -523,13 +570,17 @@ def _evaluate(
     overlap: Overlap | None = None,
     *,
     refit: dict[str, object] | None = None,
-) -> Report:
+    progress: Progress | None = None,
+) -> tuple[Report, FallbackAnalysis]:
     """Predict ``data``, score it, weigh the fallback threshold, and write every report file.
 
-    ``overlap`` (eval rows that are training rows) goes into the summary as ``overlap``,
-    null when the training texts are unknown; a ``refit`` note goes into the summary (the
-    model measured is not the one shipped)."""
-    probs = clf.proba(data.texts)
+    The scores are those of the model's own decisions, without any fallback; the report's
+    summary adds ``oos_examples``, ``fallback_threshold`` and ``oos_caught`` (None without
+    out-of-scope examples), ``overlap`` (eval rows that are training rows; null when the
+    training texts are unknown) and, with ``refit``, a note that the model measured is not the
+    one shipped.
+    """
+    probs = clf.proba(data.texts, progress=progress)
     predicted, confidence = clf.decide(probs)
     if clf.truncated:
         warnings.append(f"{clf.truncated} eval text(s) longer than {clf.max_length} tokens were truncated")
@@ -544,10 +595,16 @@ def _evaluate(
         rare_max=config.profile.rare_max, frequent_min=config.profile.frequent_min,
         recall_threshold=config.evaluate.recall_threshold, min_support=config.evaluate.min_support,
     )
-    report.summary["overlap"] = overlap.to_dict() if overlap is not None else None
+    chosen = _fallback_threshold(config, clf, validation, data, predicted, confidence)
+    assert chosen is not None  # with eval data there is always a threshold to choose on it
+    threshold, chosen_on, deployable = chosen
+    fallback = analyse_fallback(data.intents, predicted, confidence, threshold=threshold, chosen_on=chosen_on,
+                                oos_label=oos, deployable=deployable)
+    report.summary.update({"oos_examples": len(data) - len(keep), "fallback_threshold": threshold,
+                           "oos_caught": fallback.oos_recall,
+                           "overlap": overlap.to_dict() if overlap is not None else None})
     if refit is not None:
         report.summary["refit"] = refit
-    fallback = _fallback(config, clf, data, predicted, confidence, validation)
     figures = {}
     if config.evaluate.plots:
         figures = _figures(report, gold_in, [predicted[i] for i in keep], probs[keep], clf.intents, fallback)
@@ -557,31 +614,46 @@ def _evaluate(
     write_report(out, report, extra={"fallback": fallback.summary()}, figures=list(figures))
     atomic_write_text(out / "fallback_curve.json", json_text(fallback.curve))
     atomic_write_text(out / "predictions.csv", predictions_csv(data.texts, predicted, confidence, data.intents))
-    return report
+    return report, fallback
 
 
-def _fallback(
+def _fallback_threshold(
     config: Config,
     clf: IntentClassifier,
-    data: IntentData,
-    predicted: list[str],
-    confidence: list[float],
     validation: IntentData | None,
-) -> FallbackAnalysis:
+    data: IntentData | None = None,
+    predicted: list[str] | None = None,
+    confidence: list[float] | None = None,
+) -> tuple[float, str, bool] | None:
+    """``(threshold, chosen_on, deployable)``: the fallback threshold and whether it may be saved
+    with a model; None when there is nothing to choose it on.
+
+    It is ``evaluate.fallback_threshold`` when set ("given"), else chosen on the validation
+    data (unless only ``data`` has out-of-scope examples), else the one saved with the model
+    ("model"), else chosen on ``data`` ("eval"). Only a given threshold
+    or one chosen on out-of-scope examples is deployable: without them the threshold only prices
+    the fallback (on BANKING77-LT the 95%-precision one would send 40% of correct answers to
+    it), so saving it would change a model's answers unasked.
+    """
     e, oos = config.evaluate, config.data.oos_label
+
+    def has_oos(part: IntentData | None) -> bool:
+        return oos is not None and part is not None and oos in part.intents
+
     if e.fallback_threshold is not None:
-        threshold, chosen_on = e.fallback_threshold, "given"
-    elif validation is not None:
-        v_pred, v_conf = clf.predict(validation.texts)
+        return e.fallback_threshold, "given", True
+    if validation is not None and (has_oos(validation) or not has_oos(data)):
+        v_pred, v_conf = clf.decide(clf.proba(validation.texts))
         threshold = choose_threshold(validation.intents, v_pred, v_conf, oos_label=oos,
                                      target_precision=e.fallback_precision)
-        chosen_on = "validation"
-    else:
-        threshold = choose_threshold(data.intents, predicted, confidence, oos_label=oos,
-                                     target_precision=e.fallback_precision)
-        chosen_on = "eval"
-    return analyse_fallback(data.intents, predicted, confidence, threshold=threshold, chosen_on=chosen_on,
-                            oos_label=oos)
+        return threshold, "validation", has_oos(validation)
+    if clf.fallback_threshold is not None:
+        return clf.fallback_threshold, "model", True
+    if data is None or predicted is None or confidence is None:
+        return None
+    threshold = choose_threshold(data.intents, predicted, confidence, oos_label=oos,
+                                 target_precision=e.fallback_precision)
+    return threshold, "eval", has_oos(data)
 
 
 def _figures(

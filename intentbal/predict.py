@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -17,6 +19,9 @@ if TYPE_CHECKING:
 
 Backend = Literal["auto", "torch", "onnx"]
 Logits = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (input_ids, attention_mask) -> logits, all NumPy
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+Ranking = list[tuple[str, float]]  # (intent, probability), most likely first
+DEFAULT_FALLBACK_INTENT = "nlu_fallback"
 
 
 @dataclass
@@ -26,6 +31,12 @@ class IntentClassifier:
     >>> clf = IntentClassifier.load("runs/quickstart/model")
     >>> clf.predict(["where is my parcel"])
     (['track_order'], [0.97])
+    >>> clf.rank(["where is my parcel"], 2)
+    [[('track_order', 0.97), ('refund', 0.01)]]
+
+    ``fallback_threshold`` (read from the folder's ``intentbal.json`` when one was saved with
+    the model, ``None`` otherwise; assign to change it): :meth:`predict` answers
+    ``fallback_intent`` for a text whose best probability is under it.
     """
 
     model: Any  # a torch module, or an onnxruntime InferenceSession when backend is "onnx"
@@ -36,6 +47,8 @@ class IntentClassifier:
     batch_size: int = 128
     truncated: int = 0  # texts cut to max_length in the last call
     backend: Literal["torch", "onnx"] = "torch"
+    fallback_threshold: float | None = None
+    fallback_intent: str = DEFAULT_FALLBACK_INTENT
 
     @classmethod
     def load(
@@ -47,21 +60,26 @@ class IntentClassifier:
         ``backend``: ``"torch"``; ``"onnx"``, ONNX Runtime on the folder's ``model.onnx`` (written
         by ``intentbal export``; an :class:`IntentbalError` without it); or ``"auto"``, ONNX
         Runtime when the folder holds a checked export and onnxruntime is installed, else torch.
-        Both give the same columns, row order and truncation count.
+        Both give the same columns, row order and truncation count. Loading prints nothing:
+        transformers' logs and progress bars are off while it runs and set back afterwards.
         """
         from intentbal.export import choose_backend, open_session
         from intentbal.models import intents_of, load_classifier, load_tokenizer
 
         config = config or ModelConfig()
         chosen: Literal["torch", "onnx"]
-        if choose_backend(model_dir, backend) == "onnx":
-            tokenizer, intents, meta = load_tokenizer(model_dir, config)
-            model, chosen = open_session(model_dir), "onnx"
-        else:
-            tokenizer, model, meta = load_classifier(model_dir, config)
-            intents, chosen = intents_of(model), "torch"
+        with _quiet_transformers():
+            if choose_backend(model_dir, backend) == "onnx":
+                tokenizer, intents, meta = load_tokenizer(model_dir, config)
+                model, chosen = open_session(model_dir), "onnx"
+            else:
+                tokenizer, model, meta = load_classifier(model_dir, config)
+                intents, chosen = intents_of(model), "torch"
         max_length = meta.get("max_length", config.max_length)
-        return cls(model, tokenizer, intents, max_length, meta, batch_size, backend=chosen)
+        fallback = meta.get("fallback") or {}
+        return cls(model, tokenizer, intents, max_length, meta, batch_size, backend=chosen,
+                   fallback_threshold=fallback.get("threshold"),
+                   fallback_intent=fallback.get("intent", DEFAULT_FALLBACK_INTENT))
 
     @classmethod
     def from_trained(
@@ -70,23 +88,71 @@ class IntentClassifier:
         """The classifier of a model just trained, without a round trip through disk."""
         return cls(trained.model, trained.tokenizer, trained.intents, max_length, meta or {}, batch_size)
 
-    def proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Softmax probabilities, one row per text, one column per intent (``self.intents``)."""
+    def proba(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
+        """Softmax probabilities, one row per text, one column per intent (``self.intents``).
+
+        ``progress("predict", done, total)`` is called after each batch, ``done`` counting texts.
+        """
         from intentbal.export import onnx_logits
 
         logits = onnx_logits(self.model) if self.backend == "onnx" else torch_logits(self.model)
         ids, self.truncated = encode(self.tokenizer, texts, self.max_length)
         return run_batches(ids, logits, n_labels=len(self.intents), pad_id=pad_id_of(self.tokenizer),
-                           batch_size=self.batch_size)
+                           batch_size=self.batch_size, progress=progress)
 
     def predict(self, texts: Sequence[str]) -> tuple[list[str], list[float]]:
-        """The most likely intent of each text and its probability."""
-        return self.decide(self.proba(texts))
+        """The intent of each text and the probability of the most likely intent.
+
+        The intent is ``fallback_intent`` where that probability is under ``fallback_threshold``.
+        """
+        return self.answer(self.proba(texts))
+
+    def rank(self, texts: Sequence[str], k: int) -> list[Ranking]:
+        """The ``k`` most likely intents of each text with their probabilities, most likely first
+        (Rasa's ``intent_ranking``); the model's intents only, whatever the fallback threshold."""
+        return self.ranking(self.proba(texts), k)
 
     def decide(self, probs: np.ndarray) -> tuple[list[str], list[float]]:
-        """The most likely intent of each row of ``probs`` and its probability."""
+        """The most likely intent of each row of ``probs`` and its probability (no fallback)."""
         best = probs.argmax(axis=1)
         return [self.intents[i] for i in best], [float(probs[r, i]) for r, i in enumerate(best)]
+
+    def answer(self, probs: np.ndarray) -> tuple[list[str], list[float]]:
+        """:meth:`decide`, then ``fallback_intent`` for rows under ``fallback_threshold``."""
+        intents, confidences = self.decide(probs)
+        if self.fallback_threshold is None:
+            return intents, confidences
+        return ([self.fallback_intent if c < self.fallback_threshold else i for i, c in zip(intents, confidences)],
+                confidences)
+
+    def ranking(self, probs: np.ndarray, k: int) -> list[Ranking]:
+        """The ``k`` most likely intents of each row of ``probs`` (ties: the earlier intent first)."""
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        order = np.argsort(-probs, axis=1, kind="stable")[:, : min(k, len(self.intents))]
+        return [[(self.intents[i], float(probs[r, i])) for i in row] for r, row in enumerate(order)]
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """transformers' logs and progress bars ("Loading weights") off, restored afterwards: a
+    library call must not print unless its caller asked transformers to."""
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars, hub_bars_off = (hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled(),
+                                     are_progress_bars_disabled())
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        with warnings.catch_warnings():  # huggingface_hub warns when HF_HUB_DISABLE_PROGRESS_BARS pins them off
+            warnings.simplefilter("ignore")
+            if bars:
+                hf_logging.enable_progress_bar()
+            (disable_progress_bars if hub_bars_off else enable_progress_bars)()
 
 
 def torch_logits(model: Any) -> Logits:
@@ -106,19 +172,25 @@ def torch_logits(model: Any) -> Logits:
 
 
 def run_batches(
-    ids: list[list[int]], logits: Logits, *, n_labels: int, pad_id: int, batch_size: int
+    ids: list[list[int]], logits: Logits, *, n_labels: int, pad_id: int, batch_size: int,
+    progress: Progress | None = None,
 ) -> np.ndarray:
     """Softmax of ``logits(input_ids, attention_mask)`` for each row of token ids.
 
     Rows are run in length order (little padding) and returned in input order; a single row
-    goes straight through, with nothing to sort or pad.
+    goes straight through, with nothing to sort or pad. ``progress("predict", done, total)``
+    follows each batch.
     """
     if len(ids) == 1:
         input_ids = np.array(ids, dtype=np.int64)
         return softmax(logits(input_ids, np.ones_like(input_ids)))
     out = np.zeros((len(ids), n_labels), dtype=np.float32)
+    done = 0
     for chunk in length_sorted(ids, batch_size):
         out[chunk] = softmax(logits(*pad_arrays([ids[i] for i in chunk], pad_id)))
+        done += len(chunk)
+        if progress is not None:
+            progress("predict", done, len(ids))
     return out
 
 

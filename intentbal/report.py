@@ -7,7 +7,7 @@ import io
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from intentbal.audit import Change, comparison_scope
 from intentbal.evaluate import IntentMetrics, Report
@@ -53,9 +53,13 @@ def interval(ci: list[float] | None) -> str:
 
 
 def summary_lines(report: Report) -> list[str]:
+    """The summary for a terminal; with out-of-scope examples the scores are in-scope ones, and a
+    line says what the fallback threshold catches."""
     s = report.summary
+    oos = s.get("oos_examples") or 0
     lines = [
-        f"accuracy {s['accuracy']:.3f}   macro-F1 {s['macro_f1']:.3f}   macro recall {s['macro_recall']:.3f}",
+        f"{'in-scope accuracy' if oos else 'accuracy'} {s['accuracy']:.3f}   macro-F1 {s['macro_f1']:.3f}   "
+        f"macro recall {s['macro_recall']:.3f}",
         f"tail recall {s['tail_recall']:.3f} (the {len(s['tail_intents'])} intents with fewest training examples)",
         f"worst recall {s['worst_recall']:.3f} ({s['worst_intent']});   "
         f"{s['below_threshold']} of {s['intents_evaluated']} intents under {s['recall_threshold']:.2f} recall",
@@ -68,6 +72,9 @@ def summary_lines(report: Report) -> list[str]:
     if verdicts:
         lines.append(f"recall interval vs {s['recall_threshold']:.2f}: " + ", ".join(verdicts)
                      + (f" (fewer than {s['min_support']})" if s.get("insufficient_evidence") else ""))
+    if oos and s.get("oos_caught") is not None:
+        lines.append(f"out of scope: fallback threshold {s['fallback_threshold']:.2f} catches "
+                     f"{s['oos_caught']:.1%} of {oos} out-of-scope inputs")
     if s["not_evaluable"]:
         lines.append(f"not evaluable (no eval examples): {listing(s['not_evaluable'], see='report.json')}")
     if s["unseen_in_train"]:
@@ -160,7 +167,7 @@ def predictions_csv(
     gold: Sequence[str] | None = None,
 ) -> str:
     """CSV ``text,prediction,confidence`` and, with ``gold``, an ``intent`` column."""
-    rows = prediction_rows(texts, predictions, confidences, gold)
+    rows = prediction_rows(texts, predictions, confidences, gold=gold)
     return _csv_text(rows, prediction_columns(labelled=gold is not None))
 
 
@@ -173,12 +180,29 @@ def prediction_rows(
     texts: Sequence[str],
     predictions: Sequence[str],
     confidences: Sequence[float],
+    *,
     gold: Sequence[str] | None = None,
-) -> list[dict[str, str | float]]:
-    """One ``{text, prediction, confidence[, intent]}`` row per text, confidence to 4 decimals."""
-    return [{"text": text, "prediction": pred, "confidence": round(float(conf), 4),
-             **({"intent": gold[i]} if gold is not None else {})}
-            for i, (text, pred, conf) in enumerate(zip(texts, predictions, confidences))]
+    rankings: Sequence[Sequence[tuple[str, float]]] | None = None,
+    flat: bool = False,
+) -> list[dict[str, Any]]:
+    """One dict per text, whatever file format it is written to: ``text``, ``prediction``,
+    ``confidence`` (4 decimals), then with ``rankings`` either ``ranking`` (a list of
+    ``{"intent", "confidence"}``, for JSON) or, with ``flat``, ``intent_1, confidence_1, ...,
+    intent_N, confidence_N`` (for tables), then ``intent`` when ``gold`` is given."""
+    rows = []
+    for n, (text, prediction, confidence) in enumerate(zip(texts, predictions, confidences)):
+        row: dict[str, Any] = {"text": text, "prediction": prediction, "confidence": round(float(confidence), 4)}
+        if rankings is not None:
+            ranked = [{"intent": i, "confidence": round(float(c), 4)} for i, c in rankings[n]]
+            if flat:
+                for rank, item in enumerate(ranked, start=1):
+                    row[f"intent_{rank}"], row[f"confidence_{rank}"] = item["intent"], item["confidence"]
+            else:
+                row["ranking"] = ranked
+        if gold is not None:
+            row["intent"] = gold[n]
+        rows.append(row)
+    return rows
 
 
 TABLE_SUFFIXES = (".csv", ".jsonl", ".parquet")

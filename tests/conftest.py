@@ -152,3 +152,35 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> P
     assert run_cli("train", "--train", train, "--eval", evalset, "--output", folder / "run",
                    *set_args(fast_settings(tiny_model))) == 0
     return folder / "run"
+
+
+def sets(overrides: list[str]) -> list[str]:
+    """``--set`` arguments for ``run_cli``."""
+    return [x for o in overrides for x in ("--set", o)]
+
+
+# Out-of-scope examples (data.oos_label=oos): requests a support bot is not for.
+OOS = ["what is the weather like today", "tell me a joke", "play some jazz music",
+       "book a table for two tonight", "who won the football game", "translate hello into french"]
+
+
+def oos_rows() -> list[tuple[str, str]]:
+    """A few in-scope examples of every toy intent and every out-of-scope one."""
+    inscope = [("where is my parcel now", "track_order"), ("refund me please", "refund"),
+               ("i forgot the password", "password"), ("my card was stolen", "fraud"),
+               ("has my parcel shipped", "track_order"), ("i want a refund", "refund")]
+    return inscope + [(text, "oos") for text in OOS]
+
+
+@pytest.fixture(scope="session")
+def oos_run(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Path:
+    """The run folder of the tiny model trained on the toy data with ``data.oos_label=oos`` and
+    out-of-scope examples in its validation and eval data."""
+    folder = tmp_path_factory.mktemp("oos-run")
+    train = write_csv(folder / "train.csv", toy_rows())
+    held = write_csv(folder / "heldout.csv", oos_rows())
+    overrides = [*fast_settings(tiny_model), "data.oos_label=oos", "evaluate.plots=false"]
+    status = run_cli("train", "--train", train, "--validation", held, "--eval", held,
+                     "--output", folder / "run", *sets(overrides))
+    assert status == 0
+    return folder / "run"
