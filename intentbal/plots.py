@@ -68,7 +68,10 @@ def recall_vs_count(report: Report) -> bytes:
     ax.set_ylim(-0.03, 1.03)
     ax.set_title(f"Recall against training count, {len(rows)} intents"
                  + (" (intervals in the table)" if many else ""))
-    ax.legend(loc="lower right", fontsize=8, markerscale=2 if many else 1)
+    if many:  # inside, the legend would hide the crowd of low-recall points
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, markerscale=2)
+    else:
+        ax.legend(loc="lower right", fontsize=8)
     return _png(fig)
 
 
