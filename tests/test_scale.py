@@ -124,7 +124,7 @@ def test_bench_scale_runs_the_user_path_and_writes_its_section(tmp_path, tiny_mo
     assert result["counts"]["min"] >= 2 and result["counts"]["max"] > result["counts"]["median"]
     for phase in ("profile", "train", "evaluate"):
         p = result["phases"][phase]
-        assert p["exit"] == 0 and p["seconds"] > 0 and p["peak_rss_mb"] > 50 and p["stdout_lines"] > 30
+        assert p["exit"] == 0 and p["seconds"] > 0 and p["peak_rss_mb"] > 10 and p["stdout_lines"] > 30
     assert result["files"]["evaluate/report.html"] > 0 and result["machine"]["cores"] >= 1
     page = (out / "eval" / "report.html").read_text()
     assert "id='intent-filter'" in page and page.count("<tr class=") == 30
