@@ -77,17 +77,18 @@ def analyse_fallback(
     correct = (g == p) & inscope
     kept = (c >= threshold) & inscope
     intents = sorted(set(g[inscope].tolist()))
-    per_intent = []
-    for intent in intents:
-        mine = g == intent
-        hits = correct & mine
-        per_intent.append({
-            "intent": intent,
-            "support": int(mine.sum()),
-            "recall": float(hits.sum() / mine.sum()),
-            "recall_at_threshold": float((hits & (c >= threshold)).sum() / mine.sum()),
-            "correct_lost": float((hits & (c < threshold)).sum() / hits.sum()) if hits.any() else None,
-        })
+    # one pass over the examples, grouped by intent: a scan per intent is quadratic at thousands of intents
+    which = _intent_index(g, intents)
+    support = np.bincount(which[inscope], minlength=len(intents))
+    hits = np.bincount(which[correct], minlength=len(intents))
+    hits_kept = np.bincount(which[correct & (c >= threshold)], minlength=len(intents))
+    per_intent = [{
+        "intent": intent,
+        "support": int(support[k]),
+        "recall": float(hits[k] / support[k]),
+        "recall_at_threshold": float(hits_kept[k] / support[k]),
+        "correct_lost": float((hits[k] - hits_kept[k]) / hits[k]) if hits[k] else None,
+    } for k, intent in enumerate(intents)]
     return FallbackAnalysis(
         threshold=threshold,
         chosen_on=chosen_on,
@@ -107,10 +108,22 @@ def _curve(g: np.ndarray, c: np.ndarray, correct: np.ndarray, oos: np.ndarray, i
     for t in GRID:
         out["in_scope_recall"].append(float((correct & (c >= t)).sum() / max(1, inscope.sum())))
         out["oos_recall"].append(float((oos & (c < t)).sum() / oos.sum()) if oos.any() else None)
-    for intent in intents:
-        mine = g == intent
-        out["per_intent"][intent] = [float((correct & mine & (c >= t)).sum() / mine.sum()) for t in GRID]
+    # kept[k, j]: correct examples of intent k with confidence >= GRID[j], from one histogram
+    which = _intent_index(g, intents)
+    steps = np.searchsorted(GRID, c, side="right")  # how many thresholds each confidence clears
+    width = len(GRID) + 1
+    counts = np.bincount(which[correct] * width + steps[correct], minlength=len(intents) * width)
+    kept = counts.reshape(len(intents), width)[:, ::-1].cumsum(axis=1)[:, ::-1][:, 1:]
+    support = np.bincount(which[inscope], minlength=len(intents))
+    for k, intent in enumerate(intents):
+        out["per_intent"][intent] = (kept[k] / support[k]).tolist()
     return out
+
+
+def _intent_index(g: np.ndarray, intents: list[str]) -> np.ndarray:
+    """Each example's position in ``intents``; -1 for intents not listed (out-of-scope)."""
+    index = {intent: k for k, intent in enumerate(intents)}
+    return np.fromiter((index.get(x, -1) for x in g), dtype=np.int64, count=len(g))
 
 
 def _arrays(

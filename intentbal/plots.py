@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,46 +34,96 @@ def _png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
+MANY_INTENTS = 100  # above this, one interval per intent is a solid block: show points and a binned mean
+
+
 def recall_vs_count(report: Report) -> bytes:
-    """Recall of each intent against its training count, with 95% intervals, coloured by verdict."""
+    """Recall of each intent against its training count, coloured by verdict: with 95% intervals
+    up to ``MANY_INTENTS`` intents; beyond, jittered points and the mean recall per count bin."""
     fig, ax = _figure()
     rows = [m for m in report.intents if m.recall is not None]
+    many = len(rows) > MANY_INTENTS
+    rng = np.random.default_rng(0)  # the jitter only separates overlapping points; fixed for identical files
     for status, colour in STATUS_COLOURS.items():
         mine = [m for m in rows if m.status == status]
         if not mine:
             continue
-        x = [max(m.train_count, 0.8) for m in mine]
-        y = [m.recall for m in mine if m.recall is not None]
+        x = np.array([max(m.train_count, 0.8) for m in mine], dtype=float)
+        y = np.array([m.recall for m in mine if m.recall is not None])
+        label = f"{status.replace('_', ' ')} ({len(mine)})"
+        if many:
+            ax.scatter(x * np.exp(rng.uniform(-0.08, 0.08, len(x))), y + rng.uniform(-0.012, 0.012, len(y)),
+                       s=5, color=colour, alpha=0.45, linewidths=0, label=label)
+            continue
         ci = [m.recall_ci for m in mine if m.recall_ci is not None]  # set wherever recall is
         err = [[r - c[0] for r, c in zip(y, ci)], [c[1] - r for r, c in zip(y, ci)]]
-        ax.errorbar(x, y, yerr=err, fmt="o", color=colour, ecolor=colour, alpha=0.8, capsize=2, ms=4,
-                    label=status.replace("_", " "))
+        ax.errorbar(x, y, yerr=err, fmt="o", color=colour, ecolor=colour, alpha=0.8, capsize=2, ms=4, label=label)
+    if many:
+        centres, means = binned_mean([max(m.train_count, 0.8) for m in rows],
+                                     [m.recall for m in rows if m.recall is not None])
+        ax.plot(centres, means, color="black", lw=2, marker="s", ms=4, label="mean recall per count bin")
     ax.axhline(report.summary["recall_threshold"], color="#555", ls="--", lw=1, label="threshold")
     ax.set_xscale("log")
     ax.set_xlabel("training examples (log scale)")
-    ax.set_ylabel("recall (95% Wilson interval)")
+    ax.set_ylabel("recall" if many else "recall (95% Wilson interval)")
     ax.set_ylim(-0.03, 1.03)
-    ax.set_title("Recall against training count")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(f"Recall against training count, {len(rows)} intents"
+                 + (" (intervals in the table)" if many else ""))
+    if many:  # inside, the legend would hide the crowd of low-recall points
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, markerscale=2)
+    else:
+        ax.legend(loc="lower right", fontsize=8)
     return _png(fig)
 
 
-def confusion_matrix(gold: Sequence[str], predicted: Sequence[str], *, top: int = 15) -> bytes:
-    """Confusion counts among the ``top`` intents involved in the most errors."""
-    errors: dict[str, int] = {}
+def binned_mean(
+    counts: Sequence[float], recalls: Sequence[float], *, bins: int = 12
+) -> tuple[list[float], list[float]]:
+    """Mean recall in ``bins`` equal bins of log training count (empty bins left out): the
+    geometric centre of each bin and its mean."""
+    logs = np.log(np.asarray(counts, dtype=float))
+    edges = np.linspace(logs.min(), logs.max() + 1e-9, bins + 1)
+    which = np.clip(np.searchsorted(edges, logs, side="right") - 1, 0, bins - 1)
+    y = np.asarray(recalls, dtype=float)
+    kept = [b for b in range(bins) if (which == b).any()]
+    return ([float(np.exp((edges[b] + edges[b + 1]) / 2)) for b in kept],
+            [float(y[which == b].mean()) for b in kept])
+
+
+def worst_intents(gold: Sequence[str], predicted: Sequence[str], *, limit: int = 30, confusions: int = 2) -> list[str]:
+    """The intents the confusion figure shows, at most ``limit``: gold intents from the lowest
+    recall up (more errors first among equals), each followed by the ``confusions`` intents
+    its examples were most often mistaken for."""
+    support, hits = Counter(gold), Counter(g for g, p in zip(gold, predicted) if g == p)
+    wrong: defaultdict[str, Counter[str]] = defaultdict(Counter)
     for g, p in zip(gold, predicted):
         if g != p:
-            errors[g] = errors.get(g, 0) + 1
-            errors[p] = errors.get(p, 0) + 1
-    names = sorted(errors, key=lambda i: (-errors[i], i))[:top] or sorted(set(gold))[:top]
+            wrong[g][p] += 1
+    order = sorted(support, key=lambda i: (hits[i] / support[i], hits[i] - support[i], i))
+    names: list[str] = []
+    for intent in order:
+        went = sorted(wrong[intent].items(), key=lambda kv: (-kv[1], kv[0]))[:confusions]
+        for name in [intent] + [p for p, _ in went]:
+            if len(names) < limit and name not in names:
+                names.append(name)
+        if len(names) >= limit:
+            break
+    return names
+
+
+def confusion_matrix(gold: Sequence[str], predicted: Sequence[str], *, top: int = 30) -> bytes:
+    """Confusion counts among at most ``top`` intents chosen by :func:`worst_intents`, with a last
+    column for predictions of any other intent: readable at thousands of intents."""
+    names = worst_intents(gold, predicted, limit=top)
     index = {n: i for i, n in enumerate(names)}
-    matrix = np.zeros((len(names), len(names)), dtype=int)
+    matrix = np.zeros((len(names), len(names) + 1), dtype=int)
     for g, p in zip(gold, predicted):
-        if g in index and p in index:
-            matrix[index[g], index[p]] += 1
-    fig, ax = _figure(8, 7)
+        if g in index:
+            matrix[index[g], index.get(p, len(names))] += 1
+    size = 4 + 0.17 * len(names)
+    fig, ax = _figure(size + 1, size)
     ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(len(names)), names, rotation=70, ha="right", fontsize=7)
+    ax.set_xticks(range(len(names) + 1), names + ["(other intents)"], rotation=70, ha="right", fontsize=7)
     ax.set_yticks(range(len(names)), names, fontsize=7)
     for (r, c), v in np.ndenumerate(matrix):
         if v:
@@ -80,7 +131,7 @@ def confusion_matrix(gold: Sequence[str], predicted: Sequence[str], *, top: int 
                     color="white" if v > matrix.max() / 2 else "black")
     ax.set_xlabel("predicted")
     ax.set_ylabel("gold")
-    ax.set_title(f"Confusions among the {len(names)} most confused intents")
+    ax.set_title(f"Confusions of the lowest-recall intents ({len(names)} shown of {len(set(gold))})")
     return _png(fig)
 
 

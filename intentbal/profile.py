@@ -10,6 +10,8 @@ from typing import Any
 
 from intentbal.overlap import overlap_warning, train_eval_overlap
 
+SHOWN = 10  # texts shared by several intents listed one per warning line; the rest are counted
+
 
 @dataclass(frozen=True)
 class IntentProfile:
@@ -133,10 +135,13 @@ def _warnings(
     by_text: dict[str, set[str]] = defaultdict(set)
     for text, intent in zip(texts, intents):
         by_text[text].add(intent)
-    for text, owners in sorted(by_text.items()):
-        if len(owners) > 1:
-            out.append(f"text {text!r} appears under {len(owners)} intents: {_listing(sorted(owners))}")
+    shared = [(text, owners) for text, owners in sorted(by_text.items()) if len(owners) > 1]
+    for text, owners in shared[:SHOWN]:
+        out.append(f"text {text!r} appears under {len(owners)} intents: {_listing(sorted(owners))}")
+    if len(shared) > SHOWN:
+        out.append(f"{len(shared) - SHOWN} more text(s) appear under more than one intent")
     unseen = sorted(set(eval_intents) - set(counts))
     if unseen:
         out.append(f"{len(unseen)} eval intent(s) missing from train: {_listing(unseen)}")
     return out
+

@@ -10,9 +10,11 @@ from intentbal.evaluate import Report
 from intentbal.report import STATUS, fmt, interval, summary_lines
 
 CAPTIONS = {
-    "recall_vs_count": "Each intent's recall against its training count; bars are 95% Wilson intervals. "
-                       "Few eval examples give wide bars: a recall of 1.0 on 3 examples proves little.",
-    "confusions": "Where the errors go, among the intents involved in the most confusions.",
+    "recall_vs_count": "Each intent's recall against its training count; bars are 95% Wilson intervals "
+                       "(above 100 intents: points and the mean recall per count bin; the intervals are in the "
+                       "table). Few eval examples give wide bars: a recall of 1.0 on 3 examples proves little.",
+    "confusions": "Where the errors go: the intents with the lowest recall and the intents they are mistaken "
+                  "for (at most 30); the last column counts predictions of any other intent.",
     "pr_rare": "Precision-recall curves (one-vs-rest) of the rarest intents: threshold-free evidence.",
     "fallback": "Recall kept when predictions under a confidence threshold go to the fallback; "
                 "the dashed line is the chosen threshold.",
@@ -36,7 +38,7 @@ figure{margin:1rem 0} figure img{max-width:100%;border:1px solid #eee} figcaptio
 """
 
 SORT_JS = """
-document.querySelectorAll('th').forEach((th, col) => th.addEventListener('click', () => {
+document.querySelectorAll('th[data-sort]').forEach((th, col) => th.addEventListener('click', () => {
   const body = th.closest('table').tBodies[0];
   const asc = th.dataset.asc !== 'true'; th.dataset.asc = asc;
   const key = r => { const v = r.cells[col].dataset.v; return v === '' ? NaN : (isNaN(+v) ? v : +v); };
@@ -44,6 +46,20 @@ document.querySelectorAll('th').forEach((th, col) => th.addEventListener('click'
     if (Number.isNaN(x)) return 1; if (Number.isNaN(y)) return -1;
     return (x < y ? -1 : x > y ? 1 : 0) * (asc ? 1 : -1); }).forEach(r => body.appendChild(r));
 }));
+"""
+
+# Filters the rows of the per-intent table as one types (case-insensitive, on the intent name and
+# the intents it is confused with); thousands of rows stay searchable without any server.
+FILTER_JS = """
+const box = document.getElementById('intent-filter'), shown = document.getElementById('intent-count');
+box.addEventListener('input', () => {
+  const words = box.value.toLowerCase().split(/\\s+/).filter(Boolean); let n = 0;
+  for (const row of document.querySelectorAll('#intent-rows tr')) {
+    const text = row.dataset.search, hit = words.every(w => text.includes(w));
+    row.hidden = !hit; n += hit;
+  }
+  shown.textContent = n + ' of ' + box.dataset.total + ' intents';
+});
 """
 
 COLUMNS = [("intent", "l"), ("tier", "l"), ("train", ""), ("augmented", ""), ("support", ""), ("recall", ""),
@@ -66,9 +82,14 @@ def render_html(
         data = base64.b64encode(png).decode("ascii")
         parts.append(f"<figure><img alt='{name}' src='data:image/png;base64,{data}'>"
                      f"<figcaption>{html.escape(CAPTIONS.get(name, name))}</figcaption></figure>")
-    parts.append("</div><h2>Intents</h2><p class='note'>Rarest first; click a column to sort. Status: FAIL when "
+    parts.append("</div><h2>Intents</h2><p class='note'>Rarest first; click a column to sort, type to filter "
+                 "(intent names and confusions; several words must all match). Status: FAIL when "
                  "the whole 95% recall interval lies under the threshold, AT RISK when it straddles it.</p>")
-    parts.append(f"<div class='scroll'>{_table(report)}</div><script>{SORT_JS}</script></body></html>")
+    total = len(report.intents)
+    parts.append(f"<p><input type='search' id='intent-filter' data-total='{total}' placeholder='filter intents' "
+                 f"aria-label='filter intents'> <span id='intent-count' class='note'>{total} of {total} intents"
+                 "</span></p>")
+    parts.append(f"<div class='scroll'>{_table(report)}</div><script>{SORT_JS}{FILTER_JS}</script></body></html>")
     return "\n".join(parts)
 
 
@@ -88,7 +109,7 @@ def _fallback_html(f: dict[str, Any]) -> str:
 
 
 def _table(report: Report) -> str:
-    head = "".join(f"<th>{html.escape(name)}</th>" for name, _ in COLUMNS)
+    head = "".join(f"<th data-sort='{i}'>{html.escape(name)}</th>" for i, (name, _) in enumerate(COLUMNS))
     rows = []
     for m in report.intents:
         width = None if m.recall_ci is None else m.recall_ci[1] - m.recall_ci[0]
@@ -101,5 +122,6 @@ def _table(report: Report) -> str:
                  (STATUS[m.status], m.status)]
         tds = "".join(f"<td class='{align}' data-v='{html.escape('' if v is None else str(v))}'>"
                       f"{html.escape(str(shown))}</td>" for (shown, v), (_, align) in zip(cells, COLUMNS))
-        rows.append(f"<tr class='{m.status}'>{tds}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        search = html.escape(f"{m.intent} {confused}".lower())
+        rows.append(f"<tr class='{m.status}' data-search='{search}'>{tds}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody id='intent-rows'>{''.join(rows)}</tbody></table>"
