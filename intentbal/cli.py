@@ -262,7 +262,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("augment", parents=[common], help="oversample rare intents with nlpaug")
     p.add_argument("data", type=Path, help="training data")
-    p.add_argument("--output", type=Path, required=True, help="augmented data, .csv, .jsonl or .parquet")
+    p.add_argument("--output", type=Path, required=True,
+                   help="augmented data: .csv, .jsonl, .parquet, or Rasa NLU .yml/.yaml")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.set_defaults(run=_cmd_augment)
 

@@ -34,11 +34,13 @@ from intentbal.outputs import (
 from intentbal.overlap import Overlap, overlap_with_hashes, text_hashes, train_eval_overlap
 from intentbal.profile import Profile, profile_intents
 from intentbal.report import (
+    RASA_SUFFIXES,
     TABLE_SUFFIXES,
     listing,
     prediction_columns,
     prediction_rows,
     predictions_csv,
+    rasa_nlu_yaml,
     write_report,
     write_table,
 )
@@ -185,17 +187,22 @@ def augment_file(
     config: Config, *, output: Path, overwrite: bool = False, progress: Progress | None = None
 ) -> AugmentResult:
     """Augment the rare intents of ``data.train`` and write the rows to ``output``, in the format
-    its suffix names (.csv, .jsonl or .parquet); an existing file is replaced only with ``overwrite``.
+    its suffix names (.csv, .jsonl, .parquet, or Rasa NLU .yml/.yaml); an existing file is replaced
+    only with ``overwrite``.
 
     Original rows come first with empty provenance; synthetic rows name their source
     text and augmenter.
     """
     if config.data.train is None:
         raise IntentbalError("no data to augment: expected a DATA path")
-    check_output_file(output, suffixes=TABLE_SUFFIXES, inputs=run_inputs(config), overwrite=overwrite)
+    check_output_file(output, suffixes=(*TABLE_SUFFIXES, *RASA_SUFFIXES), inputs=run_inputs(config),
+                      overwrite=overwrite)
     result = augment_training(config, load_data(config, config.data.train, "train"), progress, force=True)
     assert result is not None  # force=True always augments
-    write_table(output, _augmented_records(result), columns=AUGMENT_COLUMNS)
+    if output.suffix.lower() in RASA_SUFFIXES:
+        atomic_write_text(output, rasa_nlu_yaml(_augmented_records(result)))
+    else:
+        write_table(output, _augmented_records(result), columns=AUGMENT_COLUMNS)
     return result
 
 
@@ -383,7 +390,8 @@ def _write_run(
         atomic_write_text(out / "config.yaml", config_to_yaml(config))
         atomic_write_text(out / "manifest.json", json_text(build_manifest(config)))
         atomic_write_text(out / "profile.json", json_text(profile.to_dict()))
-        atomic_write_text(out / "augmentation.jsonl", _augmented_rows(shipped_aug, jsonl=True, synthetic_only=True))
+        write_table(out / "augmentation.jsonl", _augmented_records(shipped_aug, synthetic_only=True),
+                    columns=AUGMENT_COLUMNS)
         atomic_write_text(out / "train_metrics.json", json_text(metrics))
         if split.eval is not None:
             overlap = train_eval_overlap(split.train.texts, split.eval.texts, split.eval.intents)
@@ -543,20 +551,6 @@ def _augmented_records(result: AugmentResult | None, *, synthetic_only: bool = F
         for t, i in zip(result.data.texts[: len(result.data) - len(result.synthetic)], result.data.intents)
     ]
     return rows + [asdict(s) for s in (result.synthetic if result else [])]
-
-
-def _augmented_rows(result: AugmentResult | None, *, jsonl: bool, synthetic_only: bool = False) -> str:
-    import csv
-    import io
-
-    rows = _augmented_records(result, synthetic_only=synthetic_only)
-    if jsonl:
-        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=AUGMENT_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
 
 
 def _evaluate(

@@ -206,6 +206,23 @@ def prediction_rows(
 
 
 TABLE_SUFFIXES = (".csv", ".jsonl", ".parquet")
+RASA_SUFFIXES = (".yml", ".yaml")
+
+
+def rasa_nlu_yaml(rows: Sequence[Mapping[str, object]]) -> str:
+    """Rasa NLU YAML (``version: "3.1"``) of ``{text, intent[, source_text, augmenter]}`` rows, one
+    ``- intent:`` per intent in first-seen order, in Rasa's per-example form so that a synthetic
+    row keeps its provenance as ``metadata``."""
+    import yaml
+
+    examples: dict[str, list[dict[str, object]]] = {}
+    for row in rows:
+        example: dict[str, object] = {"text": row["text"]}
+        if row.get("augmenter"):
+            example["metadata"] = {"augmenter": row["augmenter"], "source_text": row.get("source_text", "")}
+        examples.setdefault(str(row["intent"]), []).append(example)
+    nlu = [{"intent": intent, "examples": items} for intent, items in examples.items()]
+    return yaml.safe_dump({"version": "3.1", "nlu": nlu}, sort_keys=False, allow_unicode=True, width=1000)
 
 
 def write_table(path: Path, rows: Sequence[Mapping[str, object]], *, columns: Sequence[str]) -> None:

@@ -252,6 +252,25 @@ def test_augment_writes_the_format_its_suffix_names(toy_csv, tmp_path):
     assert len(jsonl) > len(toy_rows()) and set(jsonl[0]) == {"text", "intent", "source_text", "augmenter"}
 
 
+def test_augment_writes_rasa_nlu_yaml_that_loads_back(toy_csv, tmp_path):
+    import yaml
+
+    from intentbal.data import load_intents
+
+    sets = ["--set", "augment.augmenters=[duplicate,word_swap]", "--set", "augment.target_count=6"]
+    assert run_cli("augment", toy_csv, "--output", tmp_path / "a.jsonl", *sets) == 0
+    assert run_cli("augment", toy_csv, "--output", tmp_path / "nlu.yml", *sets) == 0
+    rows = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text(encoding="utf-8").splitlines()]
+    back = load_intents(tmp_path / "nlu.yml")
+    assert sorted(zip(back.texts, back.intents)) == sorted((r["text"], r["intent"]) for r in rows)
+    doc = yaml.safe_load((tmp_path / "nlu.yml").read_text(encoding="utf-8"))
+    examples = [e for item in doc["nlu"] for e in item["examples"]]
+    synthetic = [r for r in rows if r["augmenter"]]
+    assert synthetic and sum("metadata" in e for e in examples) == len(synthetic)
+    assert {(e["text"], e["metadata"]["augmenter"], e["metadata"]["source_text"])
+            for e in examples if "metadata" in e} == {(r["text"], r["augmenter"], r["source_text"]) for r in synthetic}
+
+
 @pytest.mark.parametrize("command", ["predict", "augment"])
 def test_unknown_suffix_is_refused_with_the_accepted_ones(command, run, texts, toy_csv, tmp_path, capsys):
     out = tmp_path / "preds.txt"
