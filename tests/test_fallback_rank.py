@@ -149,7 +149,7 @@ def test_predict_fallback_threshold_option_overrides_the_saved_one(oos_run, text
     predicted = [r["prediction"] for r in _csv(out)]
     assert predicted == [i if c >= threshold else "nlu_fallback" for i, c in zip(raw, confidence)]
     assert "nlu_fallback" in predicted
-    assert run_cli("predict", "--model", oos_run / "model", "--input", texts_csv, "--output", out,
+    assert run_cli("predict", "--model", oos_run / "model", "--input", texts_csv, "--output", out, "--overwrite",
                    "--fallback-threshold", 0, "--set", "evaluate.fallback_intent=other") == 0
     assert [r["prediction"] for r in _csv(out)] == raw
 
@@ -180,7 +180,7 @@ def test_profile_does_not_call_out_of_scope_missing_from_train(toy_csv, tmp_path
     held = write_csv(tmp_path / "held.csv", oos_rows())
     assert run_cli("profile", toy_csv, "--eval", held, "--output", tmp_path / "p.json") == 0
     assert "eval intent(s) missing from train: oos" in capsys.readouterr().out
-    assert run_cli("profile", toy_csv, "--eval", held, "--output", tmp_path / "p.json",
+    assert run_cli("profile", toy_csv, "--eval", held, "--output", tmp_path / "p2.json",
                    "--set", "data.oos_label=oos") == 0
     assert "missing from train" not in capsys.readouterr().out
 
