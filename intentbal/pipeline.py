@@ -62,6 +62,7 @@ class Split:
     not_evaluable: list[str]  # intents too small to hold any example out (they stay in train)
     validation: IntentData | None = None
     validation_held_out: bool = False  # validation was held out of the training data
+    labelled: IntentData | None = None  # every row of data.train, before any hold-out
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def load_split(config: Config) -> Split:
     """
     if config.data.train is None:
         raise IntentbalError("no training data: expected --train PATH or data.train in the config")
-    train = load_data(config, config.data.train, "train")
+    train = labelled = load_data(config, config.data.train, "train")
     refuse_oos_in_train(config, train)
     validation = load_data(config, config.data.validation, "validation") if config.data.validation else None
     not_evaluable: list[str] = []
@@ -125,7 +126,8 @@ def load_split(config: Config) -> Split:
                                                 seed=config.seed + 1, min_count=VALIDATION_MIN_COUNT)
         held_out = True
         validation = validation if len(validation) else None
-    return Split(train, eval_data, not_evaluable, validation, validation_held_out=held_out and validation is not None)
+    return Split(train, eval_data, not_evaluable, validation, validation_held_out=held_out and validation is not None,
+                 labelled=labelled)
 
 
 def check_shared_intents(train: IntentData, other: IntentData, role: str, *, ignore: str | None = None) -> None:
@@ -265,12 +267,9 @@ def refit_rows(config: Config, split: Split) -> IntentData | None:
     """Every labelled row of ``data.train`` when ``train.refit`` is on and ``split`` held some of them
     out of training (for eval or validation); else None, and the evaluated model is the one shipped.
     A ``data.eval`` or ``data.validation`` file is never among them."""
-    if not config.train.refit or config.data.train is None:
+    if not config.train.refit or split.labelled is None:
         return None
-    if config.data.eval is not None and not split.validation_held_out:
-        return None  # nothing was held out of train
-    everything = load_data(config, config.data.train, "train")
-    return everything if len(everything) > len(split.train) else None
+    return split.labelled if len(split.labelled) > len(split.train) else None
 
 
 def _fit(
