@@ -16,6 +16,7 @@ import yaml
 
 from intentbal.evaluate import Report
 from intentbal.profile import tier_of
+from intentbal.recipe import describe_tau
 from intentbal.report import report_table, summary_lines
 
 if TYPE_CHECKING:
@@ -27,8 +28,6 @@ HEADS = {
     "prototype": "prototype: mean-pooled sentence embedding scored by cosine against one vector per intent",
     "standard": "standard: the model's own sequence-classification head",
 }
-WHERE_TAU = {"validation": "chosen on the validation data", "held out of train": "chosen on data held out of train",
-             "default": "the default, without validation data", "given": "as configured"}
 
 
 def recipe(config: Config) -> dict[str, Any]:
@@ -167,7 +166,7 @@ def _recipe_section(r: dict[str, Any], meta: dict[str, Any]) -> list[str]:
     if "weighting" in r:
         rows.append(("class weighting of the loss", r["weighting"]))
     if adjustment:
-        rows.append(("logit adjustment tau", f"{adjustment['tau']:g} ({WHERE_TAU.get(adjustment['chosen_on'], '')})"))
+        rows.append(("logit adjustment tau", f"{adjustment['tau']:g} ({describe_tau(adjustment['chosen_on'])})"))
     if r.get("loss_adjustment"):
         rows.append(("logit-adjusted loss tau", f"{r['loss_adjustment']:g}"))
     for key, label in (("epochs", "epochs"), ("learning_rate", "learning rate"), ("batch_size", "batch size")):

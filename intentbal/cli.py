@@ -11,9 +11,12 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from intentbal.errors import IntentbalError
+
+if TYPE_CHECKING:
+    from intentbal.jobs.train import TrainRun
 
 EXIT_USAGE = 2
 BACKENDS = ("auto", "torch", "onnx")
@@ -68,7 +71,7 @@ def _progress() -> Callable[[str, int, int], None]:
 
 
 def _cmd_profile(args: argparse.Namespace) -> int:
-    from intentbal.pipeline import profile_data
+    from intentbal.jobs.profile import profile_data
     from intentbal.report import profile_lines, profile_table
 
     profile = profile_data(_config(args, **{"data.train": args.data, "data.eval": args.eval}), output=args.output,
@@ -80,7 +83,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
 
 
 def _cmd_augment(args: argparse.Namespace) -> int:
-    from intentbal.pipeline import augment_file
+    from intentbal.jobs.augment import augment_file
 
     result = augment_file(_config(args, **{"data.train": args.data}), output=args.output, overwrite=args.overwrite,
                           progress=_progress())
@@ -97,7 +100,8 @@ def _cmd_augment(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from intentbal.distributed import is_main
-    from intentbal.pipeline import train_run
+    from intentbal.fallback import describe_threshold
+    from intentbal.jobs.train import train_run
     from intentbal.report import profile_lines, report_table, summary_lines
 
     config = _config(args, **{"data.train": args.train, "data.eval": args.eval,
@@ -105,29 +109,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
     run = train_run(config, progress=_progress(), resume=args.resume)
     if not is_main():  # under torchrun or accelerate, rank 0 reports
         return 0
-    m = run.train_metrics
-    fits = ((" of the evaluated model", m.get("evaluated_fit", {})), (" of the refit" if run.refit else "", m))
-    resumed = [f"step {f['resumed_from_step']}{name}" for name, f in fits if f.get("resumed_from_step")]
+    m = run.metrics
+    fits = ((" of the evaluated model", m.evaluated), (" of the refit" if run.refit else "", m.shipped))
+    resumed = [f"step {f.resumed_from_step}{name}" for name, f in fits if f is not None and f.resumed_from_step]
     if resumed:
         print(f"resumed from the checkpoint at {' and '.join(resumed)}")
     print("\n".join(profile_lines(run.profile)))
     if run.augmentation is not None and run.augmentation.target:
         print(f"augmented {len(run.augmentation.synthetic)} rows (target {run.augmentation.target} per intent)")
-    if run.adjustment and (run.adjustment["tau"] or run.adjustment["chosen_on"] != "given"):
-        where = {"validation": "chosen on the validation data", "default": "the default without validation data",
-                 "held out of train": "chosen on data held out of train", "given": "as configured"}[
-            run.adjustment["chosen_on"]]
-        print(f"logit adjustment tau {run.adjustment['tau']:g} ({where})")
+    if run.adjustment.tau or run.adjustment.chosen_on != "given":
+        print(f"logit adjustment tau {run.adjustment.tau:g} ({run.adjustment.describe()})")
     if run.fallback is not None:
-        print(f"fallback threshold {run.fallback['threshold']:.2f} saved with the model "
-              f"({run.fallback['chosen_on']}): predict answers {run.fallback['intent']!r} under it")
-    trained = f"{m['steps']} steps in {m['train_seconds']:.1f} s ({m['train_samples_per_second']:.1f} samples/s)"
-    if run.refit:
-        e = m["evaluated_fit"]
-        print(f"trained {e['steps']} steps in {e['train_seconds']:.1f} s without the {run.refit['held_out_rows']} "
-              f"held-out rows (the model reported on), then refit on all {run.refit['rows']} rows: {trained}")
-    else:
-        print(f"trained {trained}")
+        print(f"fallback threshold {run.fallback.threshold:.2f} saved with the model "
+              f"({describe_threshold(run.fallback.chosen_on)}): predict answers {run.fallback.intent!r} under it")
+    print(_trained_line(run))
     if run.report is not None:
         print(report_table(run.report))
         print("\n".join(summary_lines(run.report)))
@@ -137,8 +132,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trained_line(run: TrainRun) -> str:
+    s = run.metrics.shipped
+    trained = f"{s.steps} steps in {s.train_seconds:.1f} s ({s.train_samples_per_second:.1f} samples/s)"
+    e = run.metrics.evaluated
+    if run.refit is None or e is None:
+        return f"trained {trained}"
+    return (f"trained {e.steps} steps in {e.train_seconds:.1f} s without the {run.refit.held_out_rows} held-out rows "
+            f"(the model reported on), then refit on all {run.refit.rows} rows: {trained}")
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from intentbal.pipeline import evaluate_model
+    from intentbal.jobs.evaluate import evaluate_model
     from intentbal.report import report_table, summary_lines
 
     config = _config(args, **{"data.validation": args.validation})
@@ -151,7 +156,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from intentbal.pipeline import audit_model
+    from intentbal.jobs.audit import audit_model
     from intentbal.report import listing, report_table, scope_line, summary_lines
 
     config = _config(args, **{"data.validation": args.validation})
@@ -176,7 +181,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from intentbal.pipeline import compare_files
+    from intentbal.jobs.audit import compare_files
     from intentbal.report import compare_table, listing, scope_line
 
     changes = compare_files(args.a, args.b)
@@ -190,7 +195,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_cv(args: argparse.Namespace) -> int:
-    from intentbal.cv import cross_validate
+    from intentbal.jobs.cv import cross_validate
     from intentbal.report import report_table, summary_lines
 
     config = _config(args, **{"data.train": args.train, "output_dir": args.output})
@@ -202,7 +207,7 @@ def _cmd_cv(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from intentbal.pipeline import predict_file
+    from intentbal.jobs.predict import predict_file
 
     n = predict_file(_config(args), model_dir=args.model, input_path=args.input, output=args.output,
                      backend=args.backend, overwrite=args.overwrite, top_k=args.top_k,

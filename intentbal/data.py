@@ -13,7 +13,7 @@ import json
 import random
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,6 +115,23 @@ def stratified_split(
     held_set = set(held)
     train_idx = [i for i in range(len(data)) if i not in held_set]
     return data.subset(train_idx), data.subset(sorted(held)), not_evaluable
+
+
+def fold_assignment(intents: Sequence[str], *, folds: int, seed: int) -> list[int]:
+    """A fold for every example: each intent's examples in a shuffled round-robin from a random fold,
+    so an intent with fewer examples than folds still has each example held out once."""
+    rng = random.Random(f"folds:{seed}")
+    by_intent: dict[str, list[int]] = defaultdict(list)
+    for i, intent in enumerate(intents):
+        by_intent[intent].append(i)
+    out = [0] * len(intents)
+    for intent in sorted(by_intent):
+        idx = by_intent[intent][:]
+        rng.shuffle(idx)
+        offset = rng.randrange(folds)
+        for pos, i in enumerate(idx):
+            out[i] = (pos + offset) % folds
+    return out
 
 
 def _split_suffix(raw: str, split: str) -> tuple[Path, str]:

@@ -9,17 +9,40 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 GRID = np.round(np.linspace(0.0, 1.0, 101), 2)
 
+ThresholdSource = Literal["given", "validation", "model", "eval"]
+THRESHOLD_SOURCES: dict[str, str] = {
+    "given": "given",
+    "validation": "chosen on validation data",
+    "model": "saved with the model",
+    "eval": "chosen on this evaluation data (optimistic: no separate validation data)",
+}
+
+
+def describe_threshold(chosen_on: str) -> str:
+    """Words for where a threshold was chosen (any value read back from a file is welcome)."""
+    return THRESHOLD_SOURCES.get(chosen_on, chosen_on)
+
+
+@dataclass(frozen=True)
+class FallbackChoice:
+    """A fallback threshold, where it was chosen, and whether it may be saved with a model: only a
+    given one or one chosen on out-of-scope examples may (see :func:`choose_threshold`)."""
+
+    threshold: float
+    chosen_on: ThresholdSource
+    deployable: bool
+
 
 @dataclass(frozen=True)
 class FallbackAnalysis:
     threshold: float
-    chosen_on: str  # "given", "validation", "model" (saved with it), or "eval" (chosen and measured on the same data)
+    chosen_on: ThresholdSource  # "eval": chosen and measured on the same data
     answered_accuracy: float | None  # in-scope accuracy among the predictions kept
     correct_sent_to_fallback: float  # share of correct in-scope predictions under the threshold
     in_scope_recall: float  # share of in-scope examples answered correctly
@@ -67,7 +90,7 @@ def analyse_fallback(
     confidence: Sequence[float],
     *,
     threshold: float,
-    chosen_on: str,
+    chosen_on: ThresholdSource,
     oos_label: str | None = None,
     deployable: bool = False,
 ) -> FallbackAnalysis:

@@ -7,6 +7,7 @@ import html
 from typing import Any
 
 from intentbal.evaluate import Report
+from intentbal.fallback import describe_threshold
 from intentbal.report import STATUS, fmt, interval, summary_lines
 
 CAPTIONS = {
@@ -94,8 +95,7 @@ def render_html(
 
 
 def _fallback_html(f: dict[str, Any]) -> str:
-    chosen = {"given": "given", "validation": "chosen on validation data",
-              "eval": "chosen on this evaluation data (optimistic: no separate validation data)"}[f["chosen_on"]]
+    chosen = describe_threshold(f["chosen_on"])
     items = [f"confidence threshold {f['threshold']:.2f} ({chosen})",
              f"correct in-scope predictions sent to fallback: {f['correct_sent_to_fallback']:.1%}",
              f"in-scope recall after fallback: {f['in_scope_recall']:.3f}"]

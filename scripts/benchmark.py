@@ -119,7 +119,7 @@ def read_dataset(data: Path) -> tuple[Rows, Rows | None, Rows]:
     """(train, validation, test) as (texts, intents); validation is None when the folder has no
     validation.csv (intentbal then holds its own out of train). CLINC150 out-of-scope rows are dropped."""
     from intentbal.config import Config
-    from intentbal.pipeline import load_data
+    from intentbal.jobs.inputs import load_data
 
     config = Config()
     if data.is_dir():
@@ -167,7 +167,7 @@ def read_rows(path: Path) -> Rows:
 def run_intentbal(config_path: Path | None, overrides: list[str], paths: dict[str, Path],
                   folder: Path, seed: int) -> None:
     from intentbal.config import load_config
-    from intentbal.pipeline import train_run
+    from intentbal.jobs.train import train_run
 
     values = {"data.train": paths["train"], "data.eval": paths["test"], "data.validation": paths.get("validation"),
               "output_dir": folder, "seed": seed, "evaluate.plots": False}

@@ -78,7 +78,8 @@ def test_training_records_and_applies_the_adjustment(setting, validation, expect
 def test_without_validation_data_the_recipe_holds_some_of_train_out(tmp_path, fast_overrides):
     """Only intents with at least 5 examples give any; the held-out rows are never trained on."""
     from intentbal.config import load_config
-    from intentbal.pipeline import load_split, train_run
+    from intentbal.jobs.inputs import load_split
+    from intentbal.jobs.train import train_run
 
     train = write_csv(tmp_path / "train.csv", toy_rows())
     sets = [o for o in fast_overrides if not o.startswith("data.validation_fraction")]
@@ -91,7 +92,7 @@ def test_without_validation_data_the_recipe_holds_some_of_train_out(tmp_path, fa
     assert len(split.train) + len(split.validation) == len(toy_rows())
 
     run = train_run(config)
-    assert run.adjustment["chosen_on"] == "held out of train"
+    assert run.adjustment.chosen_on == "held out of train"
     synthetic_sources = {s.source_text for s in run.augmentation.synthetic}
     assert not synthetic_sources & set(split.validation.texts)
     # no hold-out when the adjustment is fixed: nothing to choose

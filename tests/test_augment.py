@@ -8,7 +8,8 @@ import pytest
 from intentbal.augment import DUPLICATE, augment_rare, clean_text, resolve_target
 from intentbal.config import load_config
 from intentbal.data import IntentData, load_intents
-from intentbal.pipeline import augment_file, load_split
+from intentbal.jobs.augment import augment_file
+from intentbal.jobs.inputs import load_split
 
 from conftest import ROOT, toy_data
 
@@ -90,11 +91,11 @@ def test_augment_file_writes_provenance(tmp_path, toy_csv):
 
 
 def test_augmentation_never_sees_held_out_data(toy_csv):
-    from intentbal.pipeline import augment_training
+    from intentbal.recipe import rebalance
 
     config = load_config(overrides=[f"data.train={toy_csv}", "augment.enabled=true", "augment.target_count=9"])
     split = load_split(config)
-    result = augment_training(config, split.train, None, force=False)
+    result = rebalance(config, split.train)
     held_out = set(split.eval.texts)
     assert held_out, "a split was held out"
     assert all(s.source_text not in held_out for s in result.synthetic)
@@ -128,7 +129,7 @@ def test_cap_intents_undersamples_only_frequent_intents_reproducibly():
 def test_duplicate_augmenter_is_plain_random_oversampling(toy_csv):
     from intentbal.augment import augment_rare
     from intentbal.config import Config
-    from intentbal.pipeline import load_data
+    from intentbal.jobs.inputs import load_data
 
     data = load_data(Config(), toy_csv, "train")
     result = augment_rare(data, target=8, augmenters=["duplicate"], seed=0)

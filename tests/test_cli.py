@@ -134,13 +134,13 @@ def test_argument_errors_are_one_line(capsys):
 
 @pytest.mark.slow  # trains through the CLI
 def test_failed_training_leaves_no_output(tmp_path, toy_csv, fast_overrides, monkeypatch):
-    import intentbal.pipeline as pipeline
+    import intentbal.jobs.evaluate as scoring
 
     def boom(*args, **kwargs):
         raise RuntimeError("killed mid-write")
 
     out = tmp_path / "run"
-    monkeypatch.setattr(pipeline, "write_report", boom)
+    monkeypatch.setattr(scoring, "write_report", boom)
     sets = set_args(fast_overrides)
     with pytest.raises(RuntimeError):
         run_cli("train", "--train", toy_csv, "--output", out, *sets)

@@ -197,7 +197,7 @@ def test_where_the_threshold_is_chosen_and_whether_it_may_be_saved(oos_run, give
     from intentbal import IntentClassifier
     from intentbal.config import load_config
     from intentbal.data import IntentData
-    from intentbal.pipeline import _fallback_threshold
+    from intentbal.jobs.evaluate import choose_fallback
 
     clf = IntentClassifier.load(oos_run / "model")
     clf.fallback_threshold = None  # as a model trained without out-of-scope data
@@ -207,6 +207,6 @@ def test_where_the_threshold_is_chosen_and_whether_it_may_be_saved(oos_run, give
     kept = {"with_oos": oos_rows(), "in_scope": [r for r in oos_rows() if r[1] != "oos"]}.get(validation)
     held = IntentData([t for t, _ in kept], [i for _, i in kept], "validation") if kept else None
     predicted, confidence = clf.decide(clf.proba(data.texts))
-    threshold, chosen_on, deployable = _fallback_threshold(config, clf, held, data, predicted, confidence)
-    assert (chosen_on, deployable) == expected
-    assert 0 <= threshold <= 1 and (given is None or threshold == given)
+    chosen = choose_fallback(config, clf, held, data=data, predicted=predicted, confidence=confidence)
+    assert chosen is not None and (chosen.chosen_on, chosen.deployable) == expected
+    assert 0 <= chosen.threshold <= 1 and (given is None or chosen.threshold == given)

@@ -95,7 +95,8 @@ def test_rasa_per_example_item_without_text_is_one_line(tmp_path, capsys):
 def test_prediction_reports_progress_by_batch(oos_run, tmp_path):
     from intentbal import IntentClassifier
     from intentbal.config import load_config
-    from intentbal.pipeline import evaluate_model, predict_file
+    from intentbal.jobs.evaluate import evaluate_model
+    from intentbal.jobs.predict import predict_file
 
     clf = IntentClassifier.load(oos_run / "model", batch_size=4)
     texts = [t for t, _ in toy_rows()]

@@ -108,7 +108,7 @@ def test_a_crash_during_the_refit_keeps_the_evaluated_model(tmp_path, fast_overr
     from intentbal import soup
     from intentbal.config import load_config
     from intentbal.errors import IntentbalError
-    from intentbal.pipeline import checkpoint_dir, train_run
+    from intentbal.jobs.train import checkpoint_dir, train_run
 
     data = write_csv(tmp_path / "train.csv", toy_rows())
     config = load_config(overrides=recipe(fast_overrides, "train.save_steps=2"),
@@ -133,7 +133,7 @@ def test_a_crash_during_the_refit_keeps_the_evaluated_model(tmp_path, fast_overr
     monkeypatch.setattr(soup, "train_soup", lambda data, **kw: fits.append(len(data)) or real(data, **kw))
     resumed = train_run(config, resume=True)
     assert fits == [ROWS], "only the refit is trained again"
-    m = resumed.train_metrics
+    m = resumed.metrics.to_dict()
     assert m["resumed_from_step"] == 4 and m["evaluated_fit"]["resumed_from_step"] == m["evaluated_fit"]["steps"]
     assert not checkpoints.exists()
 

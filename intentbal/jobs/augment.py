@@ -1,0 +1,50 @@
+"""``intentbal augment``: the rows the recipe's rebalancing would train on, written to a file."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from intentbal.augment import AugmentResult
+from intentbal.config import Config
+from intentbal.jobs.inputs import load_training, run_inputs
+from intentbal.outputs import atomic_write_text, check_output_file
+from intentbal.recipe import rebalance
+from intentbal.report import RASA_SUFFIXES, TABLE_SUFFIXES, rasa_nlu_yaml, write_table
+
+if TYPE_CHECKING:
+    from intentbal.predict import Progress
+
+AUGMENT_COLUMNS = ["text", "intent", "source_text", "augmenter"]
+
+
+def augment_file(
+    config: Config, *, output: Path, overwrite: bool = False, progress: Progress | None = None
+) -> AugmentResult:
+    """Augment the rare intents of ``data.train`` and write the rows to ``output``, in the format
+    its suffix names (.csv, .jsonl, .parquet, or Rasa NLU .yml/.yaml); an existing file is replaced
+    only with ``overwrite``.
+
+    Original rows come first with empty provenance; synthetic rows name their source
+    text and augmenter.
+    """
+    check_output_file(output, suffixes=(*TABLE_SUFFIXES, *RASA_SUFFIXES), inputs=run_inputs(config),
+                      overwrite=overwrite)
+    train = load_training(config, missing="no data to augment: expected a DATA path")
+    result = rebalance(config, train, progress=progress, force=True)
+    assert result is not None  # force=True always augments
+    if output.suffix.lower() in RASA_SUFFIXES:
+        atomic_write_text(output, rasa_nlu_yaml(augmented_records(result)))
+    else:
+        write_table(output, augmented_records(result), columns=AUGMENT_COLUMNS)
+    return result
+
+
+def augmented_records(result: AugmentResult | None, *, synthetic_only: bool = False) -> list[dict[str, str]]:
+    """The original rows with empty provenance (unless ``synthetic_only``), then the synthetic ones."""
+    rows = [] if synthetic_only or result is None else [
+        {"text": t, "intent": i, "source_text": "", "augmenter": ""}
+        for t, i in zip(result.data.texts[: len(result.data) - len(result.synthetic)], result.data.intents)
+    ]
+    return rows + [asdict(s) for s in (result.synthetic if result else [])]

@@ -1,0 +1,238 @@
+"""``intentbal train``: split, fit the recipe, report on held-out rows, refit on every row, save.
+
+The phases, in order: check the output folder; load and split the data
+(:func:`intentbal.jobs.inputs.load_split`); fit the evaluated model
+(:func:`intentbal.recipe.fit`); refit on every labelled row with the same choices when rows
+were held out (``train.refit``); score the evaluated model on the eval rows; write the run
+folder in one atomic step.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import intentbal
+from intentbal.augment import AugmentResult
+from intentbal.card import card_name, model_card, recipe
+from intentbal.config import Config, config_to_yaml
+from intentbal.data import IntentData
+from intentbal.evaluate import Report
+from intentbal.fallback import ThresholdSource
+from intentbal.jobs.augment import AUGMENT_COLUMNS, augmented_records
+from intentbal.jobs.evaluate import Scores, choose_fallback, score, write_scores
+from intentbal.jobs.inputs import Split, load_split, profile_of, run_inputs
+from intentbal.outputs import atomic_dir, atomic_write_text, check_output_dir, json_text
+from intentbal.overlap import text_hashes, train_eval_overlap
+from intentbal.profile import Profile
+from intentbal.recipe import Adjustment, FitMetrics, Fitted, fit
+from intentbal.report import write_table
+
+if TYPE_CHECKING:
+    from intentbal.predict import Progress
+
+
+@dataclass(frozen=True)
+class RefitNote:
+    """The shipped model was refit on every labelled row after the report was made."""
+
+    rows: int  # every labelled training row
+    held_out_rows: int  # rows the evaluated (reported) model did not train on
+
+    def to_dict(self) -> dict[str, object]:
+        return {"rows": self.rows, "held_out_rows": self.held_out_rows,
+                "reported_on": "model trained without the held-out rows"}
+
+
+@dataclass(frozen=True)
+class SavedFallback:
+    """The fallback threshold saved with the model, where it was chosen, and the intent it answers."""
+
+    threshold: float
+    chosen_on: ThresholdSource
+    intent: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"threshold": self.threshold, "chosen_on": self.chosen_on, "intent": self.intent}
+
+
+@dataclass(frozen=True)
+class TrainMetrics:
+    """``train_metrics.json``: the shipped fit and, with a refit, the evaluated one."""
+
+    shipped: FitMetrics
+    evaluated: FitMetrics | None
+    processes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {**self.shipped.to_dict(), "processes": self.processes,
+                               "refit": self.evaluated is not None}
+        if self.evaluated is not None:
+            out["evaluated_fit"] = self.evaluated.to_dict()
+        return out
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    """What ``train_run`` wrote and found."""
+
+    output_dir: Path
+    profile: Profile
+    augmentation: AugmentResult | None  # of the evaluated model's rows
+    report: Report | None  # None without eval rows
+    metrics: TrainMetrics
+    warnings: list[str]
+    adjustment: Adjustment
+    refit: RefitNote | None = None
+    fallback: SavedFallback | None = None
+
+
+def train_run(config: Config, *, progress: Progress | None = None, resume: bool = False) -> TrainRun:
+    """Profile, augment, fine-tune and evaluate; write everything to ``config.output_dir``.
+
+    The folder appears only when complete: ``model/`` (a standard Hugging Face folder),
+    ``config.yaml``, ``manifest.json``, ``profile.json``, ``augmentation.jsonl``,
+    ``train_metrics.json`` and, when there is eval data, ``report.json``, ``report.md``,
+    ``per_intent.csv``, ``predictions.csv``, ``fallback_curve.json``, ``report.html`` and
+    ``plots/``. Checkpoints go to a hidden folder beside
+    it, which ``resume=True`` continues from and a finished run removes.
+
+    When rows of ``data.train`` were held out (for eval or validation) and ``train.refit`` is on,
+    tau, the fallback threshold and the report come from the model trained without them, and
+    ``model/`` holds a refit on every row of ``data.train`` (same recipe and seed, the same tau).
+    """
+    from intentbal import distributed
+    from intentbal.train import check_trainable
+
+    check_output_dir(config.output_dir, kind="train", inputs=run_inputs(config))
+    distributed.setup()
+    split = load_split(config)
+    check_trainable(split.train)
+    profile = profile_of(config, split.train, split.eval.intents if split.eval else ())
+    checkpoints = checkpoint_dir(config.output_dir)
+    refitting = needs_refit(config, split)
+    main = distributed.is_main()
+    evaluated = fit(config, split.train, validation=split.validation,
+                    validation_name="held out of train" if split.validation_held_out else "validation",
+                    checkpoints=checkpoints / "evaluated" if refitting else checkpoints, keep=refitting,
+                    resume=resume, progress=progress if main else None)
+    shipped = evaluated
+    if refitting:  # the same recipe and seed on every labelled row, with the choices made above
+        shipped = fit(config, split.labelled, adjustment=evaluated.adjustment, checkpoints=checkpoints / "refit",
+                      resume=resume, progress=_renamed(progress if main else None, "(refit on all rows)"))
+    metrics = TrainMetrics(shipped.metrics(), evaluated.metrics() if refitting else None, distributed.world_size())
+    refit = RefitNote(len(split.labelled), len(split.labelled) - len(split.train)) if refitting else None
+    report, fallback, warnings = None, None, list(shipped.trained.warnings)
+    if main:
+        scores = _score(config, evaluated, split, refit)
+        fallback = _saved_fallback(config, evaluated, split, scores)
+        _write_run(config, evaluated=evaluated, shipped=shipped, profile=profile, metrics=metrics, scores=scores,
+                   fallback=fallback)
+        report = scores.report if scores else None
+        warnings += scores.warnings if scores else []
+        shutil.rmtree(checkpoints, ignore_errors=True)
+    distributed.teardown()
+    return TrainRun(config.output_dir, profile, evaluated.augmentation, report, metrics, warnings,
+                    evaluated.adjustment, refit, fallback)
+
+
+def needs_refit(config: Config, split: Split) -> bool:
+    """Whether the shipped model is refit on every labelled row: ``train.refit`` is on and the
+    evaluated model did not train on all of them (a ``data.eval`` or ``data.validation`` file is
+    never among them)."""
+    return config.train.refit and len(split.labelled) > len(split.train)
+
+
+def checkpoint_dir(output_dir: Path) -> Path:
+    """Where the checkpoints of a run writing ``output_dir`` live: a hidden folder beside it."""
+    return output_dir.parent / f".{output_dir.name}.checkpoint"
+
+
+def model_card_text(
+    config: Config, meta: dict[str, object], report: Report | None, eval_name: str | None,
+    *, model_dir: Path | None = None,
+) -> str:
+    """The model card (``README.md``) of a model folder."""
+    return model_card(name=card_name(model_dir or config.output_dir / "model"), meta=meta, report=report,
+                      eval_name=eval_name, rare_max=config.profile.rare_max, frequent_min=config.profile.frequent_min)
+
+
+def _score(config: Config, evaluated: Fitted, split: Split, refit: RefitNote | None) -> Scores | None:
+    if split.eval is None:
+        return None
+    overlap = train_eval_overlap(split.train.texts, split.eval.texts, split.eval.intents)
+    return score(config, evaluated.classifier, split.eval, train_counts=_counts(evaluated.data),
+                 augmented_counts=_counts(evaluated.train_rows),
+                 validation=split.validation, overlap=overlap, refit=refit.to_dict() if refit else None)
+
+
+def _saved_fallback(config: Config, evaluated: Fitted, split: Split, scores: Scores | None) -> SavedFallback | None:
+    """The threshold saved with the model: only a deployable one (see :func:`choose_fallback`)."""
+    if scores is not None:
+        f = scores.fallback
+        chosen, on, deployable = f.threshold, f.chosen_on, f.deployable
+    else:
+        choice = choose_fallback(config, evaluated.classifier, split.validation)
+        if choice is None:
+            return None
+        chosen, on, deployable = choice.threshold, choice.chosen_on, choice.deployable
+    return SavedFallback(chosen, on, config.evaluate.fallback_intent) if deployable else None
+
+
+def _write_run(
+    config: Config, *, evaluated: Fitted, shipped: Fitted, profile: Profile, metrics: TrainMetrics,
+    scores: Scores | None, fallback: SavedFallback | None,
+) -> None:
+    """The run folder, in one atomic step: ``shipped``'s model, ``evaluated``'s report."""
+    from intentbal.manifest import build_manifest
+
+    meta = model_meta(config, shipped, refit=shipped is not evaluated, fallback=fallback)
+    with atomic_dir(config.output_dir, kind="train") as out:
+        clf = shipped.classifier
+        clf.model.save_pretrained(out / "model", safe_serialization=True)
+        clf.tokenizer.model_max_length = config.model.max_length  # transformers then cuts where intentbal does
+        clf.tokenizer.save_pretrained(out / "model")
+        atomic_write_text(out / "config.yaml", config_to_yaml(config))
+        atomic_write_text(out / "manifest.json", json_text(build_manifest(config)))
+        atomic_write_text(out / "profile.json", json_text(profile.to_dict()))
+        write_table(out / "augmentation.jsonl", augmented_records(shipped.augmentation, synthetic_only=True),
+                    columns=AUGMENT_COLUMNS)
+        atomic_write_text(out / "train_metrics.json", json_text(metrics.to_dict()))
+        if scores is not None:
+            write_scores(config, out, scores)
+        atomic_write_text(out / "model" / "intentbal.json", json_text(meta))
+        atomic_write_text(out / "model" / "README.md",
+                          model_card_text(config, meta, scores.report if scores else None, _eval_name(config)))
+
+
+def model_meta(
+    config: Config, fitted: Fitted, *, refit: bool, fallback: SavedFallback | None,
+) -> dict[str, object]:
+    """``intentbal.json``: what the model folder says about how it was made."""
+    counts = _counts(fitted.data)
+    return {"train_counts": counts, "augmented_counts": _counts(fitted.train_rows),
+            "max_length": config.model.max_length,
+            "class_weights": dict(zip(fitted.trained.intents, fitted.trained.class_weights)),
+            "logit_adjustment": fitted.adjustment.to_dict(), "refit": refit,
+            "intentbal_version": intentbal.__version__, "recipe": recipe(config),
+            "train_text_sha1": text_hashes(fitted.data.texts),
+            "fallback": fallback.to_dict() if fallback else None}
+
+
+def _counts(data: IntentData) -> dict[str, int]:
+    from intentbal.profile import profile_intents
+
+    return profile_intents(data.texts, data.intents).counts()
+
+
+def _eval_name(config: Config) -> str | None:
+    if config.data.eval is not None:
+        return str(config.data.eval)
+    return f"{config.data.eval_fraction:g} of each intent held out of {config.data.train} (seed {config.seed})"
+
+
+def _renamed(progress: Progress | None, suffix: str) -> Progress | None:
+    """``progress`` with ``suffix`` after each stage's name: the refit's bars are new ones."""
+    return None if progress is None else (lambda stage, done, total: progress(f"{stage} {suffix}", done, total))

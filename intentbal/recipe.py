@@ -1,0 +1,214 @@
+"""The recipe: the one place a model is made from labelled rows.
+
+``fit`` is what ``train`` ships and what every ``cv`` fold measures: rebalance the rows
+(``augment``), fine-tune one model or a soup (``train``), then the post-hoc logit
+adjustment (``train.logit_adjustment``) written into the model's output bias. Every job that
+makes a model calls it; none of them repeats a step of it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from intentbal.augment import AugmentResult, augment_rare, cap_intents, resolve_target
+from intentbal.config import Config
+from intentbal.data import IntentData, stratified_split
+from intentbal.profile import profile_intents
+
+if TYPE_CHECKING:
+    from intentbal.predict import IntentClassifier, Progress
+    from intentbal.train import TrainResult
+
+TauSource = Literal["given", "validation", "held out of train", "default"]
+TAU_SOURCES: dict[str, str] = {
+    "given": "as configured",
+    "validation": "chosen on the validation data",
+    "held out of train": "chosen on data held out of train",
+    "default": "the default without validation data",
+}
+VALIDATION_MIN_COUNT = 5  # intents with fewer examples keep them all for training
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    """The post-hoc logit adjustment: ``tau`` and where it was chosen."""
+
+    tau: float
+    chosen_on: TauSource
+
+    def to_dict(self) -> dict[str, object]:
+        return {"tau": self.tau, "chosen_on": self.chosen_on}
+
+    def describe(self) -> str:
+        return describe_tau(self.chosen_on)
+
+
+def describe_tau(chosen_on: str) -> str:
+    """Words for where tau was chosen (any value read back from a saved model is welcome)."""
+    return TAU_SOURCES.get(chosen_on, chosen_on)
+
+
+@dataclass(frozen=True)
+class FitMetrics:
+    """How one fit went: its time, what it trained on, and where a resume picked it up."""
+
+    train_seconds: float
+    train_samples: int
+    steps: int
+    resumed_from_step: int
+    train_rows: int
+
+    @property
+    def train_samples_per_second(self) -> float:
+        return self.train_samples / self.train_seconds if self.train_seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {"train_seconds": round(self.train_seconds, 3), "train_samples": self.train_samples,
+                "train_samples_per_second": round(self.train_samples_per_second, 3), "steps": self.steps,
+                "resumed_from_step": self.resumed_from_step, "train_rows": self.train_rows}
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A model made by :func:`fit`, ready to predict, with what it was made from."""
+
+    classifier: IntentClassifier
+    trained: TrainResult
+    data: IntentData  # the labelled rows, before rebalancing
+    augmentation: AugmentResult | None  # the rows after rebalancing, when anything was rebalanced
+    adjustment: Adjustment
+
+    @property
+    def train_rows(self) -> IntentData:
+        """The rows the model trained on (rebalanced when rebalancing applied)."""
+        return self.augmentation.data if self.augmentation is not None else self.data
+
+    def metrics(self) -> FitMetrics:
+        t = self.trained
+        return FitMetrics(t.train_seconds, t.train_samples, t.steps, t.resumed_from, len(self.train_rows))
+
+
+def fit(
+    config: Config,
+    data: IntentData,
+    *,
+    validation: IntentData | None = None,
+    validation_name: TauSource = "validation",
+    adjustment: Adjustment | None = None,
+    checkpoints: Path | None = None,
+    keep: bool = False,
+    resume: bool = False,
+    progress: Progress | None = None,
+) -> Fitted:
+    """The model the config's recipe makes from ``data``.
+
+    Rebalance (``augment``; drawn on rank 0 and shared under torchrun), fine-tune
+    (``train``, a soup when ``train.soup`` > 1), then adjust the logits: ``adjustment`` when
+    given (a refit reuses the tau chosen for the model it replaces), else ``train.logit_adjustment``
+    ("auto": chosen on ``validation``, reported as ``validation_name``; the default tau without
+    it). The prior is each intent's share of ``data`` before rebalancing.
+
+    Checkpoints go to ``checkpoints`` (resumed from with ``resume``); with ``keep`` the finished
+    fine-tune is kept beside that folder, so a crash in a later phase of the caller's job does
+    not lose it (see :func:`intentbal.train.keep_fit`).
+    """
+    from intentbal import distributed
+    from intentbal.predict import IntentClassifier
+
+    main = distributed.is_main()
+    augmented = distributed.share(rebalance(config, data, progress=progress if main else None) if main else None)
+    rows = augmented.data if augmented is not None else data
+    trained = _fine_tune(config, rows, checkpoints, keep=keep, resume=resume, progress=progress)
+    clf = IntentClassifier.from_trained(trained, max_length=config.model.max_length,
+                                       batch_size=config.evaluate.batch_size)
+    chosen = adjustment or choose_adjustment(config, clf, data, validation, validation_name=validation_name)
+    _bake(trained, data, chosen.tau)
+    return Fitted(clf, trained, data, augmented, chosen)
+
+
+def hold_out_validation(config: Config, data: IntentData) -> tuple[IntentData, IntentData | None]:
+    """``data`` without the rows held out to choose tau on, and those rows.
+
+    Only when the recipe has a choice to make (``train.logit_adjustment`` "auto") and
+    ``data.validation_fraction`` > 0: that share of each intent with at least
+    ``VALIDATION_MIN_COUNT`` examples (seed ``seed + 1``). Else ``(data, None)``.
+    """
+    if config.data.validation_fraction <= 0 or config.train.logit_adjustment != "auto":
+        return data, None
+    train, validation, _ = stratified_split(data, fraction=config.data.validation_fraction, seed=config.seed + 1,
+                                            min_count=VALIDATION_MIN_COUNT)
+    return train, validation if len(validation) else None
+
+
+def rebalance(config: Config, data: IntentData, *, progress: Progress | None = None,
+              force: bool = False) -> AugmentResult | None:
+    """``data`` rebalanced per ``config.augment``: frequent intents capped at ``max_per_intent``,
+    then rare intents augmented (always, with ``force``). None when neither applies."""
+    a = config.augment
+    if a.max_per_intent is not None:
+        data = cap_intents(data, max_count=a.max_per_intent, seed=config.seed)
+    if not (a.enabled or force):
+        return AugmentResult(data, [], 0) if a.max_per_intent is not None else None
+    counts = profile_intents(data.texts, data.intents).counts()
+    target = resolve_target(counts, target_count=a.target_count, target_fraction=a.target_fraction)
+    return augment_rare(data, target=target, augmenters=a.augmenters, seed=config.seed,
+                        max_attempts=a.max_attempts, progress=progress)
+
+
+def choose_adjustment(
+    config: Config, clf: IntentClassifier, data: IntentData, validation: IntentData | None,
+    *, validation_name: TauSource = "validation",
+) -> Adjustment:
+    """tau per ``train.logit_adjustment``: the number given, else the best macro recall on
+    ``validation`` with the prior of ``data`` (see :mod:`intentbal.adjust`), else the default."""
+    import numpy as np
+
+    from intentbal import adjust
+
+    setting = config.train.logit_adjustment
+    if setting != "auto":
+        return Adjustment(float(setting), "given")
+    if validation is None:
+        return Adjustment(adjust.DEFAULT_TAU, "default")
+    prior = adjust.log_prior(Counter(data.intents), clf.intents)
+    log_probs = np.log(clf.proba(validation.texts) + 1e-12)
+    return Adjustment(adjust.choose_tau(log_probs, validation.intents, clf.intents, prior), validation_name)
+
+
+def _bake(trained: TrainResult, data: IntentData, tau: float) -> None:
+    from intentbal import adjust
+
+    if tau:
+        adjust.bake(trained.model, adjust.log_prior(Counter(data.intents), trained.intents), tau)
+
+
+def _fine_tune(
+    config: Config, rows: IntentData, folder: Path | None, *, keep: bool, resume: bool, progress: Progress | None,
+) -> TrainResult:
+    """``train_soup`` on ``rows``, checkpointing in ``folder``. With ``keep`` the finished fit is kept
+    beside it (``folder.safetensors``), and a resume loads it instead of training it again; only
+    when checkpoints are on and it ran at least ``train.save_steps`` steps (a shorter fit is never
+    checkpointed either, so a failed short run leaves nothing behind)."""
+    from intentbal import distributed
+    from intentbal.soup import train_soup
+    from intentbal.train import keep_fit, kept_fit
+
+    m, t, seed = config.model, config.train, config.seed
+    if folder is None:
+        t = t.model_copy(update={"save_steps": 0})
+    kept = folder.with_name(folder.name + ".safetensors") if folder is not None and keep else None
+    if kept is not None and resume and (found := kept_fit(kept, rows, model_config=m, train_config=t,
+                                                          seed=seed)) is not None:
+        return found
+    trained = train_soup(rows, model_config=m, train_config=t, seed=seed, progress=progress,
+                         checkpoint_dir=folder, resume=resume)
+    if kept is not None and folder is not None:
+        if t.save_steps and trained.steps >= t.save_steps:
+            keep_fit(kept, trained, rows, model_config=m, train_config=t, seed=seed)
+        if distributed.is_main():
+            shutil.rmtree(folder, ignore_errors=True)  # its mid-training state is no longer needed
+    return trained
