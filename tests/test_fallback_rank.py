@@ -58,6 +58,13 @@ def test_terminal_report_says_in_scope_and_what_the_fallback_catches(oos_run, tm
     assert "in-scope accuracy" not in out and "out of scope" not in out  # without data.oos_label, oos is an intent
 
 
+def test_report_html_says_the_threshold_came_with_the_model(oos_run, tmp_path):
+    held = write_csv(tmp_path / "held.csv", oos_rows())
+    assert run_cli("evaluate", "--model", oos_run / "model", "--data", held, "--output", tmp_path / "ev",
+                   "--set", "data.oos_label=oos") == 0
+    assert "saved with the model" in (tmp_path / "ev" / "report.html").read_text()
+
+
 @pytest.mark.parametrize("extra, saved", [([], None), (["evaluate.fallback_threshold=0.6"], "given")])
 def test_threshold_saved_only_when_given_or_chosen_on_out_of_scope(tmp_path, toy_csv, fast_overrides, capsys,
                                                                    extra, saved):
