@@ -154,11 +154,6 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> P
     return folder / "run"
 
 
-def sets(overrides: list[str]) -> list[str]:
-    """``--set`` arguments for ``run_cli``."""
-    return [x for o in overrides for x in ("--set", o)]
-
-
 # Out-of-scope examples (data.oos_label=oos): requests a support bot is not for.
 OOS = ["what is the weather like today", "tell me a joke", "play some jazz music",
        "book a table for two tonight", "who won the football game", "translate hello into french"]
@@ -181,6 +176,6 @@ def oos_run(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Path:
     held = write_csv(folder / "heldout.csv", oos_rows())
     overrides = [*fast_settings(tiny_model), "data.oos_label=oos", "evaluate.plots=false"]
     status = run_cli("train", "--train", train, "--validation", held, "--eval", held,
-                     "--output", folder / "run", *sets(overrides))
+                     "--output", folder / "run", *set_args(overrides))
     assert status == 0
     return folder / "run"

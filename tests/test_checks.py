@@ -12,11 +12,7 @@ from intentbal.overlap import normalise, overlap_with_hashes, text_hashes, train
 from intentbal.profile import profile_intents, similar_intents
 from intentbal.report import listing
 
-from conftest import TOY, one_line_error, run_cli, toy_rows, write_csv
-
-
-def sets(overrides):
-    return [x for o in overrides for x in ("--set", o)]
+from conftest import TOY, one_line_error, run_cli, set_args, toy_rows, write_csv
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +25,7 @@ def run_dir(tmp_path_factory, tiny_model):
                                              ("my card was stolen", "fraud"), ("refund me now", "refund")])
     overrides = [f"model.name_or_path={tiny_model}", "model.max_length=32", "train.epochs=3",
                  "train.batch_size=8", "data.validation_fraction=0", "evaluate.plots=true"]
-    assert run_cli("train", "--train", train, "--eval", evals, "--output", folder / "run", *sets(overrides)) == 0
+    assert run_cli("train", "--train", train, "--eval", evals, "--output", folder / "run", *set_args(overrides)) == 0
     return folder / "run"
 
 
@@ -46,7 +42,7 @@ def test_train_refuses_eval_data_without_a_shared_intent_before_training(
     monkeypatch.setattr(soup, "train_soup", never)
     other = write_csv(tmp_path / "other.csv", [("book a taxi", "taxi"), ("play a song", "music")])
     assert run_cli("train", "--train", toy_csv, option, other, "--output", tmp_path / "run",
-                   *sets(fast_overrides)) == 2
+                   *set_args(fast_overrides)) == 2
     err = one_line_error(capsys)
     assert "other.csv" in err and "found none of them (music, taxi)" in err and "intent_column" in err
     assert not (tmp_path / "run").exists()
@@ -55,7 +51,7 @@ def test_train_refuses_eval_data_without_a_shared_intent_before_training(
 def test_eval_with_some_unknown_intents_still_trains_and_lists_them(tmp_path, toy_csv, fast_overrides, capsys):
     evals = write_csv(tmp_path / "eval.csv", [("where is my parcel", "track_order"), ("hello", "greeting")])
     assert run_cli("train", "--train", toy_csv, "--eval", evals, "--output", tmp_path / "run",
-                   *sets(fast_overrides + ["train.epochs=1"])) == 0
+                   *set_args(fast_overrides + ["train.epochs=1"])) == 0
     assert "eval intents never seen in training: greeting" in capsys.readouterr().out
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import read_csv, run_cli, set_args, toy_rows, write_csv
 
 from intentbal.data import fold_assignment
+
+from conftest import read_csv, run_cli, set_args, toy_rows, write_csv
 
 
 @pytest.mark.slow  # trains three models twice

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import OOS, one_line_error, oos_rows, run_cli, sets, toy_rows, write_csv
+from conftest import OOS, one_line_error, oos_rows, run_cli, set_args, toy_rows, write_csv
 
 
 def _meta(run):
@@ -71,7 +71,7 @@ def test_threshold_saved_only_when_given_or_chosen_on_out_of_scope(tmp_path, toy
     eval_csv = write_csv(tmp_path / "eval.csv", [r for r in oos_rows() if r[1] != "oos"])
     out = tmp_path / "run"
     overrides = [*fast_overrides, "train.epochs=2", "evaluate.plots=false", *extra]
-    assert run_cli("train", "--train", toy_csv, "--eval", eval_csv, "--output", out, *sets(overrides)) == 0
+    assert run_cli("train", "--train", toy_csv, "--eval", eval_csv, "--output", out, *set_args(overrides)) == 0
     printed = capsys.readouterr().out
     report = json.loads((out / "report.json").read_text())
     meta = _meta(out)
@@ -174,7 +174,7 @@ def test_predict_rejects_bad_options(oos_run, texts_csv, tmp_path, capsys, args,
 def test_out_of_scope_rows_in_training_data_are_refused(tmp_path, fast_overrides, capsys):
     train = write_csv(tmp_path / "train.csv", toy_rows() + [(t, "oos") for t in OOS])
     out = tmp_path / "run"
-    args = ["--train", train, "--output", out, *sets([*fast_overrides, "data.oos_label=oos"])]
+    args = ["--train", train, "--output", out, *set_args([*fast_overrides, "data.oos_label=oos"])]
     assert run_cli("train", *args) == 2
     err = one_line_error(capsys)
     assert f"found {len(OOS)} with intent 'oos' (data.oos_label)" in err and "validation or eval data" in err
