@@ -40,6 +40,7 @@ class IntentMetrics:
     average_precision: float | None = None
     confused_with: list[list[Any]] | None = None  # [[predicted intent, count], ...] of its examples
     confused_from: list[list[Any]] | None = None  # [[gold intent, count], ...] wrongly predicted as it
+    pseudo_count: int = 0  # unlabeled utterances the model also trained on as this intent (self-training)
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ def evaluate_predictions(
     *,
     train_counts: dict[str, int],
     augmented_counts: dict[str, int] | None = None,
+    pseudo_counts: dict[str, int] | None = None,
     probabilities: np.ndarray | None = None,
     prob_intents: Sequence[str] = (),
     rare_max: int = 10,
@@ -92,7 +94,8 @@ def evaluate_predictions(
     """Score ``predicted`` against ``gold`` intent by intent, rarest first.
 
     Intents are those of training and of ``gold``; ``augmented_counts`` (rows after
-    augmentation) defaults to ``train_counts``. With ``probabilities`` (one row per example,
+    augmentation) defaults to ``train_counts``; ``pseudo_counts`` are the unlabeled utterances
+    self-training added per intent (none by default). With ``probabilities`` (one row per example,
     columns named by ``prob_intents``) each intent also gets one-vs-rest ROC-AUC and
     average precision.
     """
@@ -130,6 +133,7 @@ def evaluate_predictions(
             average_precision=ranking.get(intent, (None, None))[1],
             confused_with=_top(confused_with[intent].items())[:top_confusions],
             confused_from=_top(confused_from[intent].items())[:top_confusions],
+            pseudo_count=(pseudo_counts or {}).get(intent, 0),
         ))
     return Report(_summary(rows, gold, predicted, recall_threshold, min_support), rows)
 

@@ -45,6 +45,10 @@ def report_table(report: Report, *, markdown: bool = False) -> str:
     """Per-intent table, rarest intents first, with each intent's verdict."""
     header = ["intent", "tier", "train", "augmented", "support", "recall", "95% CI", "precision", "f1", "status"]
     rows = [_row(m) for m in report.intents]
+    if any(m.pseudo_count for m in report.intents):  # self-training: what each intent borrowed from the pool
+        header.insert(4, "pseudo")
+        for row, m in zip(rows, report.intents):
+            row.insert(4, str(m.pseudo_count))
     return _table(header, rows, markdown=markdown)
 
 

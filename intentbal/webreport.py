@@ -109,7 +109,9 @@ def _fallback_html(f: dict[str, Any]) -> str:
 
 
 def _table(report: Report) -> str:
-    head = "".join(f"<th data-sort='{i}'>{html.escape(name)}</th>" for i, (name, _) in enumerate(COLUMNS))
+    pseudo = any(m.pseudo_count for m in report.intents)  # self-training: what each intent borrowed from the pool
+    columns = [*COLUMNS[:4], ("pseudo", ""), *COLUMNS[4:]] if pseudo else COLUMNS
+    head = "".join(f"<th data-sort='{i}'>{html.escape(name)}</th>" for i, (name, _) in enumerate(columns))
     rows = []
     for m in report.intents:
         width = None if m.recall_ci is None else m.recall_ci[1] - m.recall_ci[0]
@@ -120,8 +122,10 @@ def _table(report: Report) -> str:
                  (fmt(m.precision), m.precision), (fmt(m.f1), m.f1), (fmt(m.roc_auc), m.roc_auc),
                  (fmt(m.average_precision), m.average_precision), (confused, confused),
                  (STATUS[m.status], m.status)]
+        if pseudo:
+            cells.insert(4, (m.pseudo_count, m.pseudo_count))
         tds = "".join(f"<td class='{align}' data-v='{html.escape('' if v is None else str(v))}'>"
-                      f"{html.escape(str(shown))}</td>" for (shown, v), (_, align) in zip(cells, COLUMNS))
+                      f"{html.escape(str(shown))}</td>" for (shown, v), (_, align) in zip(cells, columns))
         search = html.escape(f"{m.intent} {confused}".lower())
         rows.append(f"<tr class='{m.status}' data-search='{search}'>{tds}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody id='intent-rows'>{''.join(rows)}</tbody></table>"
