@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 EXIT_USAGE = 2
 BACKENDS = ("auto", "torch", "onnx")
+UNLABELED_HELP = "unlabeled utterances (chat logs) for self-training (data.unlabeled)"
 BACKEND_HELP = "torch, onnx (needs 'intentbal export'), or auto: onnx when the model folder is exported"
 OVERWRITE_HELP = "replace --output if it exists (never an input file)"
 
@@ -102,10 +103,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from intentbal.distributed import is_main
     from intentbal.fallback import describe_threshold
     from intentbal.jobs.train import train_run
-    from intentbal.report import profile_lines, report_table, summary_lines
+    from intentbal.report import listing, profile_lines, report_table, summary_lines
 
     config = _config(args, **{"data.train": args.train, "data.eval": args.eval,
-                              "data.validation": args.validation, "output_dir": args.output})
+                              "data.validation": args.validation, "data.unlabeled": args.unlabeled,
+                              "output_dir": args.output})
     run = train_run(config, progress=_progress(), resume=args.resume)
     if not is_main():  # under torchrun or accelerate, rank 0 reports
         return 0
@@ -119,6 +121,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"augmented {len(run.augmentation.synthetic)} rows (target {run.augmentation.target} per intent)")
     if run.adjustment.tau or run.adjustment.chosen_on != "given":
         print(f"logit adjustment tau {run.adjustment.tau:g} ({run.adjustment.describe()})")
+    if run.pseudo:
+        print(f"self-training: {sum(run.pseudo.values())} unlabeled utterances labelled by the teacher joined "
+              f"training ({listing([f'{i} {n}' for i, n in sorted(run.pseudo.items(), key=lambda x: -x[1])])})")
     if run.fallback is not None:
         print(f"fallback threshold {run.fallback.threshold:.2f} saved with the model "
               f"({describe_threshold(run.fallback.chosen_on)}): predict answers {run.fallback.intent!r} under it")
@@ -198,7 +203,7 @@ def _cmd_cv(args: argparse.Namespace) -> int:
     from intentbal.jobs.cv import cross_validate
     from intentbal.report import report_table, summary_lines
 
-    config = _config(args, **{"data.train": args.train, "output_dir": args.output})
+    config = _config(args, **{"data.train": args.train, "data.unlabeled": args.unlabeled, "output_dir": args.output})
     report, models = cross_validate(config, folds=args.folds, repeats=args.repeats, progress=_progress())
     print(report_table(report))
     print("\n".join(summary_lines(report)))
@@ -276,6 +281,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--train", type=Path, help="training data (data.train)")
     p.add_argument("--eval", type=Path, help="eval data (data.eval); without it a split is held out")
     p.add_argument("--validation", type=Path, help="validation data for choices like the fallback threshold")
+    p.add_argument("--unlabeled", type=Path, help=UNLABELED_HELP)
     p.add_argument("--output", type=Path, help="output folder (output_dir)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint of this output")
     p.set_defaults(run=_cmd_train)
@@ -309,6 +315,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--train", type=Path, help="labelled data (data.train)")
     p.add_argument("--folds", type=int, default=5, help="folds (K)")
     p.add_argument("--repeats", type=int, default=1, help="repetitions with other fold assignments")
+    p.add_argument("--unlabeled", type=Path, help=UNLABELED_HELP)
     p.add_argument("--output", type=Path, help="output folder (output_dir)")
     p.set_defaults(run=_cmd_cv)
 

@@ -56,6 +56,10 @@ class DataConfig(Section):
     eval_fraction: float = Field(
         0.2, gt=0, lt=1, description="Share of each intent held out when no eval data is given."
     )
+    unlabeled: Path | None = Field(
+        None, description="Unlabeled utterances (chat logs: .csv/.jsonl/.parquet with the text column, or .txt, "
+        "one per line) for self-training (see self_training); null: none."
+    )
 
 
 class ProfileConfig(Section):
@@ -192,6 +196,20 @@ class EvalConfig(Section):
     batch_size: int = Field(128, ge=1, description="Utterances per prediction batch.")
 
 
+class SelfTrainingConfig(Section):
+    threshold: float = Field(
+        0.9, ge=0, le=1, description="Teacher confidence (after the logit adjustment) an unlabeled utterance "
+        "needs before its label is used."
+    )
+    alpha: float = Field(
+        0.5, ge=0, description="CReST rebalancing: of the confident labels of the r-th most frequent of L intents, "
+        "the share (n_(L+1-r) / n_1) ** alpha is kept (all of the rarest intent's); 0 keeps every confident label."
+    )
+    weight: float = Field(
+        0.5, gt=0, le=1, description="Loss weight of a pseudo-labelled row, relative to a labelled one."
+    )
+
+
 class Config(Section):
     seed: int = Field(0, description="Seed for the split, augmentation, initialisation and order.")
     output_dir: Path = Field(Path("runs/intentbal"), description="Where the run is written.")
@@ -201,9 +219,10 @@ class Config(Section):
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     evaluate: EvalConfig = EvalConfig()
+    self_training: SelfTrainingConfig = SelfTrainingConfig()
 
 
-PATH_KEYS = (("data", "train"), ("data", "eval"), ("data", "validation"), ("output_dir",))
+PATH_KEYS = (("data", "train"), ("data", "eval"), ("data", "validation"), ("data", "unlabeled"), ("output_dir",))
 
 
 def load_config(

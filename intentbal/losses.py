@@ -44,14 +44,16 @@ def class_weights(counts: Sequence[int], *, scheme: str, beta: float = 0.999) ->
 
 def weighted_cross_entropy(
     logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None,
-    offset: torch.Tensor | None = None,
+    offset: torch.Tensor | None = None, row_weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Cross-entropy with per-class weights, averaged over the batch's total weight; fp32 whatever
     autocast the caller runs.
 
     ``offset`` (one value per class) is added to the logits inside the loss only: with
     ``tau * log(prior)`` it is the logit-adjusted loss of Menon et al. (2021), whose raw
-    logits then score intents as if they were equally frequent.
+    logits then score intents as if they were equally frequent. ``row_weights`` (one per row,
+    e.g. below 1 for pseudo-labelled rows) multiply each row's class weight:
+    ``sum(r_i * w_(y_i) * loss_i) / sum(r_i * w_(y_i))``.
     """
     import torch
     import torch.nn.functional as F
@@ -60,4 +62,9 @@ def weighted_cross_entropy(
         logits = logits.float()
         if offset is not None:
             logits = logits + offset.float()
-        return F.cross_entropy(logits, targets, weight=None if weights is None else weights.float())
+        class_weight = None if weights is None else weights.float()
+        if row_weights is None:
+            return F.cross_entropy(logits, targets, weight=class_weight)
+        per_row = F.cross_entropy(logits, targets, reduction="none")
+        weight = row_weights.float() * (class_weight[targets] if class_weight is not None else 1.0)
+        return (weight * per_row).sum() / weight.sum()

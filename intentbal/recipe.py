@@ -2,15 +2,17 @@
 
 ``fit`` is what ``train`` ships and what every ``cv`` fold measures: rebalance the rows
 (``augment``), fine-tune one model or a soup (``train``), then the post-hoc logit
-adjustment (``train.logit_adjustment``) written into the model's output bias. Every job that
-makes a model calls it; none of them repeats a step of it.
+adjustment (``train.logit_adjustment``) written into the model's output bias. With unlabeled
+utterances, that model is a teacher: its confident labels of them (see :mod:`intentbal.pseudo`)
+join the labelled rows, and the same steps make the student. Every job that makes a model
+calls it; none of them repeats a step of it.
 """
 
 from __future__ import annotations
 
 import shutil
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -18,6 +20,7 @@ from intentbal.augment import AugmentResult, augment_rare, cap_intents, resolve_
 from intentbal.config import Config
 from intentbal.data import IntentData, stratified_split
 from intentbal.profile import profile_intents
+from intentbal.pseudo import PseudoLabel, select_pseudo_labels
 
 if TYPE_CHECKING:
     from intentbal.predict import IntentClassifier, Progress
@@ -60,7 +63,8 @@ class FitMetrics:
     train_samples: int
     steps: int
     resumed_from_step: int
-    train_rows: int
+    train_rows: int  # labelled rows, after rebalancing
+    pseudo_rows: int = 0  # unlabeled rows labelled by the teacher
 
     @property
     def train_samples_per_second(self) -> float:
@@ -69,7 +73,8 @@ class FitMetrics:
     def to_dict(self) -> dict[str, float | int]:
         return {"train_seconds": round(self.train_seconds, 3), "train_samples": self.train_samples,
                 "train_samples_per_second": round(self.train_samples_per_second, 3), "steps": self.steps,
-                "resumed_from_step": self.resumed_from_step, "train_rows": self.train_rows}
+                "resumed_from_step": self.resumed_from_step, "train_rows": self.train_rows,
+                "pseudo_rows": self.pseudo_rows}
 
 
 @dataclass(frozen=True)
@@ -81,15 +86,21 @@ class Fitted:
     data: IntentData  # the labelled rows, before rebalancing
     augmentation: AugmentResult | None  # the rows after rebalancing, when anything was rebalanced
     adjustment: Adjustment
+    pseudo: list[PseudoLabel] = field(default_factory=list)  # unlabeled utterances it also trained on
+    teacher: Fitted | None = None  # the model that chose them
 
     @property
     def train_rows(self) -> IntentData:
-        """The rows the model trained on (rebalanced when rebalancing applied)."""
+        """The labelled rows the model trained on (rebalanced when rebalancing applied)."""
         return self.augmentation.data if self.augmentation is not None else self.data
+
+    def pseudo_counts(self) -> dict[str, int]:
+        return dict(Counter(p.intent for p in self.pseudo))
 
     def metrics(self) -> FitMetrics:
         t = self.trained
-        return FitMetrics(t.train_seconds, t.train_samples, t.steps, t.resumed_from, len(self.train_rows))
+        return FitMetrics(t.train_seconds, t.train_samples, t.steps, t.resumed_from, len(self.train_rows),
+                          len(self.pseudo))
 
 
 def fit(
@@ -99,6 +110,8 @@ def fit(
     validation: IntentData | None = None,
     validation_name: TauSource = "validation",
     adjustment: Adjustment | None = None,
+    unlabeled: list[str] | None = None,
+    pseudo: list[PseudoLabel] | None = None,
     checkpoints: Path | None = None,
     keep: bool = False,
     resume: bool = False,
@@ -112,22 +125,60 @@ def fit(
     ("auto": chosen on ``validation``, reported as ``validation_name``; the default tau without
     it). The prior is each intent's share of ``data`` before rebalancing.
 
+    Self-training: with ``unlabeled`` texts, the model so made is the teacher; the texts it labels
+    with confidence (``self_training``) join the rebalanced rows, weighing ``self_training.weight``
+    each, and the same steps make the student, which is returned (``teacher`` holds the teacher).
+    With ``pseudo`` (a refit reusing the evaluated model's choice) those rows join without a teacher.
+
     Checkpoints go to ``checkpoints`` (resumed from with ``resume``); with ``keep`` the finished
     fine-tune is kept beside that folder, so a crash in a later phase of the caller's job does
     not lose it (see :func:`intentbal.train.keep_fit`).
     """
+    teacher = None
+    if pseudo is None and unlabeled:
+        folder = checkpoints.with_name(checkpoints.name + "-teacher") if checkpoints is not None else None
+        teacher = _fit_once(config, data, validation=validation, validation_name=validation_name,
+                            adjustment=adjustment, checkpoints=folder, keep=folder is not None, resume=resume,
+                            progress=_renamed(progress, "(teacher)"))
+        pseudo = label_pool(config, teacher, unlabeled)
+    return _fit_once(config, data, validation=validation, validation_name=validation_name, adjustment=adjustment,
+                     pseudo=pseudo or [], teacher=teacher, checkpoints=checkpoints, keep=keep, resume=resume,
+                     progress=progress)
+
+
+def label_pool(config: Config, teacher: Fitted, unlabeled: list[str]) -> list[PseudoLabel]:
+    """The pool texts whose teacher labels the student trains on (see :mod:`intentbal.pseudo`)."""
+    s = config.self_training
+    probs = teacher.classifier.proba(unlabeled)
+    return select_pseudo_labels(unlabeled, probs, teacher.classifier.intents, Counter(teacher.data.intents),
+                                threshold=s.threshold, alpha=s.alpha, exclude=set(teacher.data.texts))
+
+
+def _fit_once(
+    config: Config, data: IntentData, *, validation: IntentData | None, validation_name: TauSource,
+    adjustment: Adjustment | None, checkpoints: Path | None, keep: bool, resume: bool, progress: Progress | None,
+    pseudo: list[PseudoLabel] | None = None, teacher: Fitted | None = None,
+) -> Fitted:
     from intentbal import distributed
     from intentbal.predict import IntentClassifier
 
     main = distributed.is_main()
     augmented = distributed.share(rebalance(config, data, progress=progress if main else None) if main else None)
     rows = augmented.data if augmented is not None else data
+    if pseudo:
+        rows = rows.extended([p.text for p in pseudo], [p.intent for p in pseudo],
+                             weight=config.self_training.weight)
     trained = _fine_tune(config, rows, checkpoints, keep=keep, resume=resume, progress=progress)
     clf = IntentClassifier.from_trained(trained, max_length=config.model.max_length,
                                        batch_size=config.evaluate.batch_size)
     chosen = adjustment or choose_adjustment(config, clf, data, validation, validation_name=validation_name)
     _bake(trained, data, chosen.tau)
-    return Fitted(clf, trained, data, augmented, chosen)
+    return Fitted(clf, trained, data, augmented, chosen, list(pseudo or []), teacher)
+
+
+def _renamed(progress: Progress | None, suffix: str) -> Progress | None:
+    """``progress`` with ``suffix`` after each stage's name: a second model's bars are new ones."""
+    return None if progress is None else (lambda stage, done, total: progress(f"{stage} {suffix}", done, total))
 
 
 def hold_out_validation(config: Config, data: IntentData) -> tuple[IntentData, IntentData | None]:

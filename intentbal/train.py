@@ -91,6 +91,7 @@ def fine_tune(
     ids, cut = encode(tokenizer, data.texts, model_config.max_length)
     index = {intent: i for i, intent in enumerate(intents)}
     targets = torch.tensor([index[i] for i in data.intents])
+    row_weights = None if data.weights is None else torch.tensor(data.weights, dtype=torch.float32)
 
     if train_config.prototype_init and hasattr(model, "embed"):
         init_prototypes(model, ids, targets, pad_id=pad_id_of(tokenizer), device=device)
@@ -111,7 +112,8 @@ def fine_tune(
         group = [next(batches) for _ in range(world)]  # every rank draws the same stream
         batch = group[rank]
         mix = smote.partners(batch, step=step) if smote else None
-        embeddings = step_fn(*pad([ids[i] for i in batch], pad_id_of(tokenizer)), targets[batch], mix)
+        embeddings = step_fn(*pad([ids[i] for i in batch], pad_id_of(tokenizer)), targets[batch], mix,
+                             None if row_weights is None else row_weights[batch])
         if smote:
             smote.store(batch, embeddings)
         samples += sum(len(b) for b in group)
@@ -246,7 +248,7 @@ def _optimiser(model: Any, config: TrainConfig, total: int, device: Any) -> tupl
 
 def _step(
     model: Any, optimizer: Any, scheduler: Any, weights: Any, offset: Any, device: Any, precision: str
-) -> Callable[[Any, Any, Any, tuple[Any, Any] | None], Any]:
+) -> Callable[..., Any]:
     """One optimisation step on a padded batch; bf16 autocast on GPUs unless told otherwise."""
     import torch
 
@@ -254,16 +256,21 @@ def _step(
     offset = offset.to(device) if offset is not None else None
     bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
 
-    def step(input_ids: Any, mask: Any, target: Any, mix: tuple[Any, Any] | None = None) -> Any:
+    def step(input_ids: Any, mask: Any, target: Any, mix: tuple[Any, Any] | None = None,
+             row_weight: Any = None) -> Any:
         """One step; with ``mix`` (embedding SMOTE) it returns the batch's embeddings, else None."""
         extra = {} if mix is None else {"mix_with": mix[0].to(device), "mix_weight": mix[1].to(device)}
         target = target.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             out = model(input_ids=input_ids.to(device, non_blocking=True),
                         attention_mask=mask.to(device, non_blocking=True), **extra)
+        if row_weight is not None:
+            row_weight = row_weight.to(device, non_blocking=True)
         if mix is not None:  # the synthetic rows follow the real ones and share their intents
-            target = torch.cat([target, target[extra["mix_weight"] > 0]])
-        loss = weighted_cross_entropy(out.logits, target, weights, offset)
+            twins = extra["mix_weight"] > 0
+            target = torch.cat([target, target[twins]])
+            row_weight = None if row_weight is None else torch.cat([row_weight, row_weight[twins]])
+        loss = weighted_cross_entropy(out.logits, target, weights, offset, row_weight)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -291,6 +298,8 @@ def _fingerprint(data: IntentData, model: ModelConfig, train: TrainConfig, seed:
     h.update(json.dumps(settings, sort_keys=True).encode())
     for text, intent in zip(data.texts, data.intents):
         h.update(f"{intent}\t{text}\n".encode())
+    if data.weights is not None:
+        h.update(json.dumps(data.weights).encode())
     return h.hexdigest()
 
 

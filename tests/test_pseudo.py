@@ -72,3 +72,63 @@ def test_reports_show_what_each_intent_borrowed_only_when_anything_was():
     table = report_table(borrowed).splitlines()
     assert table[0].split()[4] == "pseudo" and table[2].split()[:5] == ["lost_card", "rare", "4", "4", "7"]
     assert "<th data-sort='4'>pseudo</th>" in render_html(borrowed, figures={})
+
+
+def test_row_weights_scale_each_rows_share_of_the_loss():
+    import torch
+
+    from intentbal.losses import weighted_cross_entropy
+
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 1.5, 0.0], [0.0, 0.0, 3.0]])
+    targets = torch.tensor([0, 0, 2])
+    weights = torch.tensor([1.0, 2.0, 0.5])
+    per_row = torch.nn.functional.cross_entropy(logits, targets, reduction="none")
+    rows = torch.tensor([1.0, 0.25, 1.0])
+    expected = (rows * weights[targets] * per_row).sum() / (rows * weights[targets]).sum()
+    assert weighted_cross_entropy(logits, targets, weights, None, rows) == pytest.approx(expected.item())
+    assert weighted_cross_entropy(logits, targets, weights, None, torch.ones(3)) == pytest.approx(
+        weighted_cross_entropy(logits, targets, weights).item())
+    ignored = weighted_cross_entropy(logits, targets, None, None, torch.tensor([1.0, 0.0, 1.0]))
+    assert ignored == pytest.approx(weighted_cross_entropy(logits[[0, 2]], targets[[0, 2]], None).item())
+
+
+def test_extended_rows_carry_their_weights_through_a_subset():
+    from intentbal.data import IntentData
+
+    data = IntentData(["a", "b"], ["x", "y"], "toy").extended(["c"], ["x"], weight=0.5)
+    assert data.weights == [1.0, 1.0, 0.5] and data.texts == ["a", "b", "c"]
+    assert data.subset([2, 0]).weights == [0.5, 1.0]
+
+
+@pytest.mark.slow  # trains a teacher and a student through the CLI
+def test_self_training_trains_on_the_pool_and_reports_what_each_intent_borrowed(tmp_path, fast_overrides, capsys):
+    import json
+
+    from conftest import TOY_EVAL, read_jsonl, run_cli, set_args, toy_rows, write_csv
+
+    train = write_csv(tmp_path / "train.csv", toy_rows())
+    held = write_csv(tmp_path / "eval.csv", TOY_EVAL)
+    pool_texts = ["where did my parcel go", "give my money back", "i lost my password again", "card stolen today",
+                  "track it please", TOY_EVAL[0][0], "refund this purchase"]  # an eval text and a training text
+    pool = write_csv(tmp_path / "pool.csv", [(t,) for t in pool_texts], header=("text",))
+    out = tmp_path / "run"
+    overrides = [*fast_overrides, "train.epochs=2", "self_training.threshold=0", "self_training.alpha=0",
+                 "evaluate.plots=false"]
+    assert run_cli("train", "--train", train, "--eval", held, "--unlabeled", pool, "--output", out,
+                   *set_args(overrides)) == 0
+    printed = capsys.readouterr().out
+    borrowed = read_jsonl(out / "pseudo_labels.jsonl")
+    texts = {r["text"] for r in borrowed}
+    assert texts == set(pool_texts) - {TOY_EVAL[0][0], "refund this purchase"}, "never an eval or a training text"
+    report = json.loads((out / "report.json").read_text())
+    by_intent = {r["intent"]: r["pseudo_count"] for r in report["intents"]}
+    assert sum(by_intent.values()) == len(borrowed)
+    assert all(by_intent[r["intent"]] >= 1 for r in borrowed)
+    meta = json.loads((out / "model" / "intentbal.json").read_text())
+    assert meta["pseudo_counts"] == {i: n for i, n in by_intent.items() if n}
+    metrics = json.loads((out / "train_metrics.json").read_text())
+    assert metrics["pseudo_rows"] == len(borrowed)
+    assert metrics["train_rows"] == len(toy_rows()) + len(read_jsonl(out / "augmentation.jsonl"))
+    assert f"self-training: {len(borrowed)} unlabeled utterances" in printed
+    assert "pseudo" in (out / "report.md").read_text()
+

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from intentbal.config import Config, config_to_yaml
 from intentbal.data import IntentData, fold_assignment
 from intentbal.errors import IntentbalError
 from intentbal.evaluate import Report, evaluate_predictions
-from intentbal.jobs.inputs import check_shared_intents, load_data, load_training, run_inputs
+from intentbal.jobs.inputs import check_shared_intents, load_data, load_training, load_unlabeled, run_inputs
 from intentbal.manifest import build_manifest
 from intentbal.outputs import atomic_dir, atomic_write_text, check_output_dir, json_text
 from intentbal.profile import profile_intents
@@ -40,6 +41,7 @@ def cross_validate(
     validation = load_data(config, config.data.validation, "validation") if config.data.validation else None
     if validation is not None:
         check_shared_intents(data, validation, "validation", ignore=config.data.oos_label)
+    pool = load_unlabeled(config, held=set(validation.texts) if validation else set())
     held_rows: list[int] = []
     predicted: list[str] = []
     confidence: list[float] = []
@@ -51,7 +53,8 @@ def cross_validate(
             held = [i for i, f in enumerate(assignment) if f == fold]
             if not held:
                 continue
-            fitted = fit_fold(fold_config, data.subset(i for i, f in enumerate(assignment) if f != fold), validation)
+            rows = data.subset(i for i, f in enumerate(assignment) if f != fold)
+            fitted = fit_fold(fold_config, rows, validation, unlabeled=_without(pool, data, held))
             pred, conf = fitted.classifier.predict([data.texts[i] for i in held])
             held_rows += held
             predicted += pred
@@ -74,9 +77,20 @@ def cross_validate(
     return report, len(taus)
 
 
-def fit_fold(config: Config, rows: IntentData, validation: IntentData | None) -> Fitted:
+def fit_fold(
+    config: Config, rows: IntentData, validation: IntentData | None, *, unlabeled: list[str] | None = None,
+) -> Fitted:
     """The model ``train`` would report on for training rows ``rows``."""
     if validation is not None:
-        return fit(config, rows, validation=validation)
+        return fit(config, rows, validation=validation, unlabeled=unlabeled)
     train, held_out = hold_out_validation(config, rows)
-    return fit(config, train, validation=held_out, validation_name="held out of train")
+    pool = _without(unlabeled, held_out, range(len(held_out))) if held_out is not None else unlabeled
+    return fit(config, train, validation=held_out, validation_name="held out of train", unlabeled=pool)
+
+
+def _without(pool: list[str] | None, data: IntentData, rows: Iterable[int]) -> list[str] | None:
+    """``pool`` without the texts of ``data``'s ``rows``: held-out texts are never trained on."""
+    if pool is None:
+        return None
+    held = {data.texts[i] for i in rows}
+    return [t for t in pool if t not in held]

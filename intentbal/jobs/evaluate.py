@@ -69,9 +69,9 @@ def evaluate_model(
     validation = load_data(config, config.data.validation, "validation") if config.data.validation else None
     hashes = clf.meta.get("train_text_sha1")  # absent in folders saved before intentbal kept them
     overlap = overlap_with_hashes(hashes, eval_data.texts, eval_data.intents) if isinstance(hashes, dict) else None
-    scores = score(config, clf, eval_data, train_counts=counts,
-                   augmented_counts=clf.meta.get("augmented_counts", counts), validation=validation, overlap=overlap,
-                   progress=progress)
+    m = clf.meta
+    scores = score(config, clf, eval_data, train_counts=counts, augmented_counts=m.get("augmented_counts", counts),
+                   pseudo_counts=m.get("pseudo_counts"), validation=validation, overlap=overlap, progress=progress)
     with atomic_dir(output, kind="evaluate") as out:
         write_scores(config, out, scores)
         if update_card:  # inside the block: a card that cannot be written leaves no report either
@@ -90,7 +90,8 @@ def load_classifier(config: Config, model_dir: Path, backend: Backend = "auto") 
 
 def score(
     config: Config, clf: IntentClassifier, data: IntentData, *, train_counts: dict[str, int],
-    augmented_counts: dict[str, int], validation: IntentData | None = None, overlap: Overlap | None = None,
+    augmented_counts: dict[str, int], pseudo_counts: dict[str, int] | None = None,
+    validation: IntentData | None = None, overlap: Overlap | None = None,
     refit: dict[str, object] | None = None, progress: Progress | None = None,
 ) -> Scores:
     """Predict ``data``, score the model's own decisions (out-of-scope rows aside, no fallback), and
@@ -112,7 +113,8 @@ def score(
     e = config.evaluate
     report = evaluate_predictions(
         [data.intents[i] for i in keep], [predicted[i] for i in keep], train_counts=train_counts,
-        augmented_counts=augmented_counts, probabilities=probs[keep], prob_intents=clf.intents,
+        augmented_counts=augmented_counts, pseudo_counts=pseudo_counts, probabilities=probs[keep],
+        prob_intents=clf.intents,
         rare_max=config.profile.rare_max, frequent_min=config.profile.frequent_min,
         recall_threshold=e.recall_threshold, min_support=e.min_support,
     )

@@ -26,6 +26,10 @@ class Split:
     validation: IntentData | None = None
     validation_held_out: bool = False  # validation was held out of the training data
 
+    def held_texts(self) -> set[str]:
+        """The eval and validation texts: never to be trained on."""
+        return set(self.eval.texts if self.eval else ()) | set(self.validation.texts if self.validation else ())
+
 
 def load_data(config: Config, path: Path, split: str, *, require_intent: bool = True) -> IntentData:
     """``path`` loaded with the config's column names."""
@@ -70,6 +74,21 @@ def load_split(config: Config) -> Split:
     return Split(labelled, train, eval_data, not_evaluable, validation, validation_held_out=held_out)
 
 
+def load_unlabeled(config: Config, *, held: set[str]) -> list[str] | None:
+    """The distinct texts of ``data.unlabeled`` for self-training, without ``held`` (eval and
+    validation texts: a teacher's label for one of them would leak it into training); None when
+    no file is given."""
+    if config.data.unlabeled is None:
+        return None
+    pool = load_data(config, config.data.unlabeled, "unlabeled", require_intent=False)
+    texts = [t for t in dict.fromkeys(pool.texts) if t not in held]
+    if not texts:
+        raise IntentbalError(f"{pool.source}: expected unlabeled utterances for self-training, found none "
+                             "(or only eval and validation texts); pass a file of chat-log utterances, or unset "
+                             "data.unlabeled")
+    return texts
+
+
 def check_shared_intents(train: IntentData, other: IntentData, role: str, *, ignore: str | None = None) -> None:
     """Refuse ``other`` (eval or validation data) when none of its intents is a training intent:
     every score on it would be 0, so the mistake is a wrong file or column, found before training."""
@@ -101,7 +120,7 @@ def refuse_oos_in_train(config: Config, train: IntentData) -> None:
 def run_inputs(config: Config) -> list[str | Path | None]:
     """The paths a run reads (data and model): an output may never be, or hold, one of them."""
     d = config.data
-    return [d.train, d.eval, d.validation, config.model.name_or_path]
+    return [d.train, d.eval, d.validation, d.unlabeled, config.model.name_or_path]
 
 
 def profile_of(

@@ -10,7 +10,7 @@ folder in one atomic step.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,7 @@ from intentbal.evaluate import Report
 from intentbal.fallback import ThresholdSource
 from intentbal.jobs.augment import AUGMENT_COLUMNS, augmented_records
 from intentbal.jobs.evaluate import Scores, choose_fallback, score, write_scores
-from intentbal.jobs.inputs import Split, load_split, profile_of, run_inputs
+from intentbal.jobs.inputs import Split, load_split, load_unlabeled, profile_of, run_inputs
 from intentbal.outputs import atomic_dir, atomic_write_text, check_output_dir, json_text
 from intentbal.overlap import text_hashes, train_eval_overlap
 from intentbal.profile import Profile
@@ -32,6 +32,8 @@ from intentbal.report import write_table
 
 if TYPE_CHECKING:
     from intentbal.predict import Progress
+
+PSEUDO_COLUMNS = ["text", "intent", "confidence"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class TrainRun:
     adjustment: Adjustment
     refit: RefitNote | None = None
     fallback: SavedFallback | None = None
+    pseudo: dict[str, int] = field(default_factory=dict)  # unlabeled utterances trained on, per intent
 
 
 def train_run(config: Config, *, progress: Progress | None = None, resume: bool = False) -> TrainRun:
@@ -113,14 +116,16 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
     profile = profile_of(config, split.train, split.eval.intents if split.eval else ())
     checkpoints = checkpoint_dir(config.output_dir)
     refitting = needs_refit(config, split)
+    unlabeled = load_unlabeled(config, held=split.held_texts())
     main = distributed.is_main()
     evaluated = fit(config, split.train, validation=split.validation,
                     validation_name="held out of train" if split.validation_held_out else "validation",
-                    checkpoints=checkpoints / "evaluated" if refitting else checkpoints, keep=refitting,
+                    unlabeled=unlabeled, checkpoints=checkpoints / "evaluated", keep=refitting,
                     resume=resume, progress=progress if main else None)
     shipped = evaluated
     if refitting:  # the same recipe and seed on every labelled row, with the choices made above
-        shipped = fit(config, split.labelled, adjustment=evaluated.adjustment, checkpoints=checkpoints / "refit",
+        shipped = fit(config, split.labelled, adjustment=evaluated.adjustment, pseudo=evaluated.pseudo,
+                      checkpoints=checkpoints / "refit",
                       resume=resume, progress=_renamed(progress if main else None, "(refit on all rows)"))
     metrics = TrainMetrics(shipped.metrics(), evaluated.metrics() if refitting else None, distributed.world_size())
     refit = RefitNote(len(split.labelled), len(split.labelled) - len(split.train)) if refitting else None
@@ -135,7 +140,7 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
         shutil.rmtree(checkpoints, ignore_errors=True)
     distributed.teardown()
     return TrainRun(config.output_dir, profile, evaluated.augmentation, report, metrics, warnings,
-                    evaluated.adjustment, refit, fallback)
+                    evaluated.adjustment, refit, fallback, shipped.pseudo_counts())
 
 
 def needs_refit(config: Config, split: Split) -> bool:
@@ -164,7 +169,7 @@ def _score(config: Config, evaluated: Fitted, split: Split, refit: RefitNote | N
         return None
     overlap = train_eval_overlap(split.train.texts, split.eval.texts, split.eval.intents)
     return score(config, evaluated.classifier, split.eval, train_counts=_counts(evaluated.data),
-                 augmented_counts=_counts(evaluated.train_rows),
+                 augmented_counts=_counts(evaluated.train_rows), pseudo_counts=evaluated.pseudo_counts(),
                  validation=split.validation, overlap=overlap, refit=refit.to_dict() if refit else None)
 
 
@@ -199,6 +204,8 @@ def _write_run(
         atomic_write_text(out / "profile.json", json_text(profile.to_dict()))
         write_table(out / "augmentation.jsonl", augmented_records(shipped.augmentation, synthetic_only=True),
                     columns=AUGMENT_COLUMNS)
+        if shipped.pseudo:
+            write_table(out / "pseudo_labels.jsonl", [asdict(p) for p in shipped.pseudo], columns=PSEUDO_COLUMNS)
         atomic_write_text(out / "train_metrics.json", json_text(metrics.to_dict()))
         if scores is not None:
             write_scores(config, out, scores)
@@ -217,7 +224,7 @@ def model_meta(
             "class_weights": dict(zip(fitted.trained.intents, fitted.trained.class_weights)),
             "logit_adjustment": fitted.adjustment.to_dict(), "refit": refit,
             "intentbal_version": intentbal.__version__, "recipe": recipe(config),
-            "train_text_sha1": text_hashes(fitted.data.texts),
+            "train_text_sha1": text_hashes(fitted.data.texts), "pseudo_counts": fitted.pseudo_counts(),
             "fallback": fallback.to_dict() if fallback else None}
 
 
