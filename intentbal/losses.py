@@ -81,10 +81,9 @@ def _intent_loss() -> type[Any]:
     import torch
 
     class IntentLoss(torch.nn.Module):
-        r"""The training loss, with its class weights and logit offsets held as buffers.
+        """The training loss, with its class weights and logit offsets held as buffers.
 
-        For logits :math:`z_i`, targets :math:`y_i`, class weights :math:`w` and offsets
-        :math:`\delta`::
+        For a batch of logits ``z_i`` with targets ``y_i``, class weights ``w`` and offsets ``delta``::
 
             loss = sum_i w[y_i] * -log softmax(z_i + delta)[y_i] / sum_i w[y_i]
 
