@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from intentbal.data import IntentData
+from intentbal.progress import Progress
 
-Progress = Callable[[str, int, int], None]
 DUPLICATE = "duplicate"
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -53,22 +53,35 @@ def _config(args: argparse.Namespace, **paths: Path | None) -> Any:
     return load_config(args.config, overrides=args.set, values=given)
 
 
-def _progress() -> Callable[[str, int, int], None]:
-    from tqdm.auto import tqdm
+def _progress() -> _Bars:
+    return _Bars()
 
-    bars: dict[str, Any] = {}
 
-    def update(stage: str, done: int, total: int) -> None:
-        bar = bars.get(stage)
+class _Bars:
+    """One tqdm bar per stage on stderr (none when stderr is not a terminal); a stage's note,
+    such as the training loss, shows after its bar."""
+
+    def __init__(self) -> None:
+        self.bars: dict[str, Any] = {}
+        self.notes: dict[str, str] = {}
+
+    def __call__(self, stage: str, done: int, total: int, /) -> None:
+        from tqdm.auto import tqdm
+
+        bar = self.bars.get(stage)
         if bar is None:
             unit = "step" if stage.startswith("train") else "text" if stage == "predict" else "intent"
-            bar = bars[stage] = tqdm(total=total, desc=stage, unit=unit,
-                                     file=sys.stderr, dynamic_ncols=True, leave=False, disable=None)
+            bar = self.bars[stage] = tqdm(total=total, desc=stage, unit=unit,
+                                          file=sys.stderr, dynamic_ncols=True, leave=False, disable=None,
+                                          postfix=self.notes.get(stage))
         bar.update(done - bar.n)
         if done >= total:
             bar.close()
 
-    return update
+    def note(self, stage: str, text: str) -> None:
+        self.notes[stage] = text
+        if stage in self.bars:
+            self.bars[stage].set_postfix_str(text, refresh=False)  # shown with the next update
 
 
 def _cmd_profile(args: argparse.Namespace) -> int:

@@ -1,14 +1,21 @@
-"""Class weights and the class-weighted loss: the one place the weighting lives."""
+"""Class weights and the class-weighted loss: the one place the weighting lives.
+
+:class:`IntentLoss` is a ``torch.nn.Module``; it is built on first use (module ``__getattr__``)
+so that importing this module, and ``intentbal.class_weights`` with it, never imports torch.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:
     import torch
+
+    from intentbal.config import TrainConfig
 
 
 def class_weights(counts: Sequence[int], *, scheme: str, beta: float = 0.999) -> np.ndarray:
@@ -47,7 +54,7 @@ def weighted_cross_entropy(
     offset: torch.Tensor | None = None, row_weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Cross-entropy with per-class weights, averaged over the batch's total weight; fp32 whatever
-    autocast the caller runs.
+    autocast the caller runs. :class:`IntentLoss` is this with its weights and offset held.
 
     ``offset`` (one value per class) is added to the logits inside the loss only: with
     ``tau * log(prior)`` it is the logit-adjusted loss of Menon et al. (2021), whose raw
@@ -68,3 +75,71 @@ def weighted_cross_entropy(
         per_row = F.cross_entropy(logits, targets, reduction="none")
         weight = row_weights.float() * (class_weight[targets] if class_weight is not None else 1.0)
         return (weight * per_row).sum() / weight.sum()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "IntentLoss":
+        return _intent_loss()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@cache
+def _intent_loss() -> type[Any]:
+    import torch
+
+    class IntentLoss(torch.nn.Module):
+        """The training loss, with its class weights and logit offsets held as buffers.
+
+        For a batch of logits ``z_i`` with targets ``y_i``, class weights ``w`` and offsets ``delta``::
+
+            loss = sum_i w[y_i] * -log softmax(z_i + delta)[y_i] / sum_i w[y_i]
+
+        computed in fp32 whatever autocast the caller runs.
+
+        - ``w`` comes from :func:`class_weights` with ``train.weighting`` on the counts the
+          model trains on; ``effective_number`` is Cui et al. (2019), "Class-Balanced Loss Based
+          on Effective Number of Samples". Without weighting (``none``) ``weights`` is None: the
+          plain mean.
+        - ``delta = tau * log(prior)`` with ``tau = train.loss_adjustment`` is the logit-adjusted
+          loss of Menon et al. (2021), "Long-tail learning via logit adjustment": the offset is
+          added inside the loss only, so the raw logits learn to score intents as if they were
+          equally frequent. With ``tau = 0`` ``offset`` is None.
+
+        Both are buffers (not parameters, not saved in a model): ``.to(device)`` moves them.
+        """
+
+        weights: torch.Tensor | None
+        offset: torch.Tensor | None
+
+        def __init__(self, weights: Sequence[float] | None = None, offset: Sequence[float] | None = None) -> None:
+            super().__init__()
+            self.register_buffer("weights", _tensor(weights), persistent=False)
+            self.register_buffer("offset", _tensor(offset), persistent=False)
+
+        @classmethod
+        def from_config(
+            cls, config: TrainConfig, counts: Mapping[str, int], intents: Sequence[str]
+        ) -> IntentLoss:
+            """The loss ``config`` asks for, from the training ``counts``, classes in ``intents`` order."""
+            from intentbal.adjust import log_prior
+
+            n = [counts[i] for i in intents]
+            weights = None if config.weighting == "none" else class_weights(n, scheme=config.weighting,
+                                                                            beta=config.beta)
+            tau = config.loss_adjustment
+            offset = tau * log_prior(dict(counts), intents) if tau else None
+            return cls(None if weights is None else weights.tolist(), None if offset is None else offset.tolist())
+
+        def forward(
+            self, logits: torch.Tensor, targets: torch.Tensor, row_weights: torch.Tensor | None = None,
+        ) -> torch.Tensor:
+            return weighted_cross_entropy(logits, targets, self.weights, self.offset, row_weights)
+
+    IntentLoss.__qualname__ = "IntentLoss"
+    return IntentLoss
+
+
+def _tensor(values: Sequence[float] | None) -> Any:
+    import torch
+
+    return None if values is None else torch.tensor(list(values), dtype=torch.float32)

@@ -79,35 +79,31 @@ class IntentbalPrototypeClassifier(PreTrainedModel):
             mask = attention_mask.unsqueeze(-1).float()
             return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
 
+    def score(self, embeddings: torch.Tensor, *, normalised: bool = False) -> torch.Tensor:
+        """Logits of sentence embeddings (as :meth:`embed` gives them, or points between them), in fp32
+        whatever autocast the caller runs: ``scale * cos(e, w_intent) + b_intent``. ``normalised``:
+        the rows already have unit length (normalising them twice would add rounding)."""
+        # The head runs in fp32: in bf16 a logit near SCALE carries only about 0.1 of resolution.
+        with torch.autocast(device_type=embeddings.device.type, enabled=False):
+            pooled = embeddings.float()
+            if not normalised:
+                pooled = torch.nn.functional.normalize(pooled, dim=-1)
+            weight = torch.nn.functional.normalize(self.classifier.weight.float(), dim=-1)
+            return self.config.scale * pooled @ weight.T + self.classifier.bias.float()
+
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
-        mix_with: torch.Tensor | None = None,
-        mix_weight: torch.Tensor | None = None,
         **_: Any,
     ) -> SequenceClassifierOutput:
-        """Logits of each text, in fp32 whatever autocast the caller runs. For training with embedding
-        SMOTE only: each row with a ``mix_weight`` w > 0 adds the logits of ``e + w * (mix_with - e)``
-        after the rows' own, and the rows' embeddings come back in ``hidden_states``."""
+        """Logits of each text, in fp32 whatever autocast the caller runs."""
         if input_ids is None:
             raise ValueError("input_ids are required: the head pools the encoder's token states")
-        embedded = self.embed(input_ids, attention_mask)
-        # The head runs in fp32: in bf16 a logit near SCALE carries only about 0.1 of resolution.
-        with torch.autocast(device_type=embedded.device.type, enabled=False):
-            pooled = torch.nn.functional.normalize(embedded.float(), dim=-1)
-            scored, extra = pooled, None
-            if mix_with is not None and mix_weight is not None:
-                chosen = mix_weight > 0
-                w = mix_weight[chosen].unsqueeze(-1).to(pooled.dtype)
-                synthetic = pooled[chosen] + w * (mix_with[chosen].to(pooled) - pooled[chosen])
-                scored = torch.cat([pooled, torch.nn.functional.normalize(synthetic, dim=-1)])
-                extra = (pooled.detach(),)
-            weight = torch.nn.functional.normalize(self.classifier.weight.float(), dim=-1)
-            logits = self.config.scale * scored @ weight.T + self.classifier.bias.float()
-            loss = torch.nn.functional.cross_entropy(logits, labels) if labels is not None and extra is None else None
-        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=extra)
+        logits = self.score(self.embed(input_ids, attention_mask))
+        loss = torch.nn.functional.cross_entropy(logits, labels) if labels is not None else None
+        return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
 def register() -> None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import io
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from intentbal.evaluate import Report
+
+if TYPE_CHECKING:
+    from intentbal.train import EpochRecord
 
 STATUS_COLOURS = {"pass": "#2e7d32", "at_risk": "#f9a825", "fail": "#c62828",
                   "insufficient_evidence": "#9e9e9e", "not_evaluable": "#9e9e9e"}
@@ -175,4 +178,35 @@ def fallback_curves(curve: dict[str, Any], intents: Sequence[str], threshold: fl
     ax.set_ylim(-0.02, 1.02)
     ax.set_title("Recall at each fallback threshold")
     ax.legend(fontsize=7, loc="lower left")
+    return _png(fig)
+
+
+def training_curve(history: Sequence[EpochRecord]) -> bytes:
+    """The mean training loss per epoch (one line per soup member) and, on a second axis where it
+    was measured, the macro recall on the validation data after each epoch."""
+    fig, ax = _figure(8, 4.5)
+    members = sorted({r.member for r in history})
+    several = len(members) > 1
+    recall_ax = None
+    for k in members:
+        rows = [r for r in history if r.member == k]
+        suffix = f" (model {k + 1})" if several else ""
+        ax.plot([r.epoch for r in rows], [r.loss for r in rows], marker="o", ms=3, lw=1.5,
+                color=f"C{k % 10}", label="training loss" + suffix)
+        checked = [r for r in rows if r.validation_macro_recall is not None]
+        if checked:
+            recall_ax = recall_ax or ax.twinx()
+            recall_ax.plot([r.epoch for r in checked], [r.validation_macro_recall for r in checked], marker="s",
+                           ms=3, lw=1.5, ls="--", color=f"C{k % 10}", label="validation macro recall" + suffix)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("mean training loss")
+    handles, labels = ax.get_legend_handles_labels()
+    if recall_ax is not None:
+        recall_ax.set_ylabel("validation macro recall (dashed)")
+        recall_ax.set_ylim(-0.03, 1.03)
+        more = recall_ax.get_legend_handles_labels()
+        handles, labels = handles + more[0], labels + more[1]
+    ax.set_title("Training curve" + (f", {len(members)} models of the soup" if several else ""))
+    if handles:
+        ax.legend(handles, labels, fontsize=8, loc="best")
     return _png(fig)

@@ -13,13 +13,13 @@ import numpy as np
 
 from intentbal.batching import encode, length_sorted, pad_arrays, pad_id_of
 from intentbal.config import ModelConfig
+from intentbal.progress import Progress
 
 if TYPE_CHECKING:
     from intentbal.train import TrainResult
 
 Backend = Literal["auto", "torch", "onnx"]
 Logits = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (input_ids, attention_mask) -> logits, all NumPy
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
 Ranking = list[tuple[str, float]]  # (intent, probability), most likely first
 DEFAULT_FALLBACK_INTENT = "nlu_fallback"
 

@@ -20,10 +20,11 @@ from intentbal.augment import AugmentResult, augment_rare, cap_intents, resolve_
 from intentbal.config import Config
 from intentbal.data import IntentData, stratified_split
 from intentbal.profile import profile_intents
+from intentbal.progress import Progress, suffixed
 from intentbal.pseudo import PseudoLabel, select_pseudo_labels
 
 if TYPE_CHECKING:
-    from intentbal.predict import IntentClassifier, Progress
+    from intentbal.predict import IntentClassifier
     from intentbal.train import TrainResult
 
 TauSource = Literal["given", "validation", "held out of train", "default"]
@@ -65,16 +66,17 @@ class FitMetrics:
     resumed_from_step: int
     train_rows: int  # labelled rows, after rebalancing
     pseudo_rows: int = 0  # unlabeled rows labelled by the teacher
+    history: list[dict[str, object]] = field(default_factory=list)  # the training curve, one record per epoch
 
     @property
     def train_samples_per_second(self) -> float:
         return self.train_samples / self.train_seconds if self.train_seconds > 0 else 0.0
 
-    def to_dict(self) -> dict[str, float | int]:
+    def to_dict(self) -> dict[str, object]:
         return {"train_seconds": round(self.train_seconds, 3), "train_samples": self.train_samples,
                 "train_samples_per_second": round(self.train_samples_per_second, 3), "steps": self.steps,
                 "resumed_from_step": self.resumed_from_step, "train_rows": self.train_rows,
-                "pseudo_rows": self.pseudo_rows}
+                "pseudo_rows": self.pseudo_rows, "history": self.history}
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ class Fitted:
     def metrics(self) -> FitMetrics:
         t = self.trained
         return FitMetrics(t.train_seconds, t.train_samples, t.steps, t.resumed_from, len(self.train_rows),
-                          len(self.pseudo))
+                          len(self.pseudo), [r.to_dict() for r in t.history])
 
 
 def fit(
@@ -139,7 +141,7 @@ def fit(
         folder = checkpoints.with_name(checkpoints.name + "-teacher") if checkpoints is not None else None
         teacher = _fit_once(config, data, validation=validation, validation_name=validation_name,
                             adjustment=adjustment, checkpoints=folder, keep=folder is not None, resume=resume,
-                            progress=_renamed(progress, "(teacher)"))
+                            progress=suffixed(progress, "(teacher)"))
         pseudo = label_pool(config, teacher, unlabeled)
     return _fit_once(config, data, validation=validation, validation_name=validation_name, adjustment=adjustment,
                      pseudo=pseudo or [], teacher=teacher, checkpoints=checkpoints, keep=keep, resume=resume,
@@ -168,17 +170,14 @@ def _fit_once(
     if pseudo:
         rows = rows.extended([p.text for p in pseudo], [p.intent for p in pseudo],
                              weight=config.self_training.weight)
-    trained = _fine_tune(config, rows, checkpoints, keep=keep, resume=resume, progress=progress)
+    trained = _fine_tune(config, rows, checkpoints, validation=validation, keep=keep, resume=resume,
+                         progress=progress)
     clf = IntentClassifier.from_trained(trained, max_length=config.model.max_length,
                                        batch_size=config.evaluate.batch_size)
     chosen = adjustment or choose_adjustment(config, clf, data, validation, validation_name=validation_name)
     _bake(trained, data, chosen.tau)
     return Fitted(clf, trained, data, augmented, chosen, list(pseudo or []), teacher)
 
-
-def _renamed(progress: Progress | None, suffix: str) -> Progress | None:
-    """``progress`` with ``suffix`` after each stage's name: a second model's bars are new ones."""
-    return None if progress is None else (lambda stage, done, total: progress(f"{stage} {suffix}", done, total))
 
 
 def hold_out_validation(config: Config, data: IntentData) -> tuple[IntentData, IntentData | None]:
@@ -238,7 +237,8 @@ def _bake(trained: TrainResult, data: IntentData, tau: float) -> None:
 
 
 def _fine_tune(
-    config: Config, rows: IntentData, folder: Path | None, *, keep: bool, resume: bool, progress: Progress | None,
+    config: Config, rows: IntentData, folder: Path | None, *, validation: IntentData | None, keep: bool,
+    resume: bool, progress: Progress | None,
 ) -> TrainResult:
     """``train_soup`` on ``rows``, checkpointing in ``folder``. With ``keep`` the finished fit is kept
     beside it (``folder.safetensors``), and a resume loads it instead of training it again; only
@@ -256,7 +256,7 @@ def _fine_tune(
                                                           seed=seed)) is not None:
         return found
     trained = train_soup(rows, model_config=m, train_config=t, seed=seed, progress=progress,
-                         checkpoint_dir=folder, resume=resume)
+                         checkpoint_dir=folder, resume=resume, validation=validation)
     if kept is not None and folder is not None:
         if t.save_steps and trained.steps >= t.save_steps:
             keep_fit(kept, trained, rows, model_config=m, train_config=t, seed=seed)

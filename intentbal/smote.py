@@ -8,12 +8,18 @@ pass is needed; the gradient flows through the row's own embedding.
 
 A rare intent here is one with fewer distinct texts than the median intent: augmentation can
 raise its row count, not the number of genuinely different examples.
+
+:class:`SmoteHead` (a ``torch.nn.Module``, built on first use so this module imports without
+torch) is the training forward that adds the synthetic rows: the batch's embeddings from
+``model.embed``, the interpolated points, and the logits of both from ``model.score``, with the
+synthetic rows' targets taken from the batch's own.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import cache
 from statistics import median
 from typing import Any
 
@@ -35,7 +41,7 @@ class EmbeddingSmote:
         self.seen: Any = None
 
     def partners(self, batch: Sequence[int], *, step: int) -> tuple[Any, Any]:
-        """``(mix_with, weight)`` for the model: weight 0 where a row gets no synthetic twin.
+        """``(mix_with, weight)`` for :class:`SmoteHead`: weight 0 where a row gets no synthetic twin.
 
         Draws depend only on ``seed`` and ``step``, so a resumed run draws the same.
         """
@@ -72,3 +78,46 @@ class EmbeddingSmote:
 
     def load(self, state: dict[str, Any]) -> None:
         self.memory, self.seen = state["memory"], state["seen"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SmoteHead":
+        return _smote_head()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@cache
+def _smote_head() -> type[Any]:
+    import torch
+
+    class SmoteHead(torch.nn.Module):
+        """The prototype model's training forward with embedding SMOTE.
+
+        A module of its own, not a method, so that a data-parallel wrapper around it sees the
+        forward pass (and so synchronises the gradients) as it does the model's.
+        """
+
+        def __init__(self, model: Any) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(
+            self, input_ids: torch.Tensor, attention_mask: torch.Tensor, targets: torch.Tensor,
+            mix_with: torch.Tensor, mix_weight: torch.Tensor,
+        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            """``(logits, targets, embeddings)``: the rows' logits, then one row more for each row
+            with ``mix_weight`` w > 0, the point ``e + w * (mix_with - e)`` between its normalised
+            embedding ``e`` and its partner's, with the row's own target; and the rows' normalised
+            embeddings (detached) for :meth:`EmbeddingSmote.store`. Logits in fp32."""
+            embedded = self.model.embed(input_ids, attention_mask)
+            with torch.autocast(device_type=embedded.device.type, enabled=False):
+                pooled = torch.nn.functional.normalize(embedded.float(), dim=-1)
+                chosen = mix_weight > 0
+                w = mix_weight[chosen].unsqueeze(-1).to(pooled.dtype)
+                synthetic = pooled[chosen] + w * (mix_with[chosen].to(pooled) - pooled[chosen])
+                points = torch.cat([pooled, torch.nn.functional.normalize(synthetic, dim=-1)])
+                logits = self.model.score(points, normalised=True)
+            return logits, torch.cat([targets, targets[chosen]]), pooled.detach()
+
+    SmoteHead.__qualname__ = "SmoteHead"
+    return SmoteHead

@@ -8,6 +8,7 @@ cost of one model's prediction time, for ``size`` times the training.
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -15,7 +16,8 @@ from typing import Any
 
 from intentbal.config import ModelConfig, TrainConfig
 from intentbal.data import IntentData
-from intentbal.train import Progress, TrainResult, fine_tune, untrained
+from intentbal.progress import Progress, Renamed
+from intentbal.train import EpochRecord, TrainResult, fine_tune, untrained
 
 
 def train_soup(
@@ -27,6 +29,7 @@ def train_soup(
     progress: Progress | None = None,
     checkpoint_dir: Path | None = None,
     resume: bool = False,
+    validation: IntentData | None = None,
 ) -> TrainResult:
     """Fine-tune ``train_config.soup`` members with seeds ``seed, seed + 1, ...``; average them.
 
@@ -34,31 +37,36 @@ def train_soup(
     checkpoints in its own subfolder of ``checkpoint_dir`` and a finished member's weights
     are kept beside them, so ``resume=True`` retrains only what a crash interrupted. Only
     floating-point weights are averaged; the returned model is the last member's, holding
-    the mean, and its timings are the members' sums.
+    the mean, and its timings are the members' sums. Its ``history`` holds every member's
+    training curve, each record marked with its member's index: a member that failed to learn
+    shows there, where the mean alone would hide it.
     """
     size = train_config.soup
     if size == 1:
         return fine_tune(data, model_config=model_config, train_config=train_config, seed=seed,
-                         progress=progress, checkpoint_dir=checkpoint_dir, resume=resume)
+                         progress=progress, checkpoint_dir=checkpoint_dir, resume=resume, validation=validation)
     total: dict[str, Any] = {}
     results: list[TrainResult] = []
+    history: list[EpochRecord] = []
     skeleton: TrainResult | None = None
     for k in range(size):
         folder = checkpoint_dir / f"member-{k}" if checkpoint_dir else None
         kept = checkpoint_dir / f"member-{k}.safetensors" if checkpoint_dir else None
         if resume and kept is not None and kept.is_file():
             skeleton = skeleton or untrained(data, model_config=model_config, train_config=train_config)
-            _load(skeleton.model, kept)
+            history += _load(skeleton.model, kept)
             _accumulate(total, skeleton.model)
             continue
         result = fine_tune(data, model_config=model_config, train_config=train_config, seed=seed + k,
-                           progress=_stage(progress, f"train model {k + 1} of {size}"),
-                           checkpoint_dir=folder, resume=resume)
-        _keep(kept, result.model)
+                           progress=None if progress is None else Renamed(progress, f"train model {k + 1} of {size}"),
+                           checkpoint_dir=folder, resume=resume, validation=validation)
+        member = [replace(r, member=k) for r in result.history]
+        _keep(kept, result.model, member)
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)  # its mid-training state is no longer needed
         _accumulate(total, result.model)
         results.append(result)
+        history += member
     last = results[-1] if results else skeleton
     assert last is not None  # with no member trained here, every member was loaded into the skeleton
     _load_mean(last.model, total, size)
@@ -68,21 +76,24 @@ def train_soup(
         train_samples=sum(r.train_samples for r in results),
         steps=sum(r.steps for r in results),
         resumed_from=sum(r.resumed_from for r in results),
+        history=history,
     )
 
 
-def _stage(progress: Progress | None, name: str) -> Progress | None:
-    return None if progress is None else (lambda _member_stage, done, total: progress(name, done, total))
-
-
-def _load(model: Any, path: Path) -> None:
+def _load(model: Any, path: Path) -> list[EpochRecord]:
+    """Load a kept member's weights into ``model``; its history, kept in the file's metadata."""
+    from safetensors import safe_open
     from safetensors.torch import load_model
 
     load_model(model, str(path))
+    with safe_open(str(path), framework="pt") as f:
+        metadata = f.metadata() or {}
+    return [EpochRecord(**r) for r in json.loads(metadata.get("history", "[]"))]
 
 
-def _keep(path: Path | None, model: Any) -> None:
-    """Keep a finished member's weights for a resume (rank 0 only: every rank holds the same)."""
+def _keep(path: Path | None, model: Any, history: list[EpochRecord]) -> None:
+    """Keep a finished member's weights, its history in their metadata, for a resume (rank 0 only:
+    every rank holds the same)."""
     from intentbal import distributed
 
     if path is None or not distributed.is_main():
@@ -93,7 +104,7 @@ def _keep(path: Path | None, model: Any) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path) as tmp:
-        save_model(model, str(tmp))
+        save_model(model, str(tmp), metadata={"history": json.dumps([r.to_dict() for r in history])})
 
 
 def _accumulate(total: dict[str, Any], model: Any) -> None:

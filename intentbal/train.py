@@ -3,7 +3,8 @@
 A lean loop: the data are tokenised once, batches are drawn from length-sorted pools
 (little padding), the loss comes from :mod:`intentbal.losses`, and every
 ``train.save_steps`` steps a checkpoint is written from which ``resume`` continues
-exactly where the run stopped.
+exactly where the run stopped. Each epoch's mean training loss (and, given validation
+data, the macro recall on it) is recorded in :attr:`TrainResult.history`.
 """
 
 from __future__ import annotations
@@ -14,18 +15,34 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from intentbal.adjust import log_prior
+from intentbal.adjust import macro_recall
 from intentbal.batching import encode, pad, pad_id_of, shuffled_batches
 from intentbal.config import ModelConfig, TrainConfig
 from intentbal.data import IntentData
 from intentbal.errors import IntentbalError
-from intentbal.losses import class_weights, weighted_cross_entropy
+from intentbal.losses import class_weights
+from intentbal.progress import Progress, note, shows_notes
 
-Progress = Callable[[str, int, int], None]
+NOTE_SECONDS = 1.0  # the bar's running loss costs a device sync: at most one a second, and only for a bar
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One point of the training curve: the mean training loss over the steps of an epoch (the
+    last one may be partial) and the macro recall on the validation data after its last step."""
+
+    epoch: float  # epochs done at ``step``: 1.0, 2.0, ..., and e.g. 2.5 after half of a third
+    step: int
+    loss: float
+    validation_macro_recall: float | None = None
+    member: int = 0  # which model of a soup (train.soup) it belongs to
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass
@@ -39,6 +56,7 @@ class TrainResult:
     steps: int
     resumed_from: int = 0
     warnings: list[str] = field(default_factory=list)
+    history: list[EpochRecord] = field(default_factory=list)
 
     @property
     def train_samples_per_second(self) -> float:
@@ -65,6 +83,7 @@ def fine_tune(
     progress: Progress | None = None,
     checkpoint_dir: Path | None = None,
     resume: bool = False,
+    validation: IntentData | None = None,
 ) -> TrainResult:
     """Fine-tune ``model_config.name_or_path`` on ``data`` and return the trained model.
 
@@ -72,10 +91,14 @@ def fine_tune(
     ``data`` -- the rows the model actually trains on, augmented ones included. With a
     ``checkpoint_dir`` and ``train_config.save_steps > 0`` the state is saved there every
     ``save_steps`` steps; ``resume=True`` continues from it (same data, config and seed).
+    The result's ``history`` holds each epoch's mean training loss and, with ``validation``,
+    the macro recall on it after the epoch (its intents the model does not know count as
+    missed); validation does not change the training.
     """
     import torch
 
     from intentbal import distributed
+    from intentbal.losses import IntentLoss
     from intentbal.models import load_for_training
 
     intents = check_trainable(data)
@@ -85,9 +108,7 @@ def fine_tune(
     tokenizer, model = load_for_training(model_config, intents)
     model.to(device)
     counts = Counter(data.intents)
-    weights = loss_weights(counts, intents, train_config)
-    weight_tensor = None if train_config.weighting == "none" else torch.tensor(weights, dtype=torch.float32)
-    offset = _loss_offset(counts, intents, train_config.loss_adjustment)
+    loss_fn = IntentLoss.from_config(train_config, counts, intents).to(device)
     ids, cut = encode(tokenizer, data.texts, model_config.max_length)
     index = {intent: i for i, intent in enumerate(intents)}
     targets = torch.tensor([index[i] for i in data.intents])
@@ -95,37 +116,61 @@ def fine_tune(
 
     if train_config.prototype_init and hasattr(model, "embed"):
         init_prototypes(model, ids, targets, pad_id=pad_id_of(tokenizer), device=device)
-    total = max(1, math.ceil(train_config.epochs * math.ceil(len(ids) / (train_config.batch_size * world))))
+    per_epoch = max(1, math.ceil(len(ids) / (train_config.batch_size * world)))
+    total = max(1, math.ceil(train_config.epochs * per_epoch))
     optimizer, scheduler = _optimiser(model, train_config, total, device)
     smote = _smote(train_config, model, data.texts, targets.tolist(), seed)
     checkpoint = _Checkpoint(checkpoint_dir, _fingerprint(data, model_config, train_config, seed, world), smote)
-    done, samples, elapsed = checkpoint.restore(model, optimizer, scheduler) if resume else (0, 0, 0.0)
-    step_fn = _step(distributed.wrap(model), optimizer, scheduler, weight_tensor, offset, device,
+    meter = _LossMeter(device, rank, world)
+    done, samples, elapsed, history = (checkpoint.restore(model, optimizer, scheduler, meter) if resume
+                                       else (0, 0, 0.0, []))
+    step_fn = _step(distributed.wrap(_training_forward(model, smote)), loss_fn, optimizer, scheduler, device,
                     train_config.precision)
+    check = _validator(validation, tokenizer, intents, model_config.max_length, train_config.batch_size)
     batches = shuffled_batches(ids, train_config.batch_size, torch.Generator().manual_seed(seed))
     for _ in range(done * world):  # replay the stream up to where the checkpoint stopped
         next(batches)
 
     model.train()
     start = time.perf_counter() - elapsed
+    noted = time.monotonic()
     for step in range(done + 1, total + 1):
         group = [next(batches) for _ in range(world)]  # every rank draws the same stream
         batch = group[rank]
         mix = smote.partners(batch, step=step) if smote else None
-        embeddings = step_fn(*pad([ids[i] for i in batch], pad_id_of(tokenizer)), targets[batch], mix,
-                             None if row_weights is None else row_weights[batch])
+        loss, embeddings = step_fn(*pad([ids[i] for i in batch], pad_id_of(tokenizer)), targets[batch], mix,
+                                   None if row_weights is None else row_weights[batch])
+        meter.add(loss)
         if smote:
             smote.store(batch, embeddings)
         samples += sum(len(b) for b in group)
+        if step % per_epoch == 0 or step == total:
+            checking = time.perf_counter()
+            recall = check(model) if check else None
+            start += time.perf_counter() - checking  # validating is not training: train_seconds leaves it out
+            history.append(EpochRecord(round(step / per_epoch, 4), step, meter.epoch_mean(), recall))
+            note(progress, "train", _note(history[-1]))
+        elif shows_notes(progress) and time.monotonic() - noted >= NOTE_SECONDS:
+            noted = time.monotonic()
+            note(progress, "train", f"loss {meter.running():.4f}")
         if progress:
             progress("train", step, total)
-        if train_config.save_steps and step % train_config.save_steps == 0 and step < total and rank == 0:
-            checkpoint.save(model, optimizer, scheduler, step, samples, time.perf_counter() - start)
+        if train_config.save_steps and step % train_config.save_steps == 0 and step < total:
+            meter.combine()
+            if rank == 0:
+                checkpoint.save(model, optimizer, scheduler, step, samples, time.perf_counter() - start, meter,
+                                history)
     seconds = time.perf_counter() - start
     model.eval()
     warnings = [f"{cut} training text(s) longer than {model_config.max_length} tokens were truncated"] if cut else []
+    weights = loss_weights(counts, intents, train_config)
     return TrainResult(model, tokenizer, intents, weights, seconds, samples, total,
-                       resumed_from=done, warnings=warnings)
+                       resumed_from=done, warnings=warnings, history=history)
+
+
+def _note(record: EpochRecord) -> str:
+    recall = record.validation_macro_recall
+    return f"loss {record.loss:.4f}" + ("" if recall is None else f", validation macro recall {recall:.3f}")
 
 
 def loss_weights(counts: Counter[str], intents: list[str], config: TrainConfig) -> list[float]:
@@ -160,7 +205,7 @@ def keep_fit(
         return
     numbers = {"fingerprint": _fingerprint(data, model_config, train_config, seed, distributed.world_size()),
                "train_seconds": result.train_seconds, "train_samples": result.train_samples, "steps": result.steps,
-               "warnings": result.warnings}
+               "warnings": result.warnings, "history": [r.to_dict() for r in result.history]}
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path) as tmp:
         save_model(result.model, str(tmp))
@@ -190,18 +235,12 @@ def kept_fit(
     result.train_seconds, result.train_samples = numbers["train_seconds"], numbers["train_samples"]
     result.steps = result.resumed_from = numbers["steps"]
     result.warnings = list(numbers["warnings"])
+    result.history = [EpochRecord(**r) for r in numbers.get("history", [])]
     return result
 
 
 def _numbers_path(path: Path) -> Path:
     return path.with_name(path.name + ".json")
-
-
-def _loss_offset(counts: Counter[str], intents: list[str], tau: float) -> Any:
-    """``tau * log(prior)`` for the logit-adjusted loss, or None when tau is 0."""
-    import torch
-
-    return torch.tensor(tau * log_prior(counts, intents), dtype=torch.float32) if tau else None
 
 
 def _smote(config: TrainConfig, model: Any, texts: list[str], targets: list[int], seed: int) -> Any:
@@ -246,39 +285,118 @@ def _optimiser(model: Any, config: TrainConfig, total: int, device: Any) -> tupl
     return optimizer, scheduler
 
 
+def _training_forward(model: Any, smote: Any) -> Any:
+    """What a training step calls: the model, or with embedding SMOTE the head that adds synthetic rows."""
+    if smote is None:
+        return model
+    from intentbal.smote import SmoteHead
+
+    return SmoteHead(model)
+
+
 def _step(
-    model: Any, optimizer: Any, scheduler: Any, weights: Any, offset: Any, device: Any, precision: str
-) -> Callable[..., Any]:
+    forward: Any, loss_fn: Any, optimizer: Any, scheduler: Any, device: Any, precision: str
+) -> Callable[..., tuple[Any, Any]]:
     """One optimisation step on a padded batch; bf16 autocast on GPUs unless told otherwise."""
     import torch
 
-    weights = weights.to(device) if weights is not None else None
-    offset = offset.to(device) if offset is not None else None
     bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
 
     def step(input_ids: Any, mask: Any, target: Any, mix: tuple[Any, Any] | None = None,
-             row_weight: Any = None) -> Any:
-        """One step; with ``mix`` (embedding SMOTE) it returns the batch's embeddings, else None."""
-        extra = {} if mix is None else {"mix_with": mix[0].to(device), "mix_weight": mix[1].to(device)}
+             row_weight: Any = None) -> tuple[Any, Any]:
+        """``(loss, embeddings)``: the batch's loss (detached, on the device) and, with ``mix``
+        (embedding SMOTE's partners and weights), the rows' embeddings, else None. ``row_weight``:
+        each row's weight in the loss (pseudo-labelled rows weigh less), None for 1."""
+        input_ids, mask = input_ids.to(device, non_blocking=True), mask.to(device, non_blocking=True)
         target = target.to(device, non_blocking=True)
+        embeddings = None
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            out = model(input_ids=input_ids.to(device, non_blocking=True),
-                        attention_mask=mask.to(device, non_blocking=True), **extra)
+            if mix is None:
+                logits = forward(input_ids=input_ids, attention_mask=mask).logits
+            else:
+                logits, target, embeddings = forward(input_ids, mask, target, mix[0].to(device), mix[1].to(device))
         if row_weight is not None:
             row_weight = row_weight.to(device, non_blocking=True)
-        if mix is not None:  # the synthetic rows follow the real ones and share their intents
-            twins = extra["mix_weight"] > 0
-            target = torch.cat([target, target[twins]])
-            row_weight = None if row_weight is None else torch.cat([row_weight, row_weight[twins]])
-        loss = weighted_cross_entropy(out.logits, target, weights, offset, row_weight)
+            if mix is not None:  # the synthetic rows follow the real ones and weigh as their sources
+                row_weight = torch.cat([row_weight, row_weight[mix[1].to(device) > 0]])
+        loss = loss_fn(logits, target, row_weight)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(forward.parameters(), 1.0)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        return out.hidden_states[0] if mix is not None else None
+        return loss.detach(), embeddings
 
     return step
+
+
+class _LossMeter:
+    """The training loss summed on the device, so reading it (a sync) happens once an epoch."""
+
+    def __init__(self, device: Any, rank: int, world: int) -> None:
+        import torch
+
+        self.rank, self.world = rank, world
+        self.total = torch.zeros((), dtype=torch.float32, device=device)
+        self.steps = 0
+
+    def add(self, loss: Any) -> None:
+        self.total += loss
+        self.steps += 1
+
+    def running(self) -> float:
+        """This rank's mean loss so far in the epoch (for a bar; a sync)."""
+        return float(self.total.item()) / max(self.steps, 1)
+
+    def epoch_mean(self) -> float:
+        """The mean loss of the epoch's steps over every rank; starts the next epoch."""
+        total = self.total.clone()
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(total)
+        mean = float(total.item()) / (max(self.steps, 1) * self.world)
+        self.total.zero_()
+        self.steps = 0
+        return mean
+
+    def combine(self) -> None:
+        """Before a checkpoint (every rank): rank 0 holds the sum of all ranks, the others none, so
+        the sum rank 0 saves is the whole epoch's so far."""
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(self.total)
+            if self.rank:
+                self.total.zero_()
+
+    def state(self) -> dict[str, Any]:
+        return {"total": self.total.item(), "steps": self.steps}
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Continue from rank 0's saved :meth:`state` (the other ranks' share is in it)."""
+        self.total.fill_(state["total"] if self.rank == 0 else 0.0)
+        self.steps = state["steps"]
+
+
+def _validator(
+    validation: IntentData | None, tokenizer: Any, intents: list[str], max_length: int, batch_size: int,
+) -> Callable[[Any], float] | None:
+    """``check(model)``: the macro recall of ``model`` on ``validation`` over its intents (those the
+    model does not know count as missed), leaving the model in training mode; None without data."""
+    if validation is None or not len(validation):
+        return None
+    from intentbal.predict import run_batches, torch_logits
+
+    ids, _ = encode(tokenizer, validation.texts, max_length)
+
+    def check(model: Any) -> float:
+        probs = run_batches(ids, torch_logits(model), n_labels=len(intents), pad_id=pad_id_of(tokenizer),
+                            batch_size=batch_size)
+        model.train()
+        return macro_recall([intents[i] for i in probs.argmax(axis=1)], validation.intents)
+
+    return check
 
 
 def _param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
@@ -311,7 +429,10 @@ class _Checkpoint:
     fingerprint: str
     smote: Any = None  # the embedding memory of train.embedding_smote, saved with the rest
 
-    def save(self, model: Any, optimizer: Any, scheduler: Any, step: int, samples: int, elapsed: float) -> None:
+    def save(
+        self, model: Any, optimizer: Any, scheduler: Any, step: int, samples: int, elapsed: float, meter: _LossMeter,
+        history: list[EpochRecord],
+    ) -> None:
         import torch
         from safetensors.torch import save_model
 
@@ -321,18 +442,22 @@ class _Checkpoint:
             return
         state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                  "rng": torch.get_rng_state(), "step": step, "samples": samples, "elapsed": elapsed,
-                 "fingerprint": self.fingerprint, **({"smote": self.smote.state()} if self.smote else {})}
+                 "fingerprint": self.fingerprint, "loss": meter.state(), "history": [r.to_dict() for r in history],
+                 **({"smote": self.smote.state()} if self.smote else {})}
         with atomic_dir(self.folder, kind="checkpoint") as tmp:
             save_model(model, str(tmp / "model.safetensors"))
             torch.save(state, tmp / "state.pt")
 
-    def restore(self, model: Any, optimizer: Any, scheduler: Any) -> tuple[int, int, float]:
-        """Load the saved state into the objects; ``(step, samples, elapsed)``, zeros without one."""
+    def restore(
+        self, model: Any, optimizer: Any, scheduler: Any, meter: _LossMeter,
+    ) -> tuple[int, int, float, list[EpochRecord]]:
+        """Load the saved state into the objects; ``(step, samples, elapsed, history)``, zeros and
+        an empty history without one."""
         import torch
         from safetensors.torch import load_model
 
         if self.folder is None or not (self.folder / "state.pt").is_file():
-            return 0, 0, 0.0
+            return 0, 0, 0.0, []
         state = torch.load(self.folder / "state.pt", weights_only=True)
         if state["fingerprint"] != self.fingerprint:
             raise IntentbalError(
@@ -345,4 +470,7 @@ class _Checkpoint:
         torch.set_rng_state(state["rng"])
         if self.smote is not None and state.get("smote", {}).get("memory") is not None:
             self.smote.load(state["smote"])
-        return state["step"], state["samples"], state["elapsed"]
+        if "loss" in state:  # checkpoints from before the loss was recorded start their history here
+            meter.load(state["loss"])
+        history = [EpochRecord(**r) for r in state.get("history", [])]
+        return state["step"], state["samples"], state["elapsed"], history

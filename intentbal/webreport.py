@@ -19,6 +19,9 @@ CAPTIONS = {
     "pr_rare": "Precision-recall curves (one-vs-rest) of the rarest intents: threshold-free evidence.",
     "fallback": "Recall kept when predictions under a confidence threshold go to the fallback; "
                 "the dashed line is the chosen threshold.",
+    "training_curve": "The mean training loss of each epoch and, with validation data, the macro recall on it "
+                      "after each epoch (dashed, right axis): a loss that does not fall means the model is not "
+                      "learning.",
 }
 
 STYLE = """

@@ -1,8 +1,15 @@
+import math
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
 
-from intentbal.losses import class_weights, weighted_cross_entropy
+from intentbal.config import TrainConfig
+from intentbal.losses import IntentLoss, class_weights, weighted_cross_entropy
+
+from conftest import ROOT
 
 COUNTS = [100, 10, 1]
 
@@ -97,3 +104,39 @@ def test_loss_is_fp32_under_bf16_autocast():
     full = torch.nn.functional.cross_entropy(logits.float() + offset, targets, weight=weights)
     assert mixed.dtype == torch.float32
     assert mixed.item() == pytest.approx(full.item(), rel=1e-6)
+
+
+def test_importing_the_losses_does_not_import_torch():
+    code = "import sys, intentbal.losses, intentbal.smote; print('torch' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.stdout.strip() == "False", proc.stderr
+
+
+def test_the_loss_module_holds_its_weights_and_offset_as_buffers():
+    counts, intents = {"big": 6, "small": 2}, ["big", "small"]
+    loss = IntentLoss.from_config(TrainConfig(weighting="inverse", loss_adjustment=0.5), counts, intents)
+    buffers = dict(loss.named_buffers())
+    assert set(buffers) == {"weights", "offset"} and not list(loss.parameters())
+    assert buffers["weights"].tolist() == pytest.approx([8 / 12, 8 / 4])  # N / (K * n_c)
+    assert buffers["offset"].tolist() == pytest.approx([0.5 * math.log(6 / 8), 0.5 * math.log(2 / 8)])
+    assert loss.state_dict() == {}  # derived from config and counts: nothing to save
+    moved = loss.to(torch.device("meta"))
+    assert moved.weights.device.type == "meta" and moved.offset.device.type == "meta"
+
+
+def test_the_loss_module_is_weighted_cross_entropy_of_the_offset_logits():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    targets = torch.tensor([0, 1, 1])
+    loss = IntentLoss(weights=[1.0, 3.0], offset=[0.5, -1.0])
+    logp = torch.log_softmax(logits + torch.tensor([0.5, -1.0]), dim=-1)
+    nll = -logp[torch.arange(3), targets]
+    assert loss(logits, targets).item() == pytest.approx(((nll[0] + 3 * nll[1] + 3 * nll[2]) / 7).item())
+    assert loss(logits, targets).item() == pytest.approx(torch.nn.functional.cross_entropy(
+        logits + torch.tensor([0.5, -1.0]), targets, weight=torch.tensor([1.0, 3.0])).item())
+
+
+def test_no_weighting_and_no_adjustment_is_plain_cross_entropy():
+    loss = IntentLoss.from_config(TrainConfig(weighting="none", loss_adjustment=0.0), {"a": 5, "b": 1}, ["a", "b"])
+    assert loss.weights is None and loss.offset is None
+    logits, targets = torch.tensor([[2.0, -1.0], [0.5, 0.25]]), torch.tensor([1, 0])
+    assert torch.equal(loss(logits, targets), torch.nn.functional.cross_entropy(logits, targets))

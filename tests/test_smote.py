@@ -33,23 +33,28 @@ def test_only_rows_of_rare_intents_get_partners_of_their_own_intent():
     assert torch.equal(again, mix) and torch.equal(weight_again, weight)  # same step, same draw
 
 
-def test_the_model_appends_the_logits_of_interpolated_embeddings(tiny_model):
+def test_the_smote_head_appends_interpolated_rows_with_their_rows_targets(tiny_model):
     from intentbal.models import load_for_training
+    from intentbal.smote import SmoteHead
 
     tokenizer, model = load_for_training(ModelConfig(name_or_path=str(tiny_model)), ["a", "b", "c"])
     model.eval()
-    enc = tokenizer(["where is my order", "refund me please"], padding=True, return_tensors="pt")
-    inputs = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
-    other = torch.nn.functional.normalize(torch.randn(2, model.classifier.in_features), dim=-1)
+    enc = tokenizer(["where is my order", "refund me please", "hello"], padding=True, return_tensors="pt")
+    other = torch.nn.functional.normalize(torch.randn(3, model.classifier.in_features), dim=-1)
     with torch.no_grad():
-        plain = model(**inputs).logits
-        out = model(**inputs, mix_with=other, mix_weight=torch.tensor([0.0, 0.25]))
-    assert out.logits.shape == (3, 3)
-    assert torch.allclose(out.logits[:2], plain, atol=1e-5)
-    e = out.hidden_states[0][1]
-    point = torch.nn.functional.normalize(e + 0.25 * (other[1] - e), dim=-1)
+        plain = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
+        logits, targets, embeddings = SmoteHead(model)(enc["input_ids"], enc["attention_mask"],
+                                                       torch.tensor([2, 0, 1]), other, torch.tensor([0.0, 0.25, 0.5]))
+    assert plain.hidden_states is None  # the model's own forward gives logits only
+    assert logits.shape == (5, 3) and logits.dtype == torch.float32
+    assert torch.allclose(logits[:3], plain.logits, atol=1e-5)
+    assert targets.tolist() == [2, 0, 1, 0, 1]  # each synthetic row has its own row's target
+    e = torch.nn.functional.normalize(model.embed(enc["input_ids"], enc["attention_mask"]), dim=-1)
+    assert torch.allclose(embeddings, e, atol=1e-6) and not embeddings.requires_grad
     w = torch.nn.functional.normalize(model.classifier.weight, dim=-1)
-    assert torch.allclose(out.logits[2], model.config.scale * point @ w.T + model.classifier.bias, atol=1e-5)
+    for row, (source, weight) in enumerate([(1, 0.25), (2, 0.5)], start=3):
+        point = torch.nn.functional.normalize(e[source] + weight * (other[source] - e[source]), dim=-1)
+        assert torch.allclose(logits[row], model.config.scale * point @ w.T + model.classifier.bias, atol=1e-5)
 
 
 @pytest.mark.slow  # 30 epochs, then a resumed run
@@ -69,6 +74,7 @@ def test_training_with_embedding_smote_learns_and_resumes_exactly(tiny_model, tm
     assert resumed.resumed_from == 80
     for (name, p), q in zip(first.model.named_parameters(), resumed.model.parameters()):
         assert torch.equal(p, q), name
+    assert resumed.history == first.history and len(first.history) == 30
 
 
 def test_embedding_smote_needs_the_prototype_head(tiny_model):

@@ -61,6 +61,9 @@ def test_resume_keeps_finished_members_and_gives_the_same_soup(settings, tmp_pat
     assert calls == [4]  # only the member the crash interrupted is trained again
     for (name, p), q in zip(resumed.model.named_parameters(), whole.model.parameters()):
         assert torch.allclose(p, q, atol=1e-6), name
+    # every member's curve, the kept member's read back from its file
+    assert [(r.member, r.epoch) for r in whole.history] == [(0, 1.0), (0, 2.0), (1, 1.0), (1, 2.0)]
+    assert resumed.history == whole.history
 
 
 @pytest.mark.slow  # a soup of two, then a resume
@@ -71,3 +74,26 @@ def test_resume_after_every_member_finished_trains_nothing(settings, tmp_path, m
     assert resumed.intents == whole.intents
     for (name, p), q in zip(resumed.model.named_parameters(), whole.model.parameters()):
         assert torch.allclose(p, q, atol=1e-6), name
+
+
+def test_a_members_bar_keeps_the_notes():
+    from intentbal.progress import NotedProgress, Renamed, note
+
+    seen = []
+
+    class Bars:
+        def __call__(self, stage, done, total, /):
+            seen.append((stage, done, total))
+
+        def note(self, stage, text):
+            seen.append((stage, text))
+
+    member = Renamed(Bars(), "train model 2 of 3")
+    member("train", 1, 4)
+    note(member, "train", "loss 0.5")
+    assert isinstance(member, NotedProgress)
+    assert seen == [("train model 2 of 3", 1, 4), ("train model 2 of 3", "loss 0.5")]
+    plain = Renamed(lambda *call: seen.append(call), "train model 1 of 3")
+    note(plain, "train", "loss 0.5")  # a plain callable underneath: the note goes nowhere
+    plain("train", 2, 4)
+    assert seen[2:] == [("train model 1 of 3", 2, 4)]

@@ -9,7 +9,7 @@ from intentbal.config import ModelConfig, TrainConfig
 from intentbal.data import IntentData
 from intentbal.errors import IntentbalError
 from intentbal.losses import class_weights
-from intentbal.train import fine_tune
+from intentbal.train import EpochRecord, fine_tune, keep_fit, kept_fit
 
 from conftest import toy_data
 
@@ -108,11 +108,11 @@ def test_pad_builds_mask():
 
 
 def test_loss_adjustment_gives_the_loss_tau_times_the_log_prior(tiny_model, monkeypatch):
-    from intentbal import train
+    from intentbal import losses
 
     seen = []
-    real = train.weighted_cross_entropy
-    monkeypatch.setattr(train, "weighted_cross_entropy",
+    real = losses.weighted_cross_entropy
+    monkeypatch.setattr(losses, "weighted_cross_entropy",
                         lambda logits, t, w, offset=None: seen.append(offset) or real(logits, t, w, offset))
     data = toy_data()
     result = fine_tune(
@@ -155,3 +155,97 @@ def test_prototype_head_is_fp32_under_bf16_autocast(tiny_model):
     assert mixed.dtype == torch.float32
     # bf16 has 8 bits of mantissa: a logit near 20 computed in it is off by up to ~0.06
     assert (mixed - full).abs().max().item() < 1e-4
+
+
+def _losses_seen(monkeypatch):
+    from intentbal import losses
+
+    seen = []
+    real = losses.weighted_cross_entropy
+
+    def spy(logits, targets, weights, offset=None):
+        loss = real(logits, targets, weights, offset)
+        seen.append(loss.item())
+        return loss
+
+    monkeypatch.setattr(losses, "weighted_cross_entropy", spy)
+    return seen
+
+
+def test_history_holds_each_epochs_mean_loss_and_validation_macro_recall(tiny_model, monkeypatch):
+    from intentbal.adjust import macro_recall
+
+    seen = _losses_seen(monkeypatch)
+    data = toy_data()  # 21 rows in batches of 8: 3 steps an epoch, 8 steps for 2.5 epochs
+    validation = IntentData(data.texts[::2] + ["an intent the model never saw"],
+                            data.intents[::2] + ["unknown"], "validation.csv")
+    result = fine_tune(data, model_config=ModelConfig(name_or_path=str(tiny_model), max_length=32),
+                       train_config=TrainConfig(epochs=2.5, batch_size=8, learning_rate=3e-3), seed=0,
+                       validation=validation)
+    assert [(r.epoch, r.step) for r in result.history] == [(1.0, 3), (2.0, 6), (2.6667, 8)]
+    assert len(seen) == 8
+    for record, steps in zip(result.history, (seen[0:3], seen[3:6], seen[6:8])):
+        assert record.loss == pytest.approx(sum(steps) / len(steps), rel=1e-6)
+    enc = result.tokenizer(validation.texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        pred = result.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits.argmax(-1)
+    final = macro_recall([result.intents[p] for p in pred.tolist()], validation.intents)
+    assert result.history[-1].validation_macro_recall == pytest.approx(final)
+    assert final <= 4 / 5  # the intent the model never saw counts as missed
+    assert result.history[0].to_dict() == {"epoch": 1.0, "step": 3, "loss": result.history[0].loss,
+                                           "validation_macro_recall": result.history[0].validation_macro_recall,
+                                           "member": 0}
+
+
+def test_validation_does_not_change_the_training(tiny_model):
+    kwargs = dict(model_config=ModelConfig(name_or_path=str(tiny_model), max_length=32),
+                  train_config=TrainConfig(epochs=2, batch_size=8), seed=1)
+    plain = fine_tune(toy_data(), **kwargs)
+    checked = fine_tune(toy_data(), **kwargs, validation=toy_data())
+    assert [r.validation_macro_recall for r in plain.history] == [None, None]
+    assert all(0 <= r.validation_macro_recall <= 1 for r in checked.history)
+    assert [r.loss for r in plain.history] == [r.loss for r in checked.history]
+    for (name, p), q in zip(plain.model.named_parameters(), checked.model.parameters()):
+        assert torch.equal(p, q), name
+
+
+def test_a_resumed_run_has_the_history_of_an_uninterrupted_one(tiny_model, tmp_path):
+    model_config = ModelConfig(name_or_path=str(tiny_model), max_length=32)
+    # 9 steps of 3 an epoch: the last checkpoint, step 8, falls inside the third epoch
+    train_config = TrainConfig(epochs=3, batch_size=8, learning_rate=3e-3, save_steps=4)
+    first = fine_tune(toy_data(), model_config=model_config, train_config=train_config, seed=0,
+                      checkpoint_dir=tmp_path / "ckpt", validation=toy_data())
+    resumed = fine_tune(toy_data(), model_config=model_config, train_config=train_config, seed=0,
+                        checkpoint_dir=tmp_path / "ckpt", resume=True, validation=toy_data())
+    assert resumed.resumed_from == 8
+    assert resumed.history == first.history and [r.step for r in first.history] == [3, 6, 9]
+    # a finished fit kept for a resume keeps its history too
+    keep_fit(tmp_path / "fit.safetensors", first, toy_data(), model_config=model_config, train_config=train_config,
+             seed=0)
+    kept = kept_fit(tmp_path / "fit.safetensors", toy_data(), model_config=model_config, train_config=train_config,
+                    seed=0)
+    assert kept is not None and kept.history == first.history
+    assert all(isinstance(r, EpochRecord) for r in kept.history)
+
+
+def test_a_bar_that_takes_notes_shows_the_loss(tiny_model):
+    class Bars:
+        def __init__(self):
+            self.calls, self.notes = [], []
+
+        def __call__(self, stage, done, total, /):
+            self.calls.append((stage, done, total))
+
+        def note(self, stage, text):
+            self.notes.append((stage, text))
+
+    bars, counted = Bars(), []
+    kwargs = dict(model_config=ModelConfig(name_or_path=str(tiny_model), max_length=32),
+                  train_config=TrainConfig(epochs=2, batch_size=8), seed=0)
+    result = fine_tune(toy_data(), **kwargs, progress=bars)
+    assert bars.calls[-1] == ("train", 6, 6)
+    notes = [text for stage, text in bars.notes if stage == "train"]
+    assert all(f"loss {r.loss:.4f}" in notes for r in result.history)  # each epoch's mean, when it ends
+    assert notes[-1] == f"loss {result.history[-1].loss:.4f}"
+    fine_tune(toy_data(), **kwargs, progress=lambda *call: counted.append(call))  # a plain callable only counts
+    assert counted == bars.calls

@@ -14,7 +14,7 @@ from intentbal.recipe import rebalance
 from intentbal.report import RASA_SUFFIXES, TABLE_SUFFIXES, rasa_nlu_yaml, write_table
 
 if TYPE_CHECKING:
-    from intentbal.predict import Progress
+    from intentbal.progress import Progress
 
 AUGMENT_COLUMNS = ["text", "intent", "source_text", "augmenter"]
 

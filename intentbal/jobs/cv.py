@@ -17,7 +17,7 @@ from intentbal.recipe import Fitted, fit, hold_out_validation
 from intentbal.report import predictions_csv, write_report
 
 if TYPE_CHECKING:
-    from intentbal.predict import Progress
+    from intentbal.progress import Progress
 
 
 def cross_validate(

@@ -21,7 +21,8 @@ from intentbal.webreport import render_html
 if TYPE_CHECKING:
     import numpy as np
 
-    from intentbal.predict import Backend, IntentClassifier, Progress
+    from intentbal.predict import Backend, IntentClassifier
+    from intentbal.progress import Progress
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from intentbal.outputs import check_output_file
 from intentbal.report import TABLE_SUFFIXES, prediction_columns, prediction_rows, write_table
 
 if TYPE_CHECKING:
-    from intentbal.predict import Backend, Progress
+    from intentbal.predict import Backend
+    from intentbal.progress import Progress
 
 
 def predict_file(

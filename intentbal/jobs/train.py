@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import intentbal
 from intentbal.augment import AugmentResult
@@ -27,11 +27,9 @@ from intentbal.jobs.inputs import Split, load_split, load_unlabeled, profile_of,
 from intentbal.outputs import atomic_dir, atomic_write_text, check_output_dir, json_text
 from intentbal.overlap import text_hashes, train_eval_overlap
 from intentbal.profile import Profile
+from intentbal.progress import Progress, suffixed
 from intentbal.recipe import Adjustment, FitMetrics, Fitted, fit
 from intentbal.report import write_table
-
-if TYPE_CHECKING:
-    from intentbal.predict import Progress
 
 PSEUDO_COLUMNS = ["text", "intent", "confidence"]
 
@@ -126,7 +124,7 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
     if refitting:  # the same recipe and seed on every labelled row, with the choices made above
         shipped = fit(config, split.labelled, adjustment=evaluated.adjustment, pseudo=evaluated.pseudo,
                       checkpoints=checkpoints / "refit",
-                      resume=resume, progress=_renamed(progress if main else None, "(refit on all rows)"))
+                      resume=resume, progress=suffixed(progress if main else None, "(refit on all rows)"))
     metrics = TrainMetrics(shipped.metrics(), evaluated.metrics() if refitting else None, distributed.world_size())
     refit = RefitNote(len(split.labelled), len(split.labelled) - len(split.train)) if refitting else None
     report, fallback, warnings = None, None, list(shipped.trained.warnings)
@@ -208,10 +206,19 @@ def _write_run(
             write_table(out / "pseudo_labels.jsonl", [asdict(p) for p in shipped.pseudo], columns=PSEUDO_COLUMNS)
         atomic_write_text(out / "train_metrics.json", json_text(metrics.to_dict()))
         if scores is not None:
-            write_scores(config, out, scores)
+            write_scores(config, out, scores, extra_figures=_curve(config, evaluated))
         atomic_write_text(out / "model" / "intentbal.json", json_text(meta))
         atomic_write_text(out / "model" / "README.md",
                           model_card_text(config, meta, scores.report if scores else None, _eval_name(config)))
+
+
+def _curve(config: Config, fitted: Fitted) -> dict[str, bytes]:
+    """The evaluated model's training curve, as a figure of the report."""
+    if not config.evaluate.plots or not fitted.trained.history:
+        return {}
+    from intentbal import plots
+
+    return {"training_curve": plots.training_curve(fitted.trained.history)}
 
 
 def model_meta(
@@ -238,8 +245,3 @@ def _eval_name(config: Config) -> str | None:
     if config.data.eval is not None:
         return str(config.data.eval)
     return f"{config.data.eval_fraction:g} of each intent held out of {config.data.train} (seed {config.seed})"
-
-
-def _renamed(progress: Progress | None, suffix: str) -> Progress | None:
-    """``progress`` with ``suffix`` after each stage's name: the refit's bars are new ones."""
-    return None if progress is None else (lambda stage, done, total: progress(f"{stage} {suffix}", done, total))
