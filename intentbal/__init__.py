@@ -37,6 +37,7 @@ _EXPORTS = {
     "predict_file": "intentbal.pipeline",
     "audit_model": "intentbal.pipeline",
     "compare_files": "intentbal.pipeline",
+    "suggest_file": "intentbal.suggest",
     "cross_validate": "intentbal.cv",
     "audit_report": "intentbal.audit",
     "compare_reports": "intentbal.audit",
