@@ -39,6 +39,7 @@ _EXPORTS = {
     "compare_files": "intentbal.jobs.audit",
     "cross_validate": "intentbal.jobs.cv",
     "fit": "intentbal.recipe",
+    "suggest_file": "intentbal.jobs.suggest",
     "audit_report": "intentbal.audit",
     "compare_reports": "intentbal.audit",
     "wilson_interval": "intentbal.evaluate",

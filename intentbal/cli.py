@@ -234,6 +234,39 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_suggest(args: argparse.Namespace) -> int:
+    from intentbal.jobs.suggest import suggest_file
+    from intentbal.report import listing
+    from intentbal.suggest import LIKELY
+
+    result = suggest_file(_config(args), model_dir=args.model, unlabeled=args.unlabeled, output=args.output,
+                          report=args.report, intents=args.intents, per_intent=args.per_intent, margin=args.margin,
+                          backend=args.backend, overwrite=args.overwrite, progress=_progress())
+    chosen, pool = result.selection, result.pool
+    by_reason: dict[str, int] = {}
+    for reason in chosen.reasons.values():
+        by_reason[reason] = by_reason.get(reason, 0) + 1
+    reasons = ", ".join(f"{n} {r}" for r, n in by_reason.items())
+    print(f"{len(chosen.reasons)} intent(s) selected by {chosen.source}" + (f" ({reasons})" if reasons else "")
+          + (f": {listing(list(chosen.reasons), see=str(args.output))}" if chosen.reasons else ""))
+    if chosen.unknown:
+        print(f"left out, not intents of the model: {listing(chosen.unknown)}")
+    likely = sum(s.kind == LIKELY for s in result.suggestions)
+    print(f"{len(pool.texts)} new texts of {result.pool_rows} rows (dropped: {pool.duplicates} repeat(s), "
+          f"{pool.in_training} training text(s)): {likely} likely and {len(result.suggestions) - likely} near miss(es)")
+    if result.truncated:
+        print(f"warning: {result.truncated} text(s) longer than the model's max_length were truncated")
+    print(f"wrote {len(result.suggestions)} rows to {args.output}; fill confirmed_intent to keep a row")
+    return 0
+
+
+def _intent_names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected intent names separated by commas, found {text!r}")
+    return names
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from intentbal.export import export_onnx
 
@@ -344,6 +377,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--fallback-threshold", type=_unit, metavar="X",
                    help="answer the fallback intent under this confidence (overrides the one saved with the model)")
     p.set_defaults(run=_cmd_predict)
+
+    p = sub.add_parser("suggest", parents=[common], help="what to label next: unlabelled texts for weak intents")
+    p.add_argument("--model", type=Path, required=True, help="model folder (OUTPUT/model)")
+    p.add_argument("--unlabeled", type=Path, required=True,
+                   help="unlabelled texts: .csv, .jsonl or .parquet with the text column, or .txt, one per line")
+    p.add_argument("--output", type=Path, required=True,
+                   help="the suggestions as .csv, .jsonl or .parquet (the suffix picks the format)")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+    chosen = p.add_mutually_exclusive_group()
+    chosen.add_argument("--report", type=Path,
+                        help="report.json choosing the intents (default: OUTPUT/report.json beside the model)")
+    chosen.add_argument("--intents", type=_intent_names, metavar="A,B",
+                        help="suggest for these intents instead of those the report or the training counts choose")
+    p.add_argument("--per-intent", type=_positive, default=20, metavar="N",
+                   help="at most N likely texts and N near misses per intent (default %(default)s)")
+    p.add_argument("--margin", type=_unit, default=0.2, metavar="X",
+                   help="near miss: the intent comes second, at most X under the top probability (default %(default)s)")
+    p.add_argument("--backend", choices=BACKENDS, default="auto", help=BACKEND_HELP)
+    p.set_defaults(run=_cmd_suggest)
 
     p = sub.add_parser("export", parents=[common], help="ONNX export for faster CPU prediction, checked against torch")
     p.add_argument("--model", type=Path, required=True, help="model folder (OUTPUT/model)")

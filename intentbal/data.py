@@ -63,7 +63,8 @@ def load_intents(
     """Load intent data from a file, a saved Hugging Face dataset folder, or a dataset name.
 
     Files: ``.csv``, ``.tsv``, ``.jsonl``, ``.json`` (CLINC-style ``{"train": [[text, intent],
-    ...]}`` or a list of records), ``.parquet`` and Rasa NLU ``.yml``/``.yaml``. ``PATH#SPLIT`` picks a split
+    ...]}`` or a list of records), ``.parquet``, Rasa NLU ``.yml``/``.yaml`` and, for unlabelled
+    data only, ``.txt`` (one text per line, no header). ``PATH#SPLIT`` picks a split
     of a JSON file or dataset (``PATH#test+oos_test`` joins two splits of a JSON file); otherwise
     ``split`` is used (``eval`` and ``validation`` also try their usual names). With
     ``require_intent=False`` a file without an intent column loads as unlabelled data
@@ -93,8 +94,11 @@ def load_intents(
         return _load_parquet(path, columns)
     if suffix in (".yml", ".yaml"):
         return _load_rasa(path)
+    if suffix == ".txt":
+        return _load_lines(path, require_intent)
     raise IntentbalError(
-        f"{path}: expected a .csv, .tsv, .jsonl, .json, .parquet or Rasa .yml file, found {suffix or 'no extension'}"
+        f"{path}: expected a .csv, .tsv, .jsonl, .json, .parquet, Rasa .yml or (texts only) .txt file, "
+        f"found {suffix or 'no extension'}"
     )
 
 
@@ -149,10 +153,10 @@ def _split_suffix(raw: str, split: str) -> tuple[Path, str]:
     return path, split
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, *, expected: str = "a header and rows of examples") -> str:
     data = path.read_bytes()
     if not data.strip():
-        raise IntentbalError(f"{path}: the file is empty; expected a header and rows of examples")
+        raise IntentbalError(f"{path}: the file is empty; expected {expected}")
     if b"\x00" in data:
         line = data[: data.index(b"\x00")].count(b"\n") + 1
         raise IntentbalError(f"{path}:{line}: found a NUL byte; expected UTF-8 text, re-save as UTF-8")
@@ -259,6 +263,17 @@ def _check_delimiter(path: Path, header: list[str], delimiter: str, columns: Col
                 f"{path}:1: expected {expected}-separated columns, found the header {header[0]!r}, which looks "
                 f"{name}-separated; intentbal reads {expected}-separated {path.suffix.lower()[1:].upper()}: {fix}"
             )
+
+
+def _load_lines(path: Path, require_intent: bool) -> IntentData:
+    """One text per line, blank lines skipped: unlabelled utterances such as a chat log export."""
+    if require_intent:
+        raise IntentbalError(
+            f"{path}: expected labelled data, found a .txt file, which holds texts only; "
+            "give texts and intents as .csv, .jsonl, .json, .parquet or Rasa .yml"
+        )
+    texts = [line.strip() for line in _read_text(path, expected="one text per line").splitlines()]
+    return _collect([(t, "") for t in texts if t], str(path), str(path), labelled=False)
 
 
 def _load_jsonl(path: Path, columns: Columns) -> IntentData:

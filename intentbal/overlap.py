@@ -36,6 +36,12 @@ def text_hashes(texts: Sequence[str]) -> dict[str, list[str]]:
     }
 
 
+def seen_texts(train_hashes: dict[str, list[str]], texts: Sequence[str]) -> list[bool]:
+    """Whether each of ``texts``, once normalised, is one the :func:`text_hashes` ``train_hashes`` were made of."""
+    known = set(train_hashes.get("normalised", ()))
+    return [_hash(normalise(text)) in known for text in texts]
+
+
 @dataclass(frozen=True)
 class Overlap:
     """How many eval rows repeat a training text, overall and per eval intent (intents without

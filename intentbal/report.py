@@ -241,12 +241,22 @@ def write_table(path: Path, rows: Sequence[Mapping[str, object]], *, columns: Se
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        floats = {c for c in columns if rows and all(isinstance(r[c], float) for r in rows)}
-        schema = pa.schema([(c, pa.float64() if c in floats else pa.string()) for c in columns])
+        schema = pa.schema([(c, _arrow_type([r[c] for r in rows])) for c in columns])
         with atomic_file(path) as tmp:
             pq.write_table(pa.Table.from_pylist(list(rows), schema=schema), tmp)
     else:  # callers check the suffix before any work; this is the last guard
         raise ValueError(f"{path}: no writer for {suffix!r}; expected one of {', '.join(TABLE_SUFFIXES)}")
+
+
+def _arrow_type(values: Sequence[object]) -> Any:
+    """Parquet's type for a column: float64 or int64 when every value is one, else string."""
+    import pyarrow as pa
+
+    if values and all(isinstance(v, float) for v in values):
+        return pa.float64()
+    if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return pa.int64()
+    return pa.string()
 
 
 def _csv_text(rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> str:

@@ -114,6 +114,16 @@ def test_unlabelled_file_when_intent_not_required(tmp_path):
     assert data.texts == ["hello", "bye"] and not data.labelled
 
 
+def test_txt_holds_unlabelled_texts_one_per_line(tmp_path):
+    path = tmp_path / "logs.txt"
+    path.write_bytes("\ufeffhello, there\r\n\n  bye  \n".encode("utf-8"))
+    data = load_intents(path, require_intent=False)
+    assert data.texts == ["hello, there", "bye"] and not data.labelled
+    expect_error(path, "logs.txt", "expected labelled data", "texts only")
+    (tmp_path / "blank.txt").write_text("\n  \n")
+    expect_error(tmp_path / "blank.txt", "empty", "one text per line", require_intent=False)
+
+
 # --- bad input -------------------------------------------------------------------------------
 
 def test_missing_file_and_folder(tmp_path):
