@@ -112,8 +112,8 @@ def test_loss_adjustment_gives_the_loss_tau_times_the_log_prior(tiny_model, monk
 
     seen = []
     real = losses.weighted_cross_entropy
-    monkeypatch.setattr(losses, "weighted_cross_entropy",
-                        lambda logits, t, w, offset=None: seen.append(offset) or real(logits, t, w, offset))
+    monkeypatch.setattr(losses, "weighted_cross_entropy", lambda logits, t, w, offset=None, rows=None:
+                        seen.append(offset) or real(logits, t, w, offset, rows))
     data = toy_data()
     result = fine_tune(
         data, model_config=ModelConfig(name_or_path=str(tiny_model), max_length=32),
