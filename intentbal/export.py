@@ -27,7 +27,7 @@ import numpy as np
 from intentbal.batching import encode, pad_arrays, pad_id_of
 from intentbal.config import ModelConfig
 from intentbal.errors import IntentbalError
-from intentbal.models import PICKLE_SUFFIXES, load_classifier, sha256_file
+from intentbal.loading import PICKLE_SUFFIXES, load_classifier, sha256_file
 from intentbal.outputs import atomic_file, atomic_write_text, check_output_file, json_text
 from intentbal.predict import Backend, Logits, torch_logits
 

@@ -64,7 +64,7 @@ class IntentClassifier:
         transformers' logs and progress bars are off while it runs and set back afterwards.
         """
         from intentbal.export import choose_backend, open_session
-        from intentbal.models import intents_of, load_classifier, load_tokenizer
+        from intentbal.loading import intents_of, load_classifier, load_tokenizer
 
         config = config or ModelConfig()
         chosen: Literal["torch", "onnx"]

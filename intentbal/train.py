@@ -76,7 +76,7 @@ def fine_tune(
     import torch
 
     from intentbal import distributed
-    from intentbal.models import load_for_training
+    from intentbal.loading import load_for_training
 
     intents = check_trainable(data)
     rank, world = distributed.setup()
@@ -134,7 +134,7 @@ def loss_weights(counts: Counter[str], intents: list[str], config: TrainConfig) 
 def untrained(data: IntentData, *, model_config: ModelConfig, train_config: TrainConfig) -> TrainResult:
     """An untrained model for ``data``'s intents, with the class weights :func:`fine_tune` would
     use: the skeleton that kept weights are loaded into."""
-    from intentbal.models import load_for_training
+    from intentbal.loading import load_for_training
 
     intents = check_trainable(data)
     tokenizer, model = load_for_training(model_config, intents)

@@ -157,7 +157,7 @@ def test_the_check_file_comes_last_and_never_describes_another_graph(exported, t
 def test_weights_changed_after_export_are_refused(exported, tmp_path):
     import torch
 
-    from intentbal.models import load_classifier
+    from intentbal.loading import load_classifier
 
     model = copy_model(exported, tmp_path)
     tokenizer, net, _ = load_classifier(model)

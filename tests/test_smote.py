@@ -34,7 +34,7 @@ def test_only_rows_of_rare_intents_get_partners_of_their_own_intent():
 
 
 def test_the_model_appends_the_logits_of_interpolated_embeddings(tiny_model):
-    from intentbal.models import load_for_training
+    from intentbal.loading import load_for_training
 
     tokenizer, model = load_for_training(ModelConfig(name_or_path=str(tiny_model)), ["a", "b", "c"])
     model.eval()

@@ -2,45 +2,45 @@ from pathlib import Path
 
 import pytest
 
-from intentbal import models
+from intentbal import loading
 from intentbal.config import DEFAULT_MODEL, ModelConfig
 from intentbal.errors import IntentbalError
 
 
 def test_default_model_resolves_to_the_embedded_copy():
-    folder = Path(models.resolve_model(DEFAULT_MODEL))
+    folder = Path(loading.resolve_model(DEFAULT_MODEL))
     assert (folder / "model.safetensors").is_file() and (folder / "config.json").is_file()
-    assert models.sha256_file(folder / "model.safetensors") == models.EMBEDDED_SHA256
+    assert loading.sha256_file(folder / "model.safetensors") == loading.EMBEDDED_SHA256
 
 
 def test_checksum_mismatch_is_an_error(monkeypatch):
-    monkeypatch.setattr(models, "EMBEDDED_SHA256", "0" * 64)
+    monkeypatch.setattr(loading, "EMBEDDED_SHA256", "0" * 64)
     with pytest.raises(IntentbalError, match="expected SHA-256 0000"):
-        models.resolve_model(DEFAULT_MODEL)
+        loading.resolve_model(DEFAULT_MODEL)
 
 
 def test_local_paths_must_be_model_folders(tmp_path):
     with pytest.raises(IntentbalError, match="found nothing"):
-        models.resolve_model(str(tmp_path / "missing"))
+        loading.resolve_model(str(tmp_path / "missing"))
     with pytest.raises(IntentbalError, match="no config.json"):
-        models.resolve_model(str(tmp_path))
+        loading.resolve_model(str(tmp_path))
     (tmp_path / "config.json").write_text("{}")
-    assert models.resolve_model(str(tmp_path)) == str(tmp_path)
+    assert loading.resolve_model(str(tmp_path)) == str(tmp_path)
 
 
 def test_hub_names_pass_through():
-    assert models.resolve_model("bert-base-uncased") == "bert-base-uncased"
+    assert loading.resolve_model("bert-base-uncased") == "bert-base-uncased"
 
 
 def test_unknown_hub_model_offline_is_a_clear_error():
     with pytest.raises(IntentbalError, match="could not be loaded"):
-        models.load_for_training(ModelConfig(name_or_path="no-such-org/no-such-model"), ["a", "b"])
+        loading.load_for_training(ModelConfig(name_or_path="no-such-org/no-such-model"), ["a", "b"])
 
 
 def test_folder_that_is_not_a_model(tmp_path):
     (tmp_path / "config.json").write_text('{"model_type": "bert"}')
     with pytest.raises(IntentbalError, match="could not be loaded"):
-        models.load_for_training(ModelConfig(name_or_path=str(tmp_path)), ["a", "b"])
+        loading.load_for_training(ModelConfig(name_or_path=str(tmp_path)), ["a", "b"])
 
 
 def test_pickle_weights_are_refused_unless_allowed(tmp_path, tiny_model):
@@ -55,9 +55,9 @@ def test_pickle_weights_are_refused_unless_allowed(tmp_path, tiny_model):
     torch.save(load_file(weights), folder / "pytorch_model.bin")
     weights.unlink()
     with pytest.raises(IntentbalError, match="found only pickle-based pytorch_model.bin") as info:
-        models.load_for_training(ModelConfig(name_or_path=str(folder)), ["a", "b"])
+        loading.load_for_training(ModelConfig(name_or_path=str(folder)), ["a", "b"])
     assert "model.allow_pickle=true" in str(info.value)
-    _, model = models.load_for_training(ModelConfig(name_or_path=str(folder), allow_pickle=True), ["a", "b"])
+    _, model = loading.load_for_training(ModelConfig(name_or_path=str(folder), allow_pickle=True), ["a", "b"])
     assert model.config.num_labels == 2
 
 
@@ -74,8 +74,8 @@ def test_trust_remote_code_is_off_by_default_and_warns_when_on(tiny_model, monke
         return real(*args, **kwargs)
 
     monkeypatch.setattr(getattr(transformers, auto_class), "from_pretrained", spy)
-    models.load_for_training(ModelConfig(name_or_path=str(tiny_model), head=head), ["a", "b"])
+    loading.load_for_training(ModelConfig(name_or_path=str(tiny_model), head=head), ["a", "b"])
     with pytest.warns(UserWarning, match="trust_remote_code is on"):
-        models.load_for_training(ModelConfig(name_or_path=str(tiny_model), trust_remote_code=True, head=head),
+        loading.load_for_training(ModelConfig(name_or_path=str(tiny_model), trust_remote_code=True, head=head),
                                  ["a", "b"])
     assert seen == [False, True]
