@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,15 +11,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from intentbal.batching import encode, length_sorted, pad_arrays, pad_id_of
+from intentbal.batching import encode, pad_id_of
 from intentbal.config import ModelConfig
+from intentbal.loading import intents_of, load_classifier, load_tokenizer
+from intentbal.runtime import Backend, Progress, choose_backend, onnx_logits, open_session, run_batches, torch_logits
 
 if TYPE_CHECKING:
     from intentbal.train import TrainResult
 
-Backend = Literal["auto", "torch", "onnx"]
-Logits = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (input_ids, attention_mask) -> logits, all NumPy
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
 Ranking = list[tuple[str, float]]  # (intent, probability), most likely first
 DEFAULT_FALLBACK_INTENT = "nlu_fallback"
 
@@ -63,9 +62,6 @@ class IntentClassifier:
         Both give the same columns, row order and truncation count. Loading prints nothing:
         transformers' logs and progress bars are off while it runs and set back afterwards.
         """
-        from intentbal.export import choose_backend, open_session
-        from intentbal.loading import intents_of, load_classifier, load_tokenizer
-
         config = config or ModelConfig()
         chosen: Literal["torch", "onnx"]
         with _quiet_transformers():
@@ -93,8 +89,6 @@ class IntentClassifier:
 
         ``progress("predict", done, total)`` is called after each batch, ``done`` counting texts.
         """
-        from intentbal.export import onnx_logits
-
         logits = onnx_logits(self.model) if self.backend == "onnx" else torch_logits(self.model)
         ids, self.truncated = encode(self.tokenizer, texts, self.max_length)
         return run_batches(ids, logits, n_labels=len(self.intents), pad_id=pad_id_of(self.tokenizer),
@@ -153,48 +147,3 @@ def _quiet_transformers() -> Iterator[None]:
             if bars:
                 hf_logging.enable_progress_bar()
             (disable_progress_bars if hub_bars_off else enable_progress_bars)()
-
-
-def torch_logits(model: Any) -> Logits:
-    """``(input_ids, attention_mask) -> logits`` (float32 NumPy) through a torch model, in eval mode."""
-    import torch
-
-    model.eval()
-    device = next(model.parameters()).device
-
-    def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            out = model(input_ids=torch.from_numpy(input_ids).to(device),
-                        attention_mask=torch.from_numpy(attention_mask).to(device)).logits
-        return out.float().cpu().numpy()
-
-    return run
-
-
-def run_batches(
-    ids: list[list[int]], logits: Logits, *, n_labels: int, pad_id: int, batch_size: int,
-    progress: Progress | None = None,
-) -> np.ndarray:
-    """Softmax of ``logits(input_ids, attention_mask)`` for each row of token ids.
-
-    Rows are run in length order (little padding) and returned in input order; a single row
-    goes straight through, with nothing to sort or pad. ``progress("predict", done, total)``
-    follows each batch.
-    """
-    if len(ids) == 1:
-        input_ids = np.array(ids, dtype=np.int64)
-        return softmax(logits(input_ids, np.ones_like(input_ids)))
-    out = np.zeros((len(ids), n_labels), dtype=np.float32)
-    done = 0
-    for chunk in length_sorted(ids, batch_size):
-        out[chunk] = softmax(logits(*pad_arrays([ids[i] for i in chunk], pad_id)))
-        done += len(chunk)
-        if progress is not None:
-            progress("predict", done, len(ids))
-    return out
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax in float32."""
-    shifted = np.exp(logits.astype(np.float32) - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
