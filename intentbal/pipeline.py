@@ -383,9 +383,6 @@ def _write_run(
                                        batch_size=config.evaluate.batch_size, meta=meta)
     report, saved = None, None
     with atomic_dir(config.output_dir, kind="train") as out:
-        shipped.model.save_pretrained(out / "model", safe_serialization=True)
-        shipped.tokenizer.model_max_length = config.model.max_length  # transformers then cuts where intentbal does
-        shipped.tokenizer.save_pretrained(out / "model")
         atomic_write_text(out / "config.yaml", config_to_yaml(config))
         atomic_write_text(out / "manifest.json", json_text(build_manifest(config)))
         atomic_write_text(out / "profile.json", json_text(profile.to_dict()))
@@ -402,7 +399,7 @@ def _write_run(
         if chosen is not None and chosen[2]:
             saved = {"threshold": chosen[0], "chosen_on": chosen[1], "intent": config.evaluate.fallback_intent}
         meta["fallback"] = saved
-        atomic_write_text(out / "model" / "intentbal.json", json_text(meta))
+        IntentClassifier.from_trained(shipped, max_length=config.model.max_length, meta=meta).save(out / "model")
         atomic_write_text(out / "model" / "README.md", _card(config, meta, report, _eval_name(config)))
     return report, saved
 

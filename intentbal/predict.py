@@ -13,7 +13,9 @@ import numpy as np
 
 from intentbal.batching import encode, pad_id_of
 from intentbal.config import ModelConfig
-from intentbal.loading import intents_of, load_classifier, load_tokenizer
+from intentbal.errors import IntentbalError
+from intentbal.loading import INTENTBAL_META, intents_of, load_classifier, load_tokenizer
+from intentbal.outputs import atomic_write_text, json_text
 from intentbal.runtime import Backend, Progress, choose_backend, onnx_logits, open_session, run_batches, torch_logits
 
 if TYPE_CHECKING:
@@ -83,6 +85,38 @@ class IntentClassifier:
     ) -> IntentClassifier:
         """The classifier of a model just trained, without a round trip through disk."""
         return cls(trained.model, trained.tokenizer, trained.intents, max_length, meta or {}, batch_size)
+
+    def save(self, folder: str | Path) -> None:
+        """Write this classifier into ``folder`` (created if missing) for :meth:`load` to give back.
+
+        Writes the model as safetensors (``save_pretrained``), the tokenizer with its
+        ``model_max_length`` set to ``max_length`` (so transformers cuts where intentbal does) and
+        ``intentbal.json``: ``meta`` with this ``max_length``; the fallback :meth:`load` reads is
+        ``meta["fallback"]``, not ``fallback_threshold``. The model card (``README.md``) and the
+        atomicity of the folder as a whole are the caller's. Only the torch backend can be saved.
+        """
+        if self.backend != "torch":
+            raise IntentbalError(
+                f"{folder}: expected a classifier on the torch backend to save, found the {self.backend} backend; "
+                "load the model folder with backend='torch' and save that"
+            )
+        folder = Path(folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.model.save_pretrained(folder, safe_serialization=True)
+            self._save_tokenizer(folder)
+        except OSError as exc:
+            raise IntentbalError(f"{folder}: could not write the model ({exc.strerror or type(exc).__name__}); "
+                                 "free disk space or choose a writable folder") from exc
+        atomic_write_text(folder / INTENTBAL_META, json_text({**self.meta, "max_length": self.max_length}))
+
+    def _save_tokenizer(self, folder: Path) -> None:
+        own = self.tokenizer.model_max_length
+        self.tokenizer.model_max_length = self.max_length  # transformers then cuts where intentbal does
+        try:
+            self.tokenizer.save_pretrained(folder)
+        finally:
+            self.tokenizer.model_max_length = own
 
     def proba(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
         """Softmax probabilities, one row per text, one column per intent (``self.intents``).

@@ -1,5 +1,9 @@
+"""Finding and loading models, and the model folder IntentClassifier saves and loads."""
+
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from intentbal import loading
@@ -79,3 +83,53 @@ def test_trust_remote_code_is_off_by_default_and_warns_when_on(tiny_model, monke
         loading.load_for_training(ModelConfig(name_or_path=str(tiny_model), trust_remote_code=True, head=head),
                                  ["a", "b"])
     assert seen == [False, True]
+
+
+LONG_AND_SHORT = ["where is my parcel", "refund please", "tell me a joke", "stolen card",
+                  "track my order and refund my payment " * 6]
+
+
+def test_save_then_load_gives_the_same_classifier(oos_run, tmp_path):
+    from intentbal.predict import IntentClassifier
+
+    clf = IntentClassifier.load(oos_run / "model", backend="torch")
+    assert clf.fallback_threshold is not None
+    clf.max_length = 8  # shorter than the saved 32: the long text and some short ones are cut
+    own_limit = clf.tokenizer.model_max_length
+    folder = tmp_path / "new" / "model"
+    clf.save(folder)
+    assert clf.tokenizer.model_max_length == own_limit
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "intentbal.json", "model.safetensors",
+                                                         "modeling.py", "tokenizer.json", "tokenizer_config.json"]
+    assert json.loads((folder / "tokenizer_config.json").read_text())["model_max_length"] == 8
+
+    back = IntentClassifier.load(folder, backend="torch")
+    assert back.max_length == 8 and back.intents == clf.intents
+    assert back.meta == {**clf.meta, "max_length": 8}
+    assert (back.fallback_threshold, back.fallback_intent) == (clf.fallback_threshold, clf.fallback_intent)
+    np.testing.assert_allclose(back.proba(LONG_AND_SHORT), clf.proba(LONG_AND_SHORT), atol=1e-6)
+    assert back.truncated == clf.truncated > 0
+    assert back.predict(LONG_AND_SHORT)[0] == clf.predict(LONG_AND_SHORT)[0]
+
+
+def test_only_the_torch_backend_can_be_saved(tmp_path):
+    from intentbal.predict import IntentClassifier
+
+    clf = IntentClassifier(model=object(), tokenizer=object(), intents=["a", "b"], max_length=8, meta={},
+                           backend="onnx")
+    with pytest.raises(IntentbalError, match="expected a classifier on the torch backend to save, found the onnx") \
+            as info:
+        clf.save(tmp_path / "model")
+    assert "\n" not in str(info.value) and "backend='torch'" in str(info.value)
+    assert not (tmp_path / "model").exists()
+
+
+def test_a_folder_that_cannot_be_made_is_one_line(tmp_path):
+    from intentbal.predict import IntentClassifier
+
+    (tmp_path / "taken").write_text("a file, not a folder")
+    clf = IntentClassifier(model=object(), tokenizer=object(), intents=["a", "b"], max_length=8, meta={})
+    with pytest.raises(IntentbalError, match="could not write the model .*; free disk space or choose a writable") \
+            as info:
+        clf.save(tmp_path / "taken" / "model")
+    assert "\n" not in str(info.value)
