@@ -248,3 +248,12 @@ def _limitations_section(report: Report | None, eval_name: str | None, max_lengt
     if max_length:
         lines.append(f"- Texts longer than {max_length} tokens are cut to their first {max_length}.")
     return lines + [""]
+
+
+def card_text(
+    config: Config, meta: dict[str, object], report: Report | None, eval_name: str | None,
+    *, model_dir: Path | None = None,
+) -> str:
+    """:func:`model_card` with the config's names and tiers: the card (``README.md``) of a model folder."""
+    return model_card(name=card_name(model_dir or config.output_dir / "model"), meta=meta, report=report,
+                      eval_name=eval_name, rare_max=config.profile.rare_max, frequent_min=config.profile.frequent_min)

@@ -1,42 +1,35 @@
-"""ONNX export of a trained model folder, checked against PyTorch, and the ONNX Runtime session.
+"""ONNX export of a trained model folder, checked against PyTorch.
 
 ``export_onnx`` writes ``model.onnx`` into the folder, then compares ONNX Runtime's logits with
 PyTorch's on a handful of sentences and writes the result to ``onnx.json``. ``onnx.json`` is
-written last and only after a passing check: a folder is used through ONNX Runtime only when
-it holds both files and the weights beside them are the ones that were exported.
+written last and only after a passing check: a folder is used through ONNX Runtime
+(:mod:`intentbal.runtime`) only when it holds both files and the weights beside them are the
+ones that were exported.
 
 Importing this module imports neither torch nor onnxruntime.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import json
 import logging
-import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from intentbal.batching import encode, pad_arrays, pad_id_of
 from intentbal.config import ModelConfig
 from intentbal.errors import IntentbalError
-from intentbal.models import PICKLE_SUFFIXES, load_classifier, sha256_file
+from intentbal.loading import load_classifier
 from intentbal.outputs import atomic_file, atomic_write_text, check_output_file, json_text
-from intentbal.predict import Backend, Logits, torch_logits
+from intentbal.runtime import CHECK_FILE, ONNX_FILE, Logits, onnx_logits, require, session, torch_logits, weights_digest
 
-ONNX_FILE = "model.onnx"
-CHECK_FILE = "onnx.json"
 OPSET = 20  # what torch 2.13's exporter picks; onnxruntime >= 1.17 runs it
 INPUTS = ("input_ids", "attention_mask")
-INSTALL_HINT = "pip install intentbal[onnx]"
-WEIGHT_SUFFIXES = (".safetensors", *PICKLE_SUFFIXES)
 
 
 # Support-bot sentences of very different lengths (one past any usual max_length), so the check
@@ -80,7 +73,7 @@ def export_onnx(
     target = Path(output) if output is not None else model_dir / ONNX_FILE
     # a re-export replaces the earlier graph; anything but an .onnx file (the weights) never
     check_output_file(target, suffixes=(".onnx",), inputs=[model_dir], overwrite=True)
-    ort = _require("onnx", "onnxscript", "onnxruntime")
+    ort = require("onnx", "onnxscript", "onnxruntime")
     check_path = target.parent / CHECK_FILE
     config = config or ModelConfig()
     tokenizer, model, meta = load_classifier(model_dir, config)
@@ -102,100 +95,12 @@ def export_onnx(
     return ExportResult(target, check_path, diff, atol, OPSET, ort.__version__, len(CHECK_TEXTS))
 
 
-def choose_backend(model_dir: str | Path, requested: Backend) -> Literal["torch", "onnx"]:
-    """The backend that runs ``model_dir``: ``"auto"`` is ONNX Runtime when the folder holds a
-    checked export (``model.onnx`` and ``onnx.json``) and onnxruntime is installed, else torch."""
-    missing = [name for name in (ONNX_FILE, CHECK_FILE) if not (Path(model_dir) / name).is_file()]
-    if requested == "torch":
-        return "torch"
-    if requested == "onnx":
-        if missing:
-            raise IntentbalError(
-                f"model {model_dir}: expected {ONNX_FILE} and {CHECK_FILE} for the onnx backend, found no "
-                f"{' and no '.join(missing)}; run 'intentbal export --model {model_dir}' first, "
-                "or use the torch backend"
-            )
-        _require("onnxruntime")
-        return "onnx"
-    if requested == "auto":
-        return "onnx" if not missing and importlib.util.find_spec("onnxruntime") is not None else "torch"
-    raise IntentbalError(f"backend: expected 'auto', 'torch' or 'onnx', found {requested!r}")
-
-
-def open_session(model_dir: str | Path) -> Any:
-    """An ONNX Runtime session on ``model_dir/model.onnx``, once ``onnx.json`` shows it was
-    exported from the weights now in the folder (a folder without weights is not checked)."""
-    folder = Path(model_dir)
-    again = f"run 'intentbal export --model {model_dir}' again"
-    try:
-        check = json.loads((folder / CHECK_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise IntentbalError(f"{folder / CHECK_FILE}: expected the check of an export, found it unreadable "
-                             f"({type(exc).__name__}); {again}") from exc
-    weights = weights_digest(folder)
-    if weights is not None and check.get("weights_sha256") != weights:
-        raise IntentbalError(
-            f"model {model_dir}: expected {ONNX_FILE} exported from the weights beside it, found weights "
-            f"changed since the export; {again}"
-        )
-    return session(folder / ONNX_FILE)
-
-
-def session(path: Path) -> Any:
-    """An ONNX Runtime CPU session tuned for small-batch inference: one thread per physical
-    core this process may use, every graph optimisation."""
-    ort = _require("onnxruntime")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = physical_cores()
-    options.inter_op_num_threads = 1  # the graph is one chain: parallel branches buy nothing
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3  # errors only: library code does not print
-    try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime's errors share no base class but Exception
-        raise IntentbalError(
-            f"{path}: expected a graph onnxruntime {ort.__version__} can load, found an error "
-            f"({_first_line(exc)}); "
-            "export the model again with 'intentbal export', or use the torch backend"
-        ) from exc
-
-
-def onnx_logits(sess: Any) -> Logits:
-    """``(input_ids, attention_mask) -> logits`` through an ONNX Runtime session."""
-
-    def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        return sess.run(["logits"], {"input_ids": input_ids, "attention_mask": attention_mask})[0]
-
-    return run
-
-
 def max_abs_diff(expected: Logits, found: Logits, tokenizer: Any, *, max_length: int) -> float:
     """The largest absolute logit difference over :data:`CHECK_TEXTS`, run as one padded batch
     and one by one."""
     ids, _ = encode(tokenizer, CHECK_TEXTS, max_length)
     inputs = [pad_arrays(ids, pad_id_of(tokenizer))] + [pad_arrays([row], pad_id_of(tokenizer)) for row in ids]
     return max(float(np.abs(expected(*x).astype(np.float64) - found(*x)).max()) for x in inputs)
-
-
-def weights_digest(model_dir: str | Path) -> str | None:
-    """SHA-256 over the folder's weight files, to tell whether ``model.onnx`` is theirs; None without any."""
-    files = sorted(p for p in Path(model_dir).iterdir() if p.suffix in WEIGHT_SUFFIXES and p.is_file())
-    if not files:
-        return None
-    return hashlib.sha256("".join(f"{p.name}:{sha256_file(p)}\n" for p in files).encode()).hexdigest()
-
-
-def physical_cores() -> int:
-    """Physical cores this process may run on (SMT siblings count once); at least 1."""
-    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
-    cores = set()
-    for cpu in cpus:
-        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
-        try:
-            cores.add(((topology / "physical_package_id").read_text(), (topology / "core_id").read_text()))
-        except OSError:  # no sysfs (not Linux, or hidden): count the CPU itself
-            cores.add(("cpu", str(cpu)))
-    return max(1, len(cores))
 
 
 def _export_graph(model: Any, tokenizer: Any, path: Path, *, max_length: int) -> None:
@@ -243,21 +148,6 @@ def _quiet_exporter() -> Iterator[None]:
             yield
     finally:
         logger.setLevel(level)
-
-
-def _require(*packages: str) -> Any:
-    """onnxruntime, once every package named is importable."""
-    missing = [p for p in packages if importlib.util.find_spec(p) is None]
-    if missing:
-        present = [p for p in packages if p not in missing]
-        found = f"only {', '.join(present)} installed" if present else "none of them installed"
-        raise IntentbalError(
-            f"ONNX backend: expected the package(s) {', '.join(packages)} installed, found {found} "
-            f"(missing: {', '.join(missing)}); {INSTALL_HINT}"
-        )
-    import onnxruntime
-
-    return onnxruntime
 
 
 def _first_line(exc: Exception) -> str:

@@ -48,6 +48,6 @@ def _data_checksum(path: Path) -> dict[str, Any]:
 
 
 def _sha256(path: Path) -> str:
-    from intentbal.models import sha256_file
+    from intentbal.loading import sha256_file
 
     return sha256_file(path)

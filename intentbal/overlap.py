@@ -83,7 +83,7 @@ def overlap_with_hashes(
 
 def overlap_warning(overlap: Overlap, *, see: str) -> str | None:
     """One terminal line about ``overlap``, the most affected intents first; None without any."""
-    from intentbal.report import listing  # report imports the profile, which uses this module
+    from intentbal.listing import listing
 
     if not overlap.normalised:
         return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,15 +11,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from intentbal.batching import encode, length_sorted, pad_arrays, pad_id_of
+from intentbal.batching import encode, pad_id_of
 from intentbal.config import ModelConfig
+from intentbal.errors import IntentbalError
+from intentbal.loading import INTENTBAL_META, intents_of, load_classifier, load_tokenizer
+from intentbal.outputs import atomic_write_text, json_text
 from intentbal.progress import Progress
+from intentbal.runtime import Backend, choose_backend, onnx_logits, open_session, run_batches, torch_logits
 
 if TYPE_CHECKING:
     from intentbal.train import TrainResult
 
-Backend = Literal["auto", "torch", "onnx"]
-Logits = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (input_ids, attention_mask) -> logits, all NumPy
 Ranking = list[tuple[str, float]]  # (intent, probability), most likely first
 DEFAULT_FALLBACK_INTENT = "nlu_fallback"
 
@@ -63,9 +65,6 @@ class IntentClassifier:
         Both give the same columns, row order and truncation count. Loading prints nothing:
         transformers' logs and progress bars are off while it runs and set back afterwards.
         """
-        from intentbal.export import choose_backend, open_session
-        from intentbal.models import intents_of, load_classifier, load_tokenizer
-
         config = config or ModelConfig()
         chosen: Literal["torch", "onnx"]
         with _quiet_transformers():
@@ -88,13 +87,43 @@ class IntentClassifier:
         """The classifier of a model just trained, without a round trip through disk."""
         return cls(trained.model, trained.tokenizer, trained.intents, max_length, meta or {}, batch_size)
 
+    def save(self, folder: str | Path) -> None:
+        """Write this classifier into ``folder`` (created if missing) for :meth:`load` to give back.
+
+        Writes the model as safetensors (``save_pretrained``), the tokenizer with its
+        ``model_max_length`` set to ``max_length`` (so transformers cuts where intentbal does) and
+        ``intentbal.json``: ``meta`` with this ``max_length``; the fallback :meth:`load` reads is
+        ``meta["fallback"]``, not ``fallback_threshold``. The model card (``README.md``) and the
+        atomicity of the folder as a whole are the caller's. Only the torch backend can be saved.
+        """
+        if self.backend != "torch":
+            raise IntentbalError(
+                f"{folder}: expected a classifier on the torch backend to save, found the {self.backend} backend; "
+                "load the model folder with backend='torch' and save that"
+            )
+        folder = Path(folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.model.save_pretrained(folder, safe_serialization=True)
+            self._save_tokenizer(folder)
+        except OSError as exc:
+            raise IntentbalError(f"{folder}: could not write the model ({exc.strerror or type(exc).__name__}); "
+                                 "free disk space or choose a writable folder") from exc
+        atomic_write_text(folder / INTENTBAL_META, json_text({**self.meta, "max_length": self.max_length}))
+
+    def _save_tokenizer(self, folder: Path) -> None:
+        own = self.tokenizer.model_max_length
+        self.tokenizer.model_max_length = self.max_length  # transformers then cuts where intentbal does
+        try:
+            self.tokenizer.save_pretrained(folder)
+        finally:
+            self.tokenizer.model_max_length = own
+
     def proba(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
         """Softmax probabilities, one row per text, one column per intent (``self.intents``).
 
         ``progress("predict", done, total)`` is called after each batch, ``done`` counting texts.
         """
-        from intentbal.export import onnx_logits
-
         logits = onnx_logits(self.model) if self.backend == "onnx" else torch_logits(self.model)
         ids, self.truncated = encode(self.tokenizer, texts, self.max_length)
         return run_batches(ids, logits, n_labels=len(self.intents), pad_id=pad_id_of(self.tokenizer),
@@ -153,48 +182,3 @@ def _quiet_transformers() -> Iterator[None]:
             if bars:
                 hf_logging.enable_progress_bar()
             (disable_progress_bars if hub_bars_off else enable_progress_bars)()
-
-
-def torch_logits(model: Any) -> Logits:
-    """``(input_ids, attention_mask) -> logits`` (float32 NumPy) through a torch model, in eval mode."""
-    import torch
-
-    model.eval()
-    device = next(model.parameters()).device
-
-    def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            out = model(input_ids=torch.from_numpy(input_ids).to(device),
-                        attention_mask=torch.from_numpy(attention_mask).to(device)).logits
-        return out.float().cpu().numpy()
-
-    return run
-
-
-def run_batches(
-    ids: list[list[int]], logits: Logits, *, n_labels: int, pad_id: int, batch_size: int,
-    progress: Progress | None = None,
-) -> np.ndarray:
-    """Softmax of ``logits(input_ids, attention_mask)`` for each row of token ids.
-
-    Rows are run in length order (little padding) and returned in input order; a single row
-    goes straight through, with nothing to sort or pad. ``progress("predict", done, total)``
-    follows each batch.
-    """
-    if len(ids) == 1:
-        input_ids = np.array(ids, dtype=np.int64)
-        return softmax(logits(input_ids, np.ones_like(input_ids)))
-    out = np.zeros((len(ids), n_labels), dtype=np.float32)
-    done = 0
-    for chunk in length_sorted(ids, batch_size):
-        out[chunk] = softmax(logits(*pad_arrays([ids[i] for i in chunk], pad_id)))
-        done += len(chunk)
-        if progress is not None:
-            progress("predict", done, len(ids))
-    return out
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax in float32."""
-    shifted = np.exp(logits.astype(np.float32) - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)

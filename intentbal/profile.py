@@ -112,7 +112,7 @@ def similar_intents(names: Sequence[str]) -> list[list[str]]:
 
 
 def _listing(names: Sequence[str]) -> str:
-    from intentbal.report import listing  # report imports evaluate, which imports this module
+    from intentbal.listing import listing
 
     return listing(names, see="profile.json")
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from intentbal.audit import Change, comparison_scope
 from intentbal.evaluate import IntentMetrics, Report
+from intentbal.listing import listing
 from intentbal.outputs import atomic_file, atomic_write_text, json_text
 from intentbal.overlap import Overlap, overlap_warning
 
@@ -19,21 +20,6 @@ if TYPE_CHECKING:
 
 STATUS = {"pass": "ok", "at_risk": "AT RISK", "fail": "FAIL", "insufficient_evidence": "too few",
           "not_evaluable": "n/a"}
-
-
-LIST_LIMIT = 5  # intent names shown in one terminal line before the rest is counted
-
-
-def listing(names: Sequence[str], *, see: str | None = None, limit: int = LIST_LIMIT) -> str:
-    """``names`` joined by commas, cut after ``limit``: "a, b, c and 12 more; see FILE".
-
-    A warning line must stay readable at 1,000 intents; the full list lives in ``see``.
-    """
-    names = list(names)
-    shown = ", ".join(names[:limit])
-    if len(names) <= limit:
-        return shown
-    return f"{shown} and {len(names) - limit} more" + (f"; see {see}" if see else "")
 
 
 def fmt(value: float | None) -> str:

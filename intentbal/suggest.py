@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from intentbal.errors import IntentbalError
+from intentbal.listing import listing
 from intentbal.overlap import normalise, seen_texts
-from intentbal.report import listing
 
 REPORT_REASONS = ("fail", "at_risk", "insufficient_evidence", "not_evaluable")  # report.json statuses that select
 RARE, ASKED = "rare", "asked"

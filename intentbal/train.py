@@ -98,8 +98,8 @@ def fine_tune(
     import torch
 
     from intentbal import distributed
+    from intentbal.loading import load_for_training
     from intentbal.losses import IntentLoss
-    from intentbal.models import load_for_training
 
     intents = check_trainable(data)
     rank, world = distributed.setup()
@@ -181,7 +181,7 @@ def loss_weights(counts: Counter[str], intents: list[str], config: TrainConfig) 
 def untrained(data: IntentData, *, model_config: ModelConfig, train_config: TrainConfig) -> TrainResult:
     """An untrained model for ``data``'s intents, with the class weights :func:`fine_tune` would
     use: the skeleton that kept weights are loaded into."""
-    from intentbal.models import load_for_training
+    from intentbal.loading import load_for_training
 
     intents = check_trainable(data)
     tokenizer, model = load_for_training(model_config, intents)
@@ -386,7 +386,7 @@ def _validator(
     model does not know count as missed), leaving the model in training mode; None without data."""
     if validation is None or not len(validation):
         return None
-    from intentbal.predict import run_batches, torch_logits
+    from intentbal.runtime import run_batches, torch_logits
 
     ids, _ = encode(tokenizer, validation.texts, max_length)
 

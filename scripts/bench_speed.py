@@ -52,7 +52,7 @@ def main() -> None:
     ap.add_argument("--write", type=Path, help="Markdown file whose speed section is replaced")
     a = ap.parse_args()
 
-    from intentbal.models import embedded_model_dir
+    from intentbal.loading import embedded_model_dir
 
     model = a.model or embedded_model_dir()
     with tempfile.TemporaryDirectory() as name:

@@ -187,7 +187,7 @@ def validation_macro_recall(model_dir: Path, validation: Path) -> float:
 def run_hf(paths: dict[str, Path], folder: Path, seed: int, *, epochs: float, lr: float) -> None:
     import torch
 
-    from intentbal.models import embedded_model_dir
+    from intentbal.loading import embedded_model_dir
 
     folder.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, str(BASELINE), "--train", str(paths["train"]), "--test", str(paths["test"]),
@@ -226,7 +226,7 @@ def mean_pooled(texts: list[str]):
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from intentbal.models import embedded_model_dir
+    from intentbal.loading import embedded_model_dir
 
     tok, enc = AutoTokenizer.from_pretrained(embedded_model_dir()), AutoModel.from_pretrained(embedded_model_dir())
     enc.eval()

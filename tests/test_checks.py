@@ -169,12 +169,12 @@ def test_yaml_syntax_errors_name_line_and_column(tmp_path, capsys):
 def test_onnx_message_lists_missing_packages_once(monkeypatch):
     import importlib.util
 
-    from intentbal import export
+    from intentbal import runtime
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnx" else real(name, *a))
     with pytest.raises(IntentbalError) as info:
-        export._require("onnx", "onnxruntime")
+        runtime.require("onnx", "onnxruntime")
     message = str(info.value)
     assert "expected the package(s) onnx, onnxruntime installed, found only onnxruntime installed " \
            "(missing: onnx); pip install intentbal[onnx]" in message

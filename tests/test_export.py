@@ -157,7 +157,7 @@ def test_the_check_file_comes_last_and_never_describes_another_graph(exported, t
 def test_weights_changed_after_export_are_refused(exported, tmp_path):
     import torch
 
-    from intentbal.models import load_classifier
+    from intentbal.loading import load_classifier
 
     model = copy_model(exported, tmp_path)
     tokenizer, net, _ = load_classifier(model)
@@ -185,7 +185,7 @@ def test_export_of_a_folder_that_is_not_a_model_is_one_line(tmp_path, capsys):
 
 
 def test_import_loads_neither_torch_nor_onnxruntime():
-    code = ("import sys, intentbal, intentbal.export, intentbal.predict; "
+    code = ("import sys, intentbal, intentbal.export, intentbal.runtime, intentbal.predict, intentbal.loading; "
             "print('torch' in sys.modules, 'onnxruntime' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.stdout.strip() == "False False", proc.stderr

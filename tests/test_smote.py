@@ -34,7 +34,7 @@ def test_only_rows_of_rare_intents_get_partners_of_their_own_intent():
 
 
 def test_the_smote_head_appends_interpolated_rows_with_their_rows_targets(tiny_model):
-    from intentbal.models import load_for_training
+    from intentbal.loading import load_for_training
     from intentbal.smote import SmoteHead
 
     tokenizer, model = load_for_training(ModelConfig(name_or_path=str(tiny_model)), ["a", "b", "c"])

@@ -38,7 +38,7 @@ def test_fine_tune_changes_parameters_and_learns(tiny_model, head):
 
 def test_prototype_head_starts_at_each_intents_mean_embedding(tiny_model):
     from intentbal.batching import encode
-    from intentbal.models import load_for_training
+    from intentbal.loading import load_for_training
     from intentbal.train import init_prototypes
 
     data = toy_data()
@@ -129,7 +129,7 @@ def test_prototype_head_is_fp32_under_bf16_autocast(tiny_model):
     """Pooling, cosine head and bias run in fp32 whatever autocast the caller runs the encoder under."""
     from types import SimpleNamespace
 
-    from intentbal.models import load_for_training
+    from intentbal.loading import load_for_training
 
     intents = sorted(set(toy_data().intents))
     tokenizer, model = load_for_training(ModelConfig(name_or_path=str(tiny_model), max_length=32), intents)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from intentbal.card import card_text
 from intentbal.config import Config
 from intentbal.data import IntentData
 from intentbal.errors import IntentbalError
@@ -21,8 +22,9 @@ from intentbal.webreport import render_html
 if TYPE_CHECKING:
     import numpy as np
 
-    from intentbal.predict import Backend, IntentClassifier
+    from intentbal.predict import IntentClassifier
     from intentbal.progress import Progress
+    from intentbal.runtime import Backend
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,6 @@ def evaluate_model(
     an input.
     ``progress("predict", done, total)`` follows the prediction of ``data``.
     """
-    from intentbal.jobs.train import model_card_text
-
     check_output_dir(output, kind="evaluate", inputs=[model_dir, data, config.data.validation])
     clf = load_classifier(config, model_dir, backend)
     if update_card and not clf.meta:
@@ -77,7 +77,7 @@ def evaluate_model(
         write_scores(config, out, scores)
         if update_card:  # inside the block: a card that cannot be written leaves no report either
             atomic_write_text(Path(model_dir) / "README.md",
-                              model_card_text(config, clf.meta, scores.report, str(data), model_dir=Path(model_dir)))
+                              card_text(config, clf.meta, scores.report, str(data), model_dir=Path(model_dir)))
     return scores.report
 
 

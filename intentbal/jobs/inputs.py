@@ -10,9 +10,9 @@ from pathlib import Path
 from intentbal.config import Config
 from intentbal.data import IntentData, load_intents, stratified_split
 from intentbal.errors import IntentbalError
+from intentbal.listing import listing
 from intentbal.profile import Profile, profile_intents
 from intentbal.recipe import hold_out_validation
-from intentbal.report import listing
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from intentbal.outputs import check_output_file
 from intentbal.report import TABLE_SUFFIXES, prediction_columns, prediction_rows, write_table
 
 if TYPE_CHECKING:
-    from intentbal.predict import Backend
     from intentbal.progress import Progress
+    from intentbal.runtime import Backend
 
 
 def predict_file(

@@ -30,8 +30,8 @@ from intentbal.suggest import (
 )
 
 if TYPE_CHECKING:
-    from intentbal.predict import Backend
     from intentbal.progress import Progress
+    from intentbal.runtime import Backend
 
 
 def suggest_file(

@@ -10,13 +10,13 @@ folder in one atomic step.
 from __future__ import annotations
 
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import intentbal
 from intentbal.augment import AugmentResult
-from intentbal.card import card_name, model_card, recipe
+from intentbal.card import card_text, recipe
 from intentbal.config import Config, config_to_yaml
 from intentbal.data import IntentData
 from intentbal.evaluate import Report
@@ -153,15 +153,6 @@ def checkpoint_dir(output_dir: Path) -> Path:
     return output_dir.parent / f".{output_dir.name}.checkpoint"
 
 
-def model_card_text(
-    config: Config, meta: dict[str, object], report: Report | None, eval_name: str | None,
-    *, model_dir: Path | None = None,
-) -> str:
-    """The model card (``README.md``) of a model folder."""
-    return model_card(name=card_name(model_dir or config.output_dir / "model"), meta=meta, report=report,
-                      eval_name=eval_name, rare_max=config.profile.rare_max, frequent_min=config.profile.frequent_min)
-
-
 def _score(config: Config, evaluated: Fitted, split: Split, refit: RefitNote | None) -> Scores | None:
     if split.eval is None:
         return None
@@ -193,10 +184,6 @@ def _write_run(
 
     meta = model_meta(config, shipped, refit=shipped is not evaluated, fallback=fallback)
     with atomic_dir(config.output_dir, kind="train") as out:
-        clf = shipped.classifier
-        clf.model.save_pretrained(out / "model", safe_serialization=True)
-        clf.tokenizer.model_max_length = config.model.max_length  # transformers then cuts where intentbal does
-        clf.tokenizer.save_pretrained(out / "model")
         atomic_write_text(out / "config.yaml", config_to_yaml(config))
         atomic_write_text(out / "manifest.json", json_text(build_manifest(config)))
         atomic_write_text(out / "profile.json", json_text(profile.to_dict()))
@@ -207,9 +194,9 @@ def _write_run(
         atomic_write_text(out / "train_metrics.json", json_text(metrics.to_dict()))
         if scores is not None:
             write_scores(config, out, scores, extra_figures=_curve(config, evaluated))
-        atomic_write_text(out / "model" / "intentbal.json", json_text(meta))
+        replace(shipped.classifier, meta=meta).save(out / "model")
         atomic_write_text(out / "model" / "README.md",
-                          model_card_text(config, meta, scores.report if scores else None, _eval_name(config)))
+                          card_text(config, meta, scores.report if scores else None, _eval_name(config)))
 
 
 def _curve(config: Config, fitted: Fitted) -> dict[str, bytes]:
