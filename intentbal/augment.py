@@ -3,6 +3,11 @@
 Determinism: every synthetic row draws from its own RNG, seeded from a string of
 (seed, intent, index) -- string seeds do not depend on ``PYTHONHASHSEED`` -- and
 nlpaug's spelling dictionary, built from Python sets, is sorted before use.
+
+Protection: with ``protect_words`` > 0, each rare intent's top discriminative words
+(``intentbal.keywords``) are closed to every augmenter while that intent's rows are augmented,
+through nlpaug's ``stopwords_regex``, which all the augmenters used here honour: a whitespace
+token holding a protected word is neither changed nor deleted (a swap may move it).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from intentbal.data import IntentData
+from intentbal.keywords import discriminative_words
 from intentbal.progress import Progress
 
 DUPLICATE = "duplicate"
@@ -41,6 +47,7 @@ class AugmentResult:
     synthetic: list[Synthetic]
     target: int
     warnings: list[str] = field(default_factory=list)
+    protected: dict[str, list[str]] = field(default_factory=dict)  # augmented intent -> its kept words
 
     def counts(self) -> dict[str, int]:
         return dict(Counter(self.data.intents))
@@ -62,13 +69,16 @@ def augment_rare(
     augmenters: Sequence[str],
     seed: int,
     max_attempts: int = 10,
+    protect_words: int = 0,
     progress: Progress | None = None,
 ) -> AugmentResult:
     """Raise every intent with fewer than ``target`` examples to ``target``.
 
     Each synthetic row comes from one of the intent's own texts (taken in turn), by an
     augmenter drawn at random; outputs equal to their source or to any existing example
-    are retried, and after ``max_attempts`` the source is duplicated instead.
+    are retried, and after ``max_attempts`` the source is duplicated instead. With
+    ``protect_words`` > 0, the augmenters leave each rare intent's top ``protect_words``
+    discriminative words (ranked on ``data``) as they are; ``protected`` lists them.
     """
     tools, warnings = _build_augmenters(augmenters)
     by_intent: dict[str, list[str]] = defaultdict(list)
@@ -76,12 +86,14 @@ def augment_rare(
         by_intent[intent].append(text)
     seen = {_key(t) for t in data.texts}
     rare = sorted(i for i, texts in by_intent.items() if len(texts) < target)
+    protected = _protected(data, rare, top_k=protect_words)
     synthetic: list[Synthetic] = []
     for n, intent in enumerate(rare, start=1):
         sources = by_intent[intent]
+        guard = _guard(protected.get(intent, []))
         for k in range(target - len(sources)):
             rng = random.Random(f"{seed}:{intent}:{k}")
-            synthetic.append(_one(sources[k % len(sources)], intent, tools, rng, seen, max_attempts))
+            synthetic.append(_one(sources[k % len(sources)], intent, tools, rng, seen, max_attempts, guard))
         if progress:
             progress("augment", n, len(rare))
     out = IntentData(
@@ -89,7 +101,22 @@ def augment_rare(
         data.intents + [s.intent for s in synthetic],
         data.source,
     )
-    return AugmentResult(out, synthetic, target, warnings)
+    return AugmentResult(out, synthetic, target, warnings, protected)
+
+
+def _protected(data: IntentData, rare: list[str], *, top_k: int) -> dict[str, list[str]]:
+    """The rare intents' discriminative words, ranked against every intent of ``data``."""
+    if top_k == 0 or not rare:
+        return {}
+    ranked = discriminative_words(data.texts, data.intents, top_k=top_k)
+    return {intent: ranked[intent] for intent in rare}
+
+
+def _guard(words: list[str]) -> re.Pattern[str] | None:
+    """A pattern matching every whitespace token that holds one of ``words`` (as whole words)."""
+    if not words:
+        return None
+    return re.compile(r"(?i).*\b(?:" + "|".join(re.escape(w) for w in words) + r")\b")
 
 
 def cap_intents(data: IntentData, *, max_count: int, seed: int) -> IntentData:
@@ -123,12 +150,13 @@ def _one(
     rng: random.Random,
     seen: set[str],
     max_attempts: int,
+    guard: re.Pattern[str] | None,
 ) -> Synthetic:
     for _ in range(max_attempts if tools else 0):
         name, tool = tools[rng.randrange(len(tools))]
         if tool is None:  # plain random oversampling, drawn like any augmenter
             break
-        with _seeded(rng.getrandbits(32)):
+        with _seeded(rng.getrandbits(32)), _protecting(tool, guard):
             produced = tool.augment(source)
         text = clean_text(produced[0] if isinstance(produced, list) else str(produced or ""))
         if text and _key(text) not in seen:
@@ -148,6 +176,16 @@ def _seeded(seed: int) -> Iterator[None]:
     finally:
         random.setstate(py_state)
         np.random.set_state(np_state)
+
+
+@contextmanager
+def _protecting(tool: Any, guard: re.Pattern[str] | None) -> Iterator[None]:
+    """Close the tokens ``guard`` matches to ``tool`` for one call; the tools are shared by all intents."""
+    tool.stopwords_regex = guard
+    try:
+        yield
+    finally:
+        tool.stopwords_regex = None
 
 
 def _split(text: str) -> list[str]:

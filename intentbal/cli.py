@@ -106,6 +106,10 @@ def _cmd_augment(args: argparse.Namespace) -> int:
         by_tool[row.augmenter] = by_tool.get(row.augmenter, 0) + 1
     tools = ", ".join(f"{k} {v}" for k, v in sorted(by_tool.items())) or "none needed"
     print(f"target {result.target} per intent: {len(result.synthetic)} synthetic rows ({tools})")
+    if result.protected:
+        print("words the augmenters left intact (augment.protect_words):")
+        for intent, words in result.protected.items():
+            print(f"  {intent}: {', '.join(words) or '-'}")
     for warning in result.warnings:
         print(f"warning: {warning}")
     print(f"wrote {args.output}")

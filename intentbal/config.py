@@ -106,6 +106,10 @@ class AugmentConfig(Section):
     max_attempts: int = Field(
         10, ge=1, description="Augmenter calls per synthetic row before falling back to duplication."
     )
+    protect_words: int = Field(
+        3, ge=0, description="Keep each augmented intent's top N discriminative words (one-vs-rest chi² on the "
+        "training rows) out of the augmenters' reach, so noise cannot turn 'bot' into 'bkf'; 0 protects nothing."
+    )
 
 
 class ModelConfig(Section):
