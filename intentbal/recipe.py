@@ -206,7 +206,7 @@ def rebalance(config: Config, data: IntentData, *, progress: Progress | None = N
     counts = profile_intents(data.texts, data.intents).counts()
     target = resolve_target(counts, target_count=a.target_count, target_fraction=a.target_fraction)
     return augment_rare(data, target=target, augmenters=a.augmenters, seed=config.seed,
-                        max_attempts=a.max_attempts, progress=progress)
+                        max_attempts=a.max_attempts, protect_words=a.protect_words, progress=progress)
 
 
 def choose_adjustment(

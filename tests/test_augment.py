@@ -181,15 +181,11 @@ def test_protection_is_deterministic_and_changes_only_where_words_are_protected(
     assert a.synthetic != augment_rare(toy_data(), target=10, augmenters=ALL, seed=4).synthetic
 
 
-def test_augment_command_prints_the_protected_words(toy_csv, tmp_path, capsys, monkeypatch):
-    from functools import partial
-
-    import intentbal.recipe as recipe
+def test_augment_command_prints_the_protected_words(toy_csv, tmp_path, capsys):
     from intentbal.keywords import discriminative_words
 
-    # the recipe does not pass augment.protect_words on yet: the call is made with it here
-    monkeypatch.setattr(recipe, "augment_rare", partial(augment_rare, protect_words=2))
-    assert run_cli("augment", toy_csv, "--output", tmp_path / "out.csv", "--set", "augment.target_count=5") == 0
+    assert run_cli("augment", toy_csv, "--output", tmp_path / "out.csv", "--set", "augment.target_count=5",
+                   "--set", "augment.protect_words=2") == 0
     ranked = discriminative_words(toy_data().texts, toy_data().intents, top_k=2)
     out = capsys.readouterr().out
     assert f"  fraud: {', '.join(ranked['fraud'])}\n  password: {', '.join(ranked['password'])}\n" in out
