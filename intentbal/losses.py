@@ -61,3 +61,24 @@ def weighted_cross_entropy(
         if offset is not None:
             logits = logits + offset.float()
         return F.cross_entropy(logits, targets, weight=None if weights is None else weights.float())
+
+
+def row_weighted_cross_entropy(
+    logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None, rows: torch.Tensor,
+    offset: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """:func:`weighted_cross_entropy` with a weight per row as well: ``sum(w_y * r * l) / sum(w_y * r)``.
+
+    ``rows`` holds 1 for a real row and 0 for a filler row (one that only pads a batch to a fixed
+    size), so filler rows change neither the value nor the gradient; with every row at 1 it is
+    F.cross_entropy's weighted mean, ``sum(w_y * l) / sum(w_y)``. Reads nothing back to the host.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    with torch.autocast(device_type=logits.device.type, enabled=False):
+        logits = logits.float()
+        if offset is not None:
+            logits = logits + offset.float()
+        scale = rows.float() if weights is None else weights.float()[targets] * rows.float()
+        return (F.cross_entropy(logits, targets, reduction="none") * scale).sum() / scale.sum()
