@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from intentbal import bucketed
 from intentbal.adjust import log_prior
 from intentbal.batching import encode, pad, pad_id_of, shuffled_batches
 from intentbal.config import ModelConfig, TrainConfig
@@ -107,7 +108,16 @@ def fine_tune(
 
     model.train()
     start = time.perf_counter() - elapsed
-    for step in range(done + 1, total + 1):
+    eager_from = done + 1
+    if bucketed.applies(train_config.step, device=device, world=world, smote=smote is not None):  # train.step
+        samples = bucketed.train(
+            model, optimizer, scheduler, batches, ids=ids, targets=targets, pad_id=pad_id_of(tokenizer),
+            max_length=model_config.max_length, class_weights=weight_tensor, offset=offset, config=train_config,
+            device=device, steps=range(done + 1, total + 1), samples=samples, progress=progress,
+            save=lambda at, n: checkpoint.save(model, optimizer, scheduler, at, n, time.perf_counter() - start),
+        ).samples
+        eager_from = total + 1  # the bucketed loop ran every step
+    for step in range(eager_from, total + 1):
         group = [next(batches) for _ in range(world)]  # every rank draws the same stream
         batch = group[rank]
         mix = smote.partners(batch, step=step) if smote else None
