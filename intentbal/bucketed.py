@@ -13,7 +13,8 @@ a CUDA graph after a few real eager steps and replayed from then on.
 Every step trains on the rows the eager loop would (the same
 :func:`intentbal.batching.shuffled_batches` stream), with the same learning rates; with dropout
 off both loops give the same losses and weights on the CPU, to rounding. Checkpoints are written in
-the eager loop's format, so either loop resumes from either's.
+the eager loop's format (a resume keeps the run's ``train.step``: the checkpoint's fingerprint
+holds it).
 
 torch.compile is not used: at batch size 32 a GPU step is bound by kernel launches, which the
 graphs remove, and compiling every width's forward and backward would add minutes to runs that
