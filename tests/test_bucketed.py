@@ -34,22 +34,29 @@ def varied_data() -> IntentData:
     return IntentData([t for t, _ in rows], [i for _, i in rows], "varied")
 
 
+@pytest.fixture
+def on_cpu(monkeypatch):
+    """fine_tune on the CPU even where there is a GPU (scripts/gpu_check.sh runs this file there)."""
+    from intentbal import distributed
+
+    monkeypatch.setattr(distributed, "device", lambda: torch.device("cpu"))
+
+
 def run(model_dir, mode, monkeypatch, *, head="prototype", graphs=None, **train):
     """fine_tune on varied_data through ``mode``'s loop: the result and each step's loss."""
     from intentbal import train as train_module
 
     losses = []
-    if mode == "eager":
-        real = train_module.weighted_cross_entropy
-        monkeypatch.setattr(train_module, "weighted_cross_entropy",
-                            lambda *a, **k: _kept(losses, real(*a, **k)))
-    else:
-        real_train = bucketed.train
-        monkeypatch.setattr(bucketed, "train", lambda *a, **k: _kept_all(losses, real_train(*a, graphs=graphs, **k)))
     settings = dict(epochs=4, batch_size=8, learning_rate=3e-3, warmup_ratio=0.25, save_steps=0, step=mode) | train
-    result = fine_tune(varied_data(), model_config=ModelConfig(name_or_path=str(model_dir), max_length=32, head=head),
-                       train_config=TrainConfig(**settings), seed=3)
-    monkeypatch.undo()
+    with monkeypatch.context() as patch:
+        if mode == "eager":
+            real = train_module.weighted_cross_entropy
+            patch.setattr(train_module, "weighted_cross_entropy", lambda *a, **k: _kept(losses, real(*a, **k)))
+        else:
+            real_train = bucketed.train
+            patch.setattr(bucketed, "train", lambda *a, **k: _kept_all(losses, real_train(*a, graphs=graphs, **k)))
+        result = fine_tune(varied_data(), train_config=TrainConfig(**settings), seed=3,
+                           model_config=ModelConfig(name_or_path=str(model_dir), max_length=32, head=head))
     return result, torch.stack([torch.as_tensor(x).float().cpu() for x in losses])
 
 
@@ -162,7 +169,7 @@ def test_filler_rows_change_neither_the_loss_nor_its_gradient():
 
 
 @pytest.mark.parametrize("head", ["prototype", "standard"])
-def test_bucketed_loop_gives_the_eager_loops_losses_and_weights(tiny_model_without_dropout, monkeypatch, head):
+def test_bucketed_loop_gives_the_eager_loops_losses_and_weights(tiny_model_without_dropout, monkeypatch, head, on_cpu):
     """Same rows, learning rates (warm-up included), clipping and AdamW: with dropout off the losses of
     every step agree to 1e-5, though the bucketed steps pad to fixed widths and add filler rows."""
     extra = {"loss_adjustment": 0.5} if head == "standard" else {}
@@ -175,7 +182,7 @@ def test_bucketed_loop_gives_the_eager_loops_losses_and_weights(tiny_model_witho
     assert_same_weights(fast.model, eager.model)
 
 
-def test_bucketed_checkpoints_resume_to_the_same_model(tiny_model, tmp_path):
+def test_bucketed_checkpoints_resume_to_the_same_model(tiny_model, tmp_path, on_cpu):
     """A bucketed run resumed from its checkpoint ends where the straight run does (dropout on: the
     checkpoint carries the random state)."""
     data, model = varied_data(), ModelConfig(name_or_path=str(tiny_model), max_length=32)
