@@ -24,6 +24,7 @@ Augmenter = Literal[
 WeightScheme = Literal["none", "inverse", "sqrt_inverse", "effective_number"]
 Precision = Literal["auto", "fp32", "bf16"]
 Head = Literal["prototype", "standard"]
+StepLoop = Literal["auto", "eager", "bucketed"]
 
 
 class Section(BaseModel):
@@ -174,6 +175,11 @@ class TrainConfig(Section):
     )
     precision: Precision = Field(
         "auto", description="Arithmetic: auto (bf16 autocast on a GPU that has it, else fp32), fp32 or bf16."
+    )
+    step: StepLoop = Field(
+        "auto", description="Training loop: eager (each batch padded to its longest text on the host), bucketed "
+        "(batches padded on the device to a few fixed widths, no step waits for the host; on a GPU each width "
+        "runs as a CUDA graph) or auto (bucketed on a single GPU without embedding_smote, else eager)."
     )
 
 

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from intentbal import bucketed
 from intentbal.adjust import macro_recall
 from intentbal.batching import encode, pad, pad_id_of, shuffled_batches
 from intentbal.config import ModelConfig, TrainConfig
@@ -134,7 +135,21 @@ def fine_tune(
     model.train()
     start = time.perf_counter() - elapsed
     noted = time.monotonic()
-    for step in range(done + 1, total + 1):
+    eager_from = done + 1
+    if bucketed.applies(train_config.step, device=device, world=world, smote=smote is not None,
+                        weighted=row_weights is not None):  # train.step
+        ran = range(done + 1, total + 1)
+        fast = bucketed.train(
+            model, optimizer, scheduler, batches, ids=ids, targets=targets, pad_id=pad_id_of(tokenizer),
+            max_length=model_config.max_length, class_weights=loss_fn.weights, offset=loss_fn.offset,
+            config=train_config, device=device, steps=ran, samples=samples, progress=progress,
+            save=lambda at, n: checkpoint.save(model, optimizer, scheduler, at, n, time.perf_counter() - start,
+                                               meter, history),
+        )
+        samples = fast.samples
+        history += _epochs_of(fast.losses, ran, per_epoch, check(model) if check else None)
+        eager_from = total + 1  # the bucketed loop ran every step
+    for step in range(eager_from, total + 1):
         group = [next(batches) for _ in range(world)]  # every rank draws the same stream
         batch = group[rank]
         mix = smote.partners(batch, step=step) if smote else None
@@ -166,6 +181,20 @@ def fine_tune(
     weights = loss_weights(counts, intents, train_config)
     return TrainResult(model, tokenizer, intents, weights, seconds, samples, total,
                        resumed_from=done, warnings=warnings, history=history)
+
+
+def _epochs_of(losses: Any, steps: range, per_epoch: int, recall: float | None) -> list[EpochRecord]:
+    """The curve of the bucketed loop, from its per-step losses: each epoch's mean loss (of the
+    steps this process ran), and ``recall`` (validation, measured once at the end) on the last."""
+    values = losses.float().cpu().tolist()
+    ends = [step for step in steps if step % per_epoch == 0 or step == steps.stop - 1]
+    records, first = [], steps.start
+    for end in ends:
+        chunk = values[first - steps.start : end - steps.start + 1]
+        records.append(EpochRecord(round(end / per_epoch, 4), end, sum(chunk) / len(chunk),
+                                   recall if end == ends[-1] else None))
+        first = end + 1
+    return records
 
 
 def _note(record: EpochRecord) -> str:

@@ -1,11 +1,18 @@
 """Speed of intentbal against the plain Hugging Face Trainer path, side by side in one run.
 
-  python scripts/bench_speed.py [--data data/benchmarks/banking77-lt] [--epochs 2] [--gpu]
-                                [--repeats 3] [--write BENCHMARKS.md]
+  python scripts/bench_speed.py [--data data/benchmarks/banking77-lt] [--epochs 20] [--gpu]
+                                [--limit N] [--eager-too] [--repeats 3] [--write BENCHMARKS.md]
 
 Both sides train the same model (the default all-MiniLM-L6-v2) on the same rows with the same
 batch size, epochs, max length and learning rate: scripts/hf_trainer_baseline.py
-(with --bf16 on a GPU) and `intentbal train` (augmentation off, so the rows are identical).
+(with --bf16 on a GPU) and `intentbal train` (augmentation off, so the rows are identical; its
+default train.step, which is the bucketed loop on a GPU), each in a process of its own. What users
+wait for is measured two ways, separately: the steady-state training rate, samples per second over
+the epochs after the first (so start-up, warm-up and, on a GPU, the CUDA graph captures are
+excluded; null with fewer than two epochs), and the end-to-end wall time of the process (loading,
+training, predicting the test set, writing). --eager-too also trains intentbal with
+train.step=eager and reports its rates, wall time and test accuracy beside the default's. --limit N
+trains and predicts a seeded sample of N rows of each split, for a quick run on a CPU.
 Then, on the model intentbal trained: batch prediction with the baseline's plain
 `model(**tokenizer(batch))` loop against IntentClassifier.predict on torch and, after
 `intentbal export`, on ONNX Runtime (best of --repeats runs each, taking turns), the median
@@ -20,8 +27,10 @@ import argparse
 import csv
 import datetime as dt
 import json
+import math
 import os
 import platform
+import random
 import re
 import resource
 import statistics
@@ -30,7 +39,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from intentbal.predict import IntentClassifier
@@ -42,30 +51,45 @@ BASELINE = ROOT / "scripts" / "hf_trainer_baseline.py"
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=ROOT / "data" / "benchmarks" / "banking77-lt")
-    ap.add_argument("--epochs", type=float, default=2)
+    ap.add_argument("--epochs", type=float, default=20)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--max-length", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--gpu", action="store_true", help="bf16 on the baseline side; intentbal uses its auto precision")
     ap.add_argument("--model", type=Path, help="model folder (default: the embedded all-MiniLM-L6-v2)")
+    ap.add_argument("--limit", type=int, help="a seeded sample of this many rows of train and of test")
+    ap.add_argument("--eager-too", action="store_true", help="also train intentbal with train.step=eager")
     ap.add_argument("--repeats", type=int, default=3, help="batch prediction: best of this many timed runs")
     ap.add_argument("--write", type=Path, help="Markdown file whose speed section is replaced")
+    ap.add_argument("--timed-train", type=Path, help=argparse.SUPPRESS)  # the child process of one intentbal run
     a = ap.parse_args()
+    if a.timed_train:
+        timed_train(a.timed_train)
+        return
 
     from intentbal.loading import embedded_model_dir
 
     model = a.model or embedded_model_dir()
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        ours = train_intentbal(a, model, tmp / "ib")
+        data = sample(a.data, tmp / "data", a.limit) if a.limit else a.data
+        ours = train_intentbal(a, model, data, tmp / "ib")
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        base = train_baseline(a, model, tmp / "base.csv")
-        texts = read_texts(a.data / "test.csv")
+        eager = train_intentbal(a, model, data, tmp / "ib-eager", step="eager") if a.eager_too else None
+        base = train_baseline(a, model, data, tmp / "base.csv")
+        texts = read_texts(data / "test.csv")
         predict = compare_prediction(tmp / "ib" / "model", texts, a.max_length, repeats=a.repeats)
+    steady = {"baseline": base["steady_samples_per_second"], "intentbal": ours["steady_samples_per_second"]}
     result = {
-        "train_samples_per_second": {"baseline": base["train_samples_per_second"],
-                                     "intentbal": ours["train_samples_per_second"]},
-        "train_speedup": round(ours["train_samples_per_second"] / base["train_samples_per_second"], 2),
+        "steady_train_samples_per_second": steady,
+        "train_speedup": ratio(steady["intentbal"], steady["baseline"]),
+        "whole_run_train_samples_per_second": {"baseline": base["train_samples_per_second"],
+                                               "intentbal": ours["train_samples_per_second"]},
+        "wall_seconds": {"baseline": base["wall_seconds"], "intentbal": ours["wall_seconds"]},
+        "wall_speedup": ratio(base["wall_seconds"], ours["wall_seconds"]),
+        "intentbal_step": ours["step"],
+        "intentbal_test_accuracy": ours["test_accuracy"],
+        "intentbal_eager_step": eager,
         "predict_sentences_per_second": predict["throughput"],
         "predict_speedup": predict["speedup"],
         "latency_ms": predict["latency_ms"],
@@ -79,24 +103,83 @@ def main() -> None:
         write_section(a.write, a, result)
 
 
-def train_intentbal(a: argparse.Namespace, model: Path, out: Path) -> dict:
+def ratio(ours: float | None, theirs: float | None) -> float | None:
+    return round(ours / theirs, 2) if ours and theirs else None
+
+
+def sample(data: Path, folder: Path, n: int) -> Path:
+    """``folder`` with a seeded sample of ``n`` rows of ``data``'s train.csv and test.csv."""
+    folder.mkdir(parents=True)
+    for split in ("train.csv", "test.csv"):
+        with open(data / split, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            fields, rows = reader.fieldnames or [], list(reader)
+        with open(folder / split, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(random.Random(0).sample(rows, min(n, len(rows))))
+    return folder
+
+
+def train_intentbal(a: argparse.Namespace, model: Path, data: Path, out: Path, *, step: str = "auto") -> dict:
+    """``intentbal train`` in a process of its own, through :func:`timed_train`: its training metrics,
+    its wall time, the steady-state rate after the first epoch, and its test accuracy."""
     sets = {"train.epochs": a.epochs, "train.batch_size": a.batch_size, "train.learning_rate": a.lr,
-            "model.max_length": a.max_length, "augment.enabled": "false", "model.name_or_path": model,
-            "train.logit_adjustment": 0, "train.save_steps": 0, "evaluate.plots": "false"}
-    cmd = [sys.executable, "-m", "intentbal.cli", "train", "--train", str(a.data / "train.csv"),
-           "--eval", str(a.data / "test.csv"), "--output", str(out)]
-    for key, value in sets.items():
-        cmd += ["--set", f"{key}={value}"]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return json.loads((out / "train_metrics.json").read_text())
+            "model.max_length": a.max_length, "augment.enabled": "false", "model.name_or_path": str(model),
+            "train.logit_adjustment": 0, "train.save_steps": 0, "evaluate.plots": "false", "train.step": step}
+    spec = out.with_suffix(".json")
+    spec.write_text(json.dumps({"sets": sets, "train": str(data / "train.csv"), "eval": str(data / "test.csv"),
+                                "output": str(out), "batch_size": a.batch_size}))
+    start = time.perf_counter()
+    subprocess.run([sys.executable, str(Path(__file__).resolve()), "--timed-train", str(spec)], check=True,
+                   stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    metrics = json.loads((out / "train_metrics.json").read_text())
+    marks = json.loads(spec.read_text())["marks"]
+    rows, samples = metrics["train_rows"], metrics["train_samples"]
+    steady = (samples - rows) / (marks["last"][1] - marks["first_epoch"][1]) if marks.get("first_epoch") else None
+    report = json.loads((out / "report.json").read_text())
+    return {"step": step, "steady_samples_per_second": None if steady is None else round(steady, 1),
+            "train_samples_per_second": metrics["train_samples_per_second"], "wall_seconds": round(wall, 1),
+            "test_accuracy": round(report["summary"]["accuracy"], 4)}
 
 
-def train_baseline(a: argparse.Namespace, model: Path, out: Path) -> dict:
-    cmd = [sys.executable, str(BASELINE), "--train", str(a.data / "train.csv"), "--test", str(a.data / "test.csv"),
+def timed_train(spec_path: Path) -> None:
+    """The child process of :func:`train_intentbal`: ``intentbal train`` as the CLI runs it, noting when
+    the first epoch's steps and the last step are done (on a GPU, after waiting for them) in the spec."""
+    import torch
+
+    from intentbal.config import load_config
+    from intentbal.pipeline import train_run
+
+    spec = json.loads(spec_path.read_text())
+    config = load_config(overrides=[f"{k}={v}" for k, v in spec["sets"].items()],
+                         values={"data.train": spec["train"], "data.eval": spec["eval"], "output_dir": spec["output"]})
+    marks: dict[str, Any] = {}
+    epoch_steps = math.ceil(count_rows(Path(spec["train"])) / spec["batch_size"])
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage == "train" and done in (epoch_steps, total):
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            marks["first_epoch" if done == epoch_steps and done < total else "last"] = (done, time.perf_counter())
+
+    train_run(config, progress=progress)
+    spec_path.write_text(json.dumps({**spec, "marks": marks}))
+
+
+def count_rows(path: Path) -> int:
+    with open(path, newline="", encoding="utf-8") as f:
+        return sum(1 for _ in csv.DictReader(f))
+
+
+def train_baseline(a: argparse.Namespace, model: Path, data: Path, out: Path) -> dict:
+    cmd = [sys.executable, str(BASELINE), "--train", str(data / "train.csv"), "--test", str(data / "test.csv"),
            "--model", str(model), "--out", str(out), "--epochs", str(a.epochs), "--batch-size", str(a.batch_size),
            "--lr", str(a.lr), "--max-length", str(a.max_length)] + (["--bf16"] if a.gpu and _cuda() else [])
+    start = time.perf_counter()
     proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "wall_seconds": round(time.perf_counter() - start, 1)}
 
 
 def _cuda() -> bool:
@@ -228,15 +311,17 @@ def onnx_rows(r: dict) -> str:
 def write_section(path: Path, a: argparse.Namespace, r: dict) -> None:
     tag = "gpu" if a.gpu else "cpu"
     cmd = "python scripts/bench_speed.py " + " ".join(sys.argv[1:])
-    t, p = r["train_samples_per_second"], r["predict_sentences_per_second"]
+    p = r["predict_sentences_per_second"]
     body = f"""<!-- speed:{tag}:start -->
 Measured {dt.date.today().isoformat()} on {machine()}; `{cmd}`
-(data `{a.data.name}`, {a.epochs:g} epochs, batch {a.batch_size}, max length {a.max_length}, lr {a.lr:g}).
+(data `{a.data.name}`{f", a sample of {a.limit} rows of each split" if a.limit else ""}, {a.epochs:g} epochs,
+batch {a.batch_size}, max length {a.max_length}, lr {a.lr:g}; intentbal with train.step={r["intentbal_step"]}).
+Steady state: the epochs after the first. Wall time: the whole process, from start to the test set's predictions.
 
 | measure | Trainer baseline | intentbal | ratio |
 | --- | --- | --- | --- |
-| training samples/s | {t['baseline']:.1f} | {t['intentbal']:.1f} | **{r['train_speedup']:.2f}x** |
-| batch prediction sentences/s | {p['baseline']:.1f} | {p['intentbal']:.1f} | **{r['predict_speedup']:.2f}x** |
+{training_rows(r)}| batch prediction sentences/s | {p['baseline']:.1f} | {p['intentbal']:.1f} | \
+**{r['predict_speedup']:.2f}x** |
 | single-utterance latency, median (p95) | | {r['latency_ms']['median']:.1f} ms ({r['latency_ms']['p95']:.1f} ms) | |
 {onnx_rows(r)}| peak resident memory, training | | {r['peak_rss_mb_training']} MB | |
 <!-- speed:{tag}:end -->"""
@@ -244,6 +329,33 @@ Measured {dt.date.today().isoformat()} on {machine()}; `{cmd}`
     pattern = re.compile(rf"<!-- speed:{tag}:start -->.*?<!-- speed:{tag}:end -->", re.S)
     text = pattern.sub(lambda _: body, text) if pattern.search(text) else text.rstrip() + "\n\n" + body + "\n"
     path.write_text(text, encoding="utf-8")
+
+
+def training_rows(r: dict) -> str:
+    """The training rows of the table: steady-state rate, whole-run rate and wall time, and with
+    --eager-too intentbal's eager loop beside them."""
+    steady, whole = r["steady_train_samples_per_second"], r["whole_run_train_samples_per_second"]
+    wall = r["wall_seconds"]
+    rows = (f"| training samples/s, steady state | {_num(steady['baseline'])} | {_num(steady['intentbal'])} | "
+            f"**{_times(r['train_speedup'])}** |\n"
+            f"| training samples/s, whole run | {whole['baseline']:.1f} | {whole['intentbal']:.1f} | "
+            f"{_times(ratio(whole['intentbal'], whole['baseline']))} |\n"
+            f"| end-to-end wall time | {wall['baseline']:.1f} s | {wall['intentbal']:.1f} s | "
+            f"**{_times(r['wall_speedup'])}** |\n")
+    eager = r["intentbal_eager_step"]
+    if eager:
+        rows += (f"| intentbal with train.step=eager: steady samples/s, wall time, test accuracy | | "
+                 f"{_num(eager['steady_samples_per_second'])}, {eager['wall_seconds']:.1f} s, "
+                 f"{eager['test_accuracy']:.4f} (default step: {r['intentbal_test_accuracy']:.4f}) | |\n")
+    return rows
+
+
+def _num(value: float | None) -> str:
+    return "n/a (one epoch)" if value is None else f"{value:.1f}"
+
+
+def _times(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
 
 
 if __name__ == "__main__":

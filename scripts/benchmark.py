@@ -9,7 +9,10 @@ text and intent or category), or a CLINC150 JSON file (its train / val / test sp
 out-of-scope rows are left out).
 Every recipe trains on train, may choose settings on validation only, and predicts test:
 
-- intentbal: the config given (default: the defaults), through the Python API;
+- intentbal: the config given (default: the defaults), through the path a user takes:
+  ``intentbal train --train train.csv --validation validation.csv`` (so the report comes from
+  its own eval hold-out and the shipped model is refit on every training row), then
+  ``intentbal predict`` on test.csv;
 - each --variant: the same config with overrides, for ablations (e.g.
   ``no-weights:train.weighting=none``);
 - hf: scripts/hf_trainer_baseline.py with the Trainer's usual settings (lr --hf-lr 5e-5, --hf-epochs 10,
@@ -80,8 +83,9 @@ def main() -> None:
             start = time.perf_counter()
             run(folder, seed)
             scored = score(folder / "predictions.csv", counts_path)
-            if (folder / "model").is_dir() and "validation" in paths:
-                scored["validation_macro_recall"] = validation_macro_recall(folder / "model", paths["validation"])
+            if (folder / "run" / "model").is_dir() and "validation" in paths:
+                scored["validation_macro_recall"] = validation_macro_recall(folder / "run" / "model",
+                                                                            paths["validation"])
             scored["seconds"] = round(time.perf_counter() - start, 1)
             results.setdefault(name, {})[str(seed)] = scored
             _save_results(a.out, results)
@@ -166,12 +170,16 @@ def read_rows(path: Path) -> Rows:
 
 def run_intentbal(config_path: Path | None, overrides: list[str], paths: dict[str, Path],
                   folder: Path, seed: int) -> None:
-    from intentbal.config import load_config
-    from intentbal.jobs.train import train_run
-
-    values = {"data.train": paths["train"], "data.eval": paths["test"], "data.validation": paths.get("validation"),
-              "output_dir": folder, "seed": seed, "evaluate.plots": False}
-    train_run(load_config(config_path, overrides=overrides, values=values))
+    """The path a user takes: ``intentbal train`` on train (and validation, when the dataset has
+    it; the test split never reaches it), then ``intentbal predict`` on test."""
+    cli = [sys.executable, "-m", "intentbal.cli"]
+    sets = [arg for item in [*overrides, f"seed={seed}", "evaluate.plots=false"] for arg in ("--set", item)]
+    config = ["--config", str(config_path)] if config_path else []
+    validation = ["--validation", str(paths["validation"])] if "validation" in paths else []
+    subprocess.run([*cli, "train", "--train", str(paths["train"]), *validation, "--output", str(folder / "run"),
+                    *config, *sets], check=True)
+    subprocess.run([*cli, "predict", "--model", str(folder / "run" / "model"), "--input", str(paths["test"]),
+                    "--output", str(folder / "predictions.csv"), "--overwrite", *config], check=True)
 
 
 def validation_macro_recall(model_dir: Path, validation: Path) -> float:

@@ -14,7 +14,8 @@ Trainer's usual ``--lr 5e-5 --epochs 10`` for the baseline the anchors measured
 The CSV files have the columns ``text`` and ``intent`` (or ``category``). Writes
 ``text,prediction,confidence,intent`` for the test rows (the layout of intentbal's
 ``predictions.csv``, read by ``scripts/score.py``) and prints one JSON line: ``train_seconds``,
-``train_samples_per_second``, ``predict_samples_per_second``.
+``train_samples_per_second`` (the Trainer's, over the whole run), ``steady_samples_per_second``
+(the whole epochs after the first; null with fewer than two), ``predict_samples_per_second``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 INTENT_COLUMNS = ("intent", "category")
 
@@ -73,7 +75,7 @@ def read_rows(path: Path) -> tuple[list[str], list[str]]:
     return [r["text"] for r in rows], [r[column] for r in rows]
 
 
-def run(a: argparse.Namespace) -> dict[str, float]:
+def run(a: argparse.Namespace) -> dict[str, float | None]:
     """Train, predict ``a.test``, write ``a.out``; the timings."""
     import torch
     from transformers import (
@@ -101,7 +103,9 @@ def run(a: argparse.Namespace) -> dict[str, float]:
             output_dir=scratch, num_train_epochs=a.epochs, learning_rate=a.lr,
             per_device_train_batch_size=a.batch_size, seed=a.seed, bf16=a.bf16,
             save_strategy="no", logging_strategy="no", report_to=[], disable_tqdm=True)
-        trainer = Trainer(model=model, args=args, train_dataset=train, data_collator=DataCollatorWithPadding(tokenizer))
+        clock = epoch_clock()
+        trainer = Trainer(model=model, args=args, train_dataset=train, data_collator=DataCollatorWithPadding(tokenizer),
+                          callbacks=[clock])
         metrics = trainer.train().metrics
 
     model.eval()
@@ -124,9 +128,29 @@ def run(a: argparse.Namespace) -> dict[str, float]:
         writer.writerow(["text", "prediction", "confidence", "intent"])
         writer.writerows((x, intents[p], f"{c:.6f}", y) for x, p, c, y in zip(x_test, predicted, confidence, y_test))
     tmp.replace(a.out)
+    ends = clock.ends
+    steady = len(train) * (len(ends) - 1) / (ends[-1] - ends[0]) if len(ends) > 1 else None
     return {"train_seconds": round(metrics["train_runtime"], 2),
             "train_samples_per_second": round(metrics["train_samples_per_second"], 2),
+            "steady_samples_per_second": None if steady is None else round(steady, 2),
             "predict_samples_per_second": round(len(x_test) / max(predict_seconds, 1e-9), 2)}
+
+
+def epoch_clock() -> Any:
+    """A Trainer callback that notes when each epoch's work is done (on a GPU, after waiting for it) in ``ends``."""
+    import torch
+    from transformers import TrainerCallback
+
+    class EpochClock(TrainerCallback):
+        def __init__(self) -> None:
+            self.ends: list[float] = []
+
+        def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            self.ends.append(time.perf_counter())
+
+    return EpochClock()
 
 
 if __name__ == "__main__":

@@ -126,6 +126,21 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def tiny_model_without_dropout(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Path:
+    """The tiny BERT with every dropout probability 0: two training loops on it can be compared step
+    by step (dropout draws its masks per tensor shape, and the loops pad to different shapes)."""
+    import json
+    import shutil
+
+    folder = tmp_path_factory.mktemp("tiny-bert-no-dropout")
+    shutil.copytree(tiny_model, folder, dirs_exist_ok=True)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, classifier_dropout=0.0)
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
 @pytest.fixture
 def fast_overrides(tiny_model: Path) -> list[str]:
     """Config overrides that train the tiny model in a second or two."""
