@@ -44,14 +44,14 @@ def on_cpu(monkeypatch):
 
 def run(model_dir, mode, monkeypatch, *, head="prototype", graphs=None, **train):
     """fine_tune on varied_data through ``mode``'s loop: the result and each step's loss."""
-    from intentbal import train as train_module
+    from intentbal import losses as losses_module
 
     losses = []
     settings = dict(epochs=4, batch_size=8, learning_rate=3e-3, warmup_ratio=0.25, save_steps=0, step=mode) | train
     with monkeypatch.context() as patch:
         if mode == "eager":
-            real = train_module.weighted_cross_entropy
-            patch.setattr(train_module, "weighted_cross_entropy", lambda *a, **k: _kept(losses, real(*a, **k)))
+            real = losses_module.weighted_cross_entropy
+            patch.setattr(losses_module, "weighted_cross_entropy", lambda *a, **k: _kept(losses, real(*a, **k)))
         else:
             real_train = bucketed.train
             patch.setattr(bucketed, "train", lambda *a, **k: _kept_all(losses, real_train(*a, graphs=graphs, **k)))
@@ -116,7 +116,7 @@ def test_plan_holds_the_eager_loops_batches_and_fills_them_with_the_filler():
 
 
 def test_additive_mask_means_what_the_2d_mask_means(tiny_model):
-    from intentbal.models import load_for_training
+    from intentbal.loading import load_for_training
 
     mask = torch.tensor([[1, 1, 0], [1, 0, 0]])
     four_d = bucketed.additive_mask(mask, torch.float32)
