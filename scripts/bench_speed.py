@@ -150,7 +150,7 @@ def timed_train(spec_path: Path) -> None:
     import torch
 
     from intentbal.config import load_config
-    from intentbal.pipeline import train_run
+    from intentbal.jobs.train import train_run
 
     spec = json.loads(spec_path.read_text())
     config = load_config(overrides=[f"{k}={v}" for k, v in spec["sets"].items()],
