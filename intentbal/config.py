@@ -24,6 +24,7 @@ Augmenter = Literal[
 WeightScheme = Literal["none", "inverse", "sqrt_inverse", "effective_number"]
 Precision = Literal["auto", "fp32", "bf16"]
 Head = Literal["prototype", "standard"]
+IntentNames = Literal["auto", "off"]
 
 
 class Section(BaseModel):
@@ -59,6 +60,10 @@ class DataConfig(Section):
     unlabeled: Path | None = Field(
         None, description="Unlabeled utterances (chat logs: .csv/.jsonl/.parquet with the text column, or .txt, "
         "one per line) for self-training (see self_training); null: none."
+    )
+    descriptions: Path | None = Field(
+        None, description="A one-sentence description per intent (.csv with columns intent,description; .yml "
+        "intent: description; .json object), used by train.description_weight and train.description_rows; null: none."
     )
 
 
@@ -156,6 +161,19 @@ class TrainConfig(Section):
         True, description="With the prototype head, start each intent's vector at its examples' mean embedding "
         "(else at random)."
     )
+    intent_names: IntentNames = Field(
+        "off", description="auto: an intent without a description (data.descriptions) is described by its name "
+        "when the name is made of words (card_arrival: 'card arrival'; ids such as intent_017 are not); off: "
+        "names are never read. Used by description_weight and description_rows."
+    )
+    description_weight: float = Field(
+        0.0, ge=0, description="With train.prototype_init, each described intent's starting vector also counts its "
+        "description's embedding as this many examples, so a rare intent leans on its description; 0: off."
+    )
+    description_rows: float = Field(
+        0.0, ge=0, le=1, description="Train on each described intent's description as one more row of it, weighing "
+        "this much of a labelled row in the loss; 0: no such rows."
+    )
     embedding_smote: bool = Field(
         False, description="SMOTE in embedding space (prototype head only): every row of an intent with fewer "
         "distinct texts than the median also trains on a point between its embedding and another example's."
@@ -226,7 +244,8 @@ class Config(Section):
     self_training: SelfTrainingConfig = SelfTrainingConfig()
 
 
-PATH_KEYS = (("data", "train"), ("data", "eval"), ("data", "validation"), ("data", "unlabeled"), ("output_dir",))
+PATH_KEYS = (("data", "train"), ("data", "eval"), ("data", "validation"), ("data", "unlabeled"),
+             ("data", "descriptions"), ("output_dir",))
 
 
 def load_config(
