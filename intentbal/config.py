@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from intentbal.errors import IntentbalError
 
@@ -193,6 +193,12 @@ class TrainConfig(Section):
     precision: Precision = Field(
         "auto", description="Arithmetic: auto (bf16 autocast on a GPU that has it, else fp32), fp32 or bf16."
     )
+
+    @field_validator("intent_names", mode="before")
+    @classmethod
+    def _bare_off(cls, value: Any) -> Any:
+        """YAML reads a bare ``off`` as false (and ``on`` as true)."""
+        return ("auto" if value else "off") if isinstance(value, bool) else value
 
 
 class EvalConfig(Section):
