@@ -40,6 +40,8 @@ def recipe(config: Config) -> dict[str, Any]:
         "head": m.head, "max_length": m.max_length, "weighting": t.weighting, "epochs": t.epochs,
         "learning_rate": t.learning_rate, "batch_size": t.batch_size, "loss_adjustment": t.loss_adjustment,
         "embedding_smote": t.embedding_smote, "soup": t.soup, "seed": config.seed,
+        "intent_names": t.intent_names, "description_weight": t.description_weight,
+        "description_rows": t.description_rows,
         "augmentation": {"augmenters": list(a.augmenters), "target_count": a.target_count,
                          "target_fraction": a.target_fraction} if a.enabled else None,
         "max_per_intent": a.max_per_intent,
@@ -81,6 +83,7 @@ def model_card(
         + ". Every intent's recall is reported, the rarest intents first, with a 95% interval: a model that "
         "forgets its rare intents cannot hide behind its accuracy.", "",
         *_profile_section(counts, meta.get("augmented_counts") or counts, report, rare_max, frequent_min),
+        *_descriptions_section(meta.get("descriptions") or {}),
         *_evaluation_section(report, eval_name),
         *_recipe_section(r, meta),
         *_usage_section(head, meta.get("max_length", r.get("max_length"))),
@@ -140,6 +143,13 @@ def _profile_section(
     return lines
 
 
+def _descriptions_section(descriptions: dict[str, str]) -> list[str]:
+    if not descriptions:
+        return []
+    rows = [f"| {intent} | {text.replace('|', '/')} |" for intent, text in sorted(descriptions.items())]
+    return ["## Intent descriptions", "", "| intent | description |", "| --- | --- |", *rows, ""]
+
+
 def _evaluation_section(report: Report | None, eval_name: str | None) -> list[str]:
     if report is None:
         return ["## Evaluation", "", "None: no eval data was given.", ""]
@@ -182,6 +192,8 @@ def _recipe_section(r: dict[str, Any], meta: dict[str, Any]) -> list[str]:
         rows.append(("undersampling", f"at most {r['max_per_intent']} examples per intent"))
     if r.get("embedding_smote"):
         rows.append(("embedding SMOTE", "on"))
+    if r.get("description_weight") or r.get("description_rows"):
+        rows.append(("intent descriptions", _described(r)))
     if r.get("soup", 1) > 1:
         rows.append(("model soup", f"{r['soup']} fine-tunes averaged"))
     if "seed" in r:
@@ -189,6 +201,14 @@ def _recipe_section(r: dict[str, Any], meta: dict[str, Any]) -> list[str]:
     if not rows:
         return []
     return ["## Recipe", "", "| setting | value |", "| --- | --- |", *[f"| {k} | {v} |" for k, v in rows], ""]
+
+
+def _described(r: dict[str, Any]) -> str:
+    used = [f"each starting vector counts its description as {r['description_weight']:g} examples"
+            if r.get("description_weight") else "",
+            f"each description trains as a row weighing {r['description_rows']:g}" if r.get("description_rows") else ""]
+    names = "; intent names made of words describe the other intents" if r.get("intent_names") == "auto" else ""
+    return "; ".join(u for u in used if u) + names
 
 
 def _usage_section(head: str, max_length: int | None) -> list[str]:

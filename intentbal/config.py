@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from intentbal.errors import IntentbalError
 
@@ -25,6 +25,7 @@ WeightScheme = Literal["none", "inverse", "sqrt_inverse", "effective_number"]
 Precision = Literal["auto", "fp32", "bf16"]
 Head = Literal["prototype", "standard"]
 StepLoop = Literal["auto", "eager", "bucketed"]
+IntentNames = Literal["auto", "off"]
 
 
 class Section(BaseModel):
@@ -60,6 +61,10 @@ class DataConfig(Section):
     unlabeled: Path | None = Field(
         None, description="Unlabeled utterances (chat logs: .csv/.jsonl/.parquet with the text column, or .txt, "
         "one per line) for self-training (see self_training); null: none."
+    )
+    descriptions: Path | None = Field(
+        None, description="A one-sentence description per intent (.csv with columns intent,description; .yml "
+        "intent: description; .json object), used by train.description_weight and train.description_rows; null: none."
     )
 
 
@@ -157,6 +162,19 @@ class TrainConfig(Section):
         True, description="With the prototype head, start each intent's vector at its examples' mean embedding "
         "(else at random)."
     )
+    intent_names: IntentNames = Field(
+        "off", description="auto: an intent without a description (data.descriptions) is described by its name "
+        "when the name is made of words (card_arrival: 'card arrival'; ids such as intent_017 are not); off: "
+        "names are never read. Used by description_weight and description_rows."
+    )
+    description_weight: float = Field(
+        0.0, ge=0, description="With train.prototype_init, each described intent's starting vector also counts its "
+        "description's embedding as this many examples, so a rare intent leans on its description; 0: off."
+    )
+    description_rows: float = Field(
+        0.0, ge=0, le=1, description="Train on each described intent's description as one more row of it, weighing "
+        "this much of a labelled row in the loss; 0: no such rows."
+    )
     embedding_smote: bool = Field(
         False, description="SMOTE in embedding space (prototype head only): every row of an intent with fewer "
         "distinct texts than the median also trains on a point between its embedding and another example's."
@@ -181,6 +199,12 @@ class TrainConfig(Section):
         "(batches padded on the device to a few fixed widths, no step waits for the host; on a GPU each width "
         "runs as a CUDA graph) or auto (bucketed on a single GPU without embedding_smote, else eager)."
     )
+
+    @field_validator("intent_names", mode="before")
+    @classmethod
+    def _bare_off(cls, value: Any) -> Any:
+        """YAML reads a bare ``off`` as false (and ``on`` as true)."""
+        return ("auto" if value else "off") if isinstance(value, bool) else value
 
 
 class EvalConfig(Section):
@@ -232,7 +256,8 @@ class Config(Section):
     self_training: SelfTrainingConfig = SelfTrainingConfig()
 
 
-PATH_KEYS = (("data", "train"), ("data", "eval"), ("data", "validation"), ("data", "unlabeled"), ("output_dir",))
+PATH_KEYS = (("data", "train"), ("data", "eval"), ("data", "validation"), ("data", "unlabeled"),
+             ("data", "descriptions"), ("output_dir",))
 
 
 def load_config(

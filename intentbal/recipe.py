@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Literal
 from intentbal.augment import AugmentResult, augment_rare, cap_intents, resolve_target
 from intentbal.config import Config
 from intentbal.data import IntentData, stratified_split
+from intentbal.describe import intent_texts
 from intentbal.profile import profile_intents
 from intentbal.progress import Progress, suffixed
 from intentbal.pseudo import PseudoLabel, select_pseudo_labels
@@ -114,6 +116,7 @@ def fit(
     adjustment: Adjustment | None = None,
     unlabeled: list[str] | None = None,
     pseudo: list[PseudoLabel] | None = None,
+    descriptions: Mapping[str, str] | None = None,
     checkpoints: Path | None = None,
     keep: bool = False,
     resume: bool = False,
@@ -132,6 +135,10 @@ def fit(
     each, and the same steps make the student, which is returned (``teacher`` holds the teacher).
     With ``pseudo`` (a refit reusing the evaluated model's choice) those rows join without a teacher.
 
+    ``descriptions`` (intent to description) and, with ``train.intent_names`` "auto", the intent names
+    made of words describe the intents (see :mod:`intentbal.describe`): they pull the prototype
+    head's starting vectors (``train.description_weight``) and join the rows (``train.description_rows``).
+
     Checkpoints go to ``checkpoints`` (resumed from with ``resume``); with ``keep`` the finished
     fine-tune is kept beside that folder, so a crash in a later phase of the caller's job does
     not lose it (see :func:`intentbal.train.keep_fit`).
@@ -141,11 +148,11 @@ def fit(
         folder = checkpoints.with_name(checkpoints.name + "-teacher") if checkpoints is not None else None
         teacher = _fit_once(config, data, validation=validation, validation_name=validation_name,
                             adjustment=adjustment, checkpoints=folder, keep=folder is not None, resume=resume,
-                            progress=suffixed(progress, "(teacher)"))
+                            progress=suffixed(progress, "(teacher)"), descriptions=descriptions)
         pseudo = label_pool(config, teacher, unlabeled)
     return _fit_once(config, data, validation=validation, validation_name=validation_name, adjustment=adjustment,
                      pseudo=pseudo or [], teacher=teacher, checkpoints=checkpoints, keep=keep, resume=resume,
-                     progress=progress)
+                     progress=progress, descriptions=descriptions)
 
 
 def label_pool(config: Config, teacher: Fitted, unlabeled: list[str]) -> list[PseudoLabel]:
@@ -160,6 +167,7 @@ def _fit_once(
     config: Config, data: IntentData, *, validation: IntentData | None, validation_name: TauSource,
     adjustment: Adjustment | None, checkpoints: Path | None, keep: bool, resume: bool, progress: Progress | None,
     pseudo: list[PseudoLabel] | None = None, teacher: Fitted | None = None,
+    descriptions: Mapping[str, str] | None = None,
 ) -> Fitted:
     from intentbal import distributed
     from intentbal.predict import IntentClassifier
@@ -170,8 +178,11 @@ def _fit_once(
     if pseudo:
         rows = rows.extended([p.text for p in pseudo], [p.intent for p in pseudo],
                              weight=config.self_training.weight)
+    texts = intent_texts(sorted(set(data.intents)), descriptions=descriptions, names=config.train.intent_names)
+    if config.train.description_rows and texts:
+        rows = rows.extended(list(texts.values()), list(texts), weight=config.train.description_rows)
     trained = _fine_tune(config, rows, checkpoints, validation=validation, keep=keep, resume=resume,
-                         progress=progress)
+                         progress=progress, descriptions=texts)
     clf = IntentClassifier.from_trained(trained, max_length=config.model.max_length,
                                        batch_size=config.evaluate.batch_size)
     chosen = adjustment or choose_adjustment(config, clf, data, validation, validation_name=validation_name)
@@ -238,7 +249,7 @@ def _bake(trained: TrainResult, data: IntentData, tau: float) -> None:
 
 def _fine_tune(
     config: Config, rows: IntentData, folder: Path | None, *, validation: IntentData | None, keep: bool,
-    resume: bool, progress: Progress | None,
+    resume: bool, progress: Progress | None, descriptions: Mapping[str, str] | None = None,
 ) -> TrainResult:
     """``train_soup`` on ``rows``, checkpointing in ``folder``. With ``keep`` the finished fit is kept
     beside it (``folder.safetensors``), and a resume loads it instead of training it again; only
@@ -256,7 +267,7 @@ def _fine_tune(
                                                           seed=seed)) is not None:
         return found
     trained = train_soup(rows, model_config=m, train_config=t, seed=seed, progress=progress,
-                         checkpoint_dir=folder, resume=resume, validation=validation)
+                         checkpoint_dir=folder, resume=resume, validation=validation, descriptions=descriptions)
     if kept is not None and folder is not None:
         if t.save_steps and trained.steps >= t.save_steps:
             keep_fit(kept, trained, rows, model_config=m, train_config=t, seed=seed)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ def train_soup(
     checkpoint_dir: Path | None = None,
     resume: bool = False,
     validation: IntentData | None = None,
+    descriptions: Mapping[str, str] | None = None,
 ) -> TrainResult:
     """Fine-tune ``train_config.soup`` members with seeds ``seed, seed + 1, ...``; average them.
 
@@ -44,7 +46,8 @@ def train_soup(
     size = train_config.soup
     if size == 1:
         return fine_tune(data, model_config=model_config, train_config=train_config, seed=seed,
-                         progress=progress, checkpoint_dir=checkpoint_dir, resume=resume, validation=validation)
+                         progress=progress, checkpoint_dir=checkpoint_dir, resume=resume, validation=validation,
+                         descriptions=descriptions)
     total: dict[str, Any] = {}
     results: list[TrainResult] = []
     history: list[EpochRecord] = []
@@ -59,7 +62,7 @@ def train_soup(
             continue
         result = fine_tune(data, model_config=model_config, train_config=train_config, seed=seed + k,
                            progress=None if progress is None else Renamed(progress, f"train model {k + 1} of {size}"),
-                           checkpoint_dir=folder, resume=resume, validation=validation)
+                           checkpoint_dir=folder, resume=resume, validation=validation, descriptions=descriptions)
         member = [replace(r, member=k) for r in result.history]
         _keep(kept, result.model, member)
         if folder is not None:

@@ -14,7 +14,7 @@ import json
 import math
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,7 @@ def fine_tune(
     checkpoint_dir: Path | None = None,
     resume: bool = False,
     validation: IntentData | None = None,
+    descriptions: Mapping[str, str] | None = None,
 ) -> TrainResult:
     """Fine-tune ``model_config.name_or_path`` on ``data`` and return the trained model.
 
@@ -94,7 +95,8 @@ def fine_tune(
     ``save_steps`` steps; ``resume=True`` continues from it (same data, config and seed).
     The result's ``history`` holds each epoch's mean training loss and, with ``validation``,
     the macro recall on it after the epoch (its intents the model does not know count as
-    missed); validation does not change the training.
+    missed); validation does not change the training. ``descriptions`` (intent to text) pull the
+    prototype head's starting vectors towards them (``train.description_weight``).
     """
     import torch
 
@@ -116,7 +118,8 @@ def fine_tune(
     row_weights = None if data.weights is None else torch.tensor(data.weights, dtype=torch.float32)
 
     if train_config.prototype_init and hasattr(model, "embed"):
-        init_prototypes(model, ids, targets, pad_id=pad_id_of(tokenizer), device=device)
+        anchors = _anchors(tokenizer, descriptions, index, model_config.max_length, train_config.description_weight)
+        init_prototypes(model, ids, targets, pad_id=pad_id_of(tokenizer), device=device, anchors=anchors)
     per_epoch = max(1, math.ceil(len(ids) / (train_config.batch_size * world)))
     total = max(1, math.ceil(train_config.epochs * per_epoch))
     optimizer, scheduler = _optimiser(model, train_config, total, device)
@@ -284,24 +287,54 @@ def _smote(config: TrainConfig, model: Any, texts: list[str], targets: list[int]
 
 
 def init_prototypes(model: Any, ids: list[list[int]], targets: Any, *, pad_id: int, device: Any,
-                    batch_size: int = 128) -> None:
-    """Point each intent's head vector at the mean embedding of its training examples."""
+                    batch_size: int = 128, anchors: tuple[list[list[int]], Any, float] | None = None) -> None:
+    """Point each intent's head vector at the mean embedding of its training examples.
+
+    ``anchors`` ``(ids, targets, k)``: texts (descriptions) that count as ``k`` examples each of their
+    intent, ``w = normalise(n * mean_example + k * e_anchor)``: an intent with few examples leans on
+    its anchor, a frequent one on its examples. Without anchors the vectors are the examples' mean.
+    """
+    import torch
+
+    was_training = model.training
+    model.eval()
+    sums = _embedding_sums(model, ids, targets, pad_id=pad_id, device=device, batch_size=batch_size)
+    if anchors is not None:
+        anchor_ids, anchor_targets, weight = anchors
+        sums += weight * _embedding_sums(model, anchor_ids, anchor_targets, pad_id=pad_id, device=device,
+                                         batch_size=batch_size)
+    with torch.no_grad():
+        model.classifier.weight.copy_(torch.nn.functional.normalize(sums, dim=-1))
+        model.classifier.bias.zero_()
+    model.train(was_training)
+
+
+def _embedding_sums(model: Any, ids: list[list[int]], targets: Any, *, pad_id: int, device: Any,
+                    batch_size: int) -> Any:
+    """Per intent (a row of the head), the sum of its texts' unit-length embeddings."""
     import torch
 
     from intentbal.batching import length_sorted
 
-    was_training = model.training
-    model.eval()
     sums = torch.zeros_like(model.classifier.weight, dtype=torch.float32)
     with torch.inference_mode():
         for chunk in length_sorted(ids, batch_size):
             input_ids, mask = pad([ids[i] for i in chunk], pad_id)
             pooled = model.embed(input_ids.to(device), mask.to(device)).float()
             sums.index_add_(0, targets[chunk].to(device), torch.nn.functional.normalize(pooled, dim=-1))
-    with torch.no_grad():
-        model.classifier.weight.copy_(torch.nn.functional.normalize(sums, dim=-1))
-        model.classifier.bias.zero_()
-    model.train(was_training)
+    return sums
+
+
+def _anchors(tokenizer: Any, descriptions: Mapping[str, str] | None, index: dict[str, int], max_length: int,
+             weight: float) -> tuple[list[list[int]], Any, float] | None:
+    """The descriptions of the model's intents as :func:`init_prototypes` anchors; None at weight 0."""
+    import torch
+
+    known = [(intent, text) for intent, text in (descriptions or {}).items() if intent in index]
+    if not weight or not known:
+        return None
+    ids, _ = encode(tokenizer, [text for _, text in known], max_length)
+    return ids, torch.tensor([index[intent] for intent, _ in known]), weight
 
 
 def _optimiser(model: Any, config: TrainConfig, total: int, device: Any) -> tuple[Any, Any]:

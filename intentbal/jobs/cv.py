@@ -9,7 +9,14 @@ from intentbal.config import Config, config_to_yaml
 from intentbal.data import IntentData, fold_assignment
 from intentbal.errors import IntentbalError
 from intentbal.evaluate import Report, evaluate_predictions
-from intentbal.jobs.inputs import check_shared_intents, load_data, load_training, load_unlabeled, run_inputs
+from intentbal.jobs.inputs import (
+    check_shared_intents,
+    load_data,
+    load_described,
+    load_training,
+    load_unlabeled,
+    run_inputs,
+)
 from intentbal.manifest import build_manifest
 from intentbal.outputs import atomic_dir, atomic_write_text, check_output_dir, json_text
 from intentbal.profile import profile_intents
@@ -42,6 +49,7 @@ def cross_validate(
     if validation is not None:
         check_shared_intents(data, validation, "validation", ignore=config.data.oos_label)
     pool = load_unlabeled(config, held=set(validation.texts) if validation else set())
+    descriptions, _ = load_described(config, data)
     held_rows: list[int] = []
     predicted: list[str] = []
     confidence: list[float] = []
@@ -54,7 +62,8 @@ def cross_validate(
             if not held:
                 continue
             rows = data.subset(i for i, f in enumerate(assignment) if f != fold)
-            fitted = fit_fold(fold_config, rows, validation, unlabeled=_without(pool, data, held))
+            fitted = fit_fold(fold_config, rows, validation, unlabeled=_without(pool, data, held),
+                              descriptions=descriptions)
             pred, conf = fitted.classifier.predict([data.texts[i] for i in held])
             held_rows += held
             predicted += pred
@@ -79,13 +88,15 @@ def cross_validate(
 
 def fit_fold(
     config: Config, rows: IntentData, validation: IntentData | None, *, unlabeled: list[str] | None = None,
+    descriptions: dict[str, str] | None = None,
 ) -> Fitted:
     """The model ``train`` would report on for training rows ``rows``."""
     if validation is not None:
-        return fit(config, rows, validation=validation, unlabeled=unlabeled)
+        return fit(config, rows, validation=validation, unlabeled=unlabeled, descriptions=descriptions)
     train, held_out = hold_out_validation(config, rows)
     pool = _without(unlabeled, held_out, range(len(held_out))) if held_out is not None else unlabeled
-    return fit(config, train, validation=held_out, validation_name="held out of train", unlabeled=pool)
+    return fit(config, train, validation=held_out, validation_name="held out of train", unlabeled=pool,
+               descriptions=descriptions)
 
 
 def _without(pool: list[str] | None, data: IntentData, rows: Iterable[int]) -> list[str] | None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from intentbal.config import Config
-from intentbal.data import IntentData, load_intents, stratified_split
+from intentbal.data import IntentData, load_descriptions, load_intents, stratified_split
 from intentbal.errors import IntentbalError
 from intentbal.listing import listing
 from intentbal.profile import Profile, profile_intents
@@ -89,6 +89,27 @@ def load_unlabeled(config: Config, *, held: set[str]) -> list[str] | None:
     return texts
 
 
+def load_described(config: Config, train: IntentData) -> tuple[dict[str, str], list[str]]:
+    """The descriptions (``data.descriptions``) of ``train``'s intents, and warnings: described intents
+    that are not training intents (a typo, or a renamed intent), and how many training intents have
+    no description. ``({}, [])`` when no file is given."""
+    if config.data.descriptions is None:
+        return {}, []
+    given = load_descriptions(config.data.descriptions)
+    intents = set(train.intents)
+    warnings = []
+    unknown = set(given) - intents
+    if unknown:
+        warnings.append(f"{config.data.descriptions}: {len(unknown)} described intent(s) are not training intents "
+                        f"and are ignored: {few(unknown)}; check their spelling")
+    undescribed = len(intents - set(given))
+    if undescribed:
+        warnings.append(f"{config.data.descriptions}: {undescribed} of {len(intents)} training intents have no "
+                        "description" + (" (train.intent_names auto reads their names)"
+                                         if config.train.intent_names == "auto" else ""))
+    return {i: d for i, d in given.items() if i in intents}, warnings
+
+
 def check_shared_intents(train: IntentData, other: IntentData, role: str, *, ignore: str | None = None) -> None:
     """Refuse ``other`` (eval or validation data) when none of its intents is a training intent:
     every score on it would be 0, so the mistake is a wrong file or column, found before training."""
@@ -120,7 +141,7 @@ def refuse_oos_in_train(config: Config, train: IntentData) -> None:
 def run_inputs(config: Config) -> list[str | Path | None]:
     """The paths a run reads (data and model): an output may never be, or hold, one of them."""
     d = config.data
-    return [d.train, d.eval, d.validation, d.unlabeled, config.model.name_or_path]
+    return [d.train, d.eval, d.validation, d.unlabeled, d.descriptions, config.model.name_or_path]
 
 
 def profile_of(

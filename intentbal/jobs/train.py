@@ -23,7 +23,7 @@ from intentbal.evaluate import Report
 from intentbal.fallback import ThresholdSource
 from intentbal.jobs.augment import AUGMENT_COLUMNS, augmented_records
 from intentbal.jobs.evaluate import Scores, choose_fallback, score, write_scores
-from intentbal.jobs.inputs import Split, load_split, load_unlabeled, profile_of, run_inputs
+from intentbal.jobs.inputs import Split, load_described, load_split, load_unlabeled, profile_of, run_inputs
 from intentbal.outputs import atomic_dir, atomic_write_text, check_output_dir, json_text
 from intentbal.overlap import text_hashes, train_eval_overlap
 from intentbal.profile import Profile
@@ -115,24 +115,25 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
     checkpoints = checkpoint_dir(config.output_dir)
     refitting = needs_refit(config, split)
     unlabeled = load_unlabeled(config, held=split.held_texts())
+    descriptions, described_warnings = load_described(config, split.labelled)
     main = distributed.is_main()
     evaluated = fit(config, split.train, validation=split.validation,
                     validation_name="held out of train" if split.validation_held_out else "validation",
-                    unlabeled=unlabeled, checkpoints=checkpoints / "evaluated", keep=refitting,
-                    resume=resume, progress=progress if main else None)
+                    unlabeled=unlabeled, descriptions=descriptions, checkpoints=checkpoints / "evaluated",
+                    keep=refitting, resume=resume, progress=progress if main else None)
     shipped = evaluated
     if refitting:  # the same recipe and seed on every labelled row, with the choices made above
         shipped = fit(config, split.labelled, adjustment=evaluated.adjustment, pseudo=evaluated.pseudo,
-                      checkpoints=checkpoints / "refit",
+                      descriptions=descriptions, checkpoints=checkpoints / "refit",
                       resume=resume, progress=suffixed(progress if main else None, "(refit on all rows)"))
     metrics = TrainMetrics(shipped.metrics(), evaluated.metrics() if refitting else None, distributed.world_size())
     refit = RefitNote(len(split.labelled), len(split.labelled) - len(split.train)) if refitting else None
-    report, fallback, warnings = None, None, list(shipped.trained.warnings)
+    report, fallback, warnings = None, None, [*described_warnings, *shipped.trained.warnings]
     if main:
         scores = _score(config, evaluated, split, refit)
         fallback = _saved_fallback(config, evaluated, split, scores)
         _write_run(config, evaluated=evaluated, shipped=shipped, profile=profile, metrics=metrics, scores=scores,
-                   fallback=fallback)
+                   fallback=fallback, descriptions=descriptions)
         report = scores.report if scores else None
         warnings += scores.warnings if scores else []
         shutil.rmtree(checkpoints, ignore_errors=True)
@@ -177,12 +178,12 @@ def _saved_fallback(config: Config, evaluated: Fitted, split: Split, scores: Sco
 
 def _write_run(
     config: Config, *, evaluated: Fitted, shipped: Fitted, profile: Profile, metrics: TrainMetrics,
-    scores: Scores | None, fallback: SavedFallback | None,
+    scores: Scores | None, fallback: SavedFallback | None, descriptions: dict[str, str],
 ) -> None:
     """The run folder, in one atomic step: ``shipped``'s model, ``evaluated``'s report."""
     from intentbal.manifest import build_manifest
 
-    meta = model_meta(config, shipped, refit=shipped is not evaluated, fallback=fallback)
+    meta = model_meta(config, shipped, refit=shipped is not evaluated, fallback=fallback, descriptions=descriptions)
     with atomic_dir(config.output_dir, kind="train") as out:
         atomic_write_text(out / "config.yaml", config_to_yaml(config))
         atomic_write_text(out / "manifest.json", json_text(build_manifest(config)))
@@ -210,8 +211,10 @@ def _curve(config: Config, fitted: Fitted) -> dict[str, bytes]:
 
 def model_meta(
     config: Config, fitted: Fitted, *, refit: bool, fallback: SavedFallback | None,
+    descriptions: dict[str, str] | None = None,
 ) -> dict[str, object]:
-    """``intentbal.json``: what the model folder says about how it was made."""
+    """``intentbal.json``: what the model folder says about how it was made; ``descriptions`` are
+    the training intents' descriptions (``data.descriptions``), kept for the model card."""
     counts = _counts(fitted.data)
     return {"train_counts": counts, "augmented_counts": _counts(fitted.train_rows),
             "max_length": config.model.max_length,
@@ -219,7 +222,7 @@ def model_meta(
             "logit_adjustment": fitted.adjustment.to_dict(), "refit": refit,
             "intentbal_version": intentbal.__version__, "recipe": recipe(config),
             "train_text_sha1": text_hashes(fitted.data.texts), "pseudo_counts": fitted.pseudo_counts(),
-            "fallback": fallback.to_dict() if fallback else None}
+            "fallback": fallback.to_dict() if fallback else None, "descriptions": dict(descriptions or {})}
 
 
 def _counts(data: IntentData) -> dict[str, int]:

@@ -1,0 +1,138 @@
+"""Do intent names earn their place? The default against names read as words, and an opaque-id control.
+
+  python scripts/bench_describe.py [--data data/benchmarks/banking77-lt] [--out runs/bench-describe]
+      [--seeds 0 1 2 3 4] [--weight 2] [--rows 0.5] [--recipes ...] [--jobs 1] [--set KEY=VALUE ...]
+
+Each recipe and seed is one ``intentbal train --train DATA/train.csv --validation
+DATA/validation.csv --eval DATA/validation.csv`` with ``--set`` overrides (nothing is held out
+of train, so there is no refit), scored on validation by scripts/score.py with the training
+counts: macro recall and tail recall (the third of the intents with the fewest training rows).
+Validation chooses tau as well, as in scripts/benchmark.py's validation column: these numbers
+are for choosing between the recipes, not for reporting quality (that is test's job).
+
+BANKING77-LT has no description file, so its intent names read as words
+(``train.intent_names=auto``: ``card_arrival`` -> "card arrival") are what is measured:
+
+- ``default``: today's recipe;
+- ``names-init``: each starting prototype counts its name's embedding as --weight examples
+  (``train.description_weight``);
+- ``names-rows``: each name trains as one row of its intent weighing --rows (``train.description_rows``);
+- ``names-both``: both;
+- ``ids-control``: ``names-both`` on a copy of the data whose intents are renamed to opaque ids
+  (``intent_000`` ... in the order of the names, so the tail and its ties are the same intents):
+  ids are not words, so it must match ``default`` up to arithmetic noise.
+
+Extra ``--set`` values apply to every run (a smoke test: ``--seeds 0 --set train.epochs=0.05``).
+``--jobs N`` trains N runs at once, each with OMP_NUM_THREADS=2 unless set (one H200 and 16
+cores: six at once). Prints a JSON line per run and then the table (mean ± sd over seeds);
+``OUT/results.json`` keeps every score.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCORER = ROOT / "scripts" / "score.py"
+METRICS = ("macro_recall", "tail_recall")
+RECIPES = ("default", "names-init", "names-rows", "names-both", "ids-control")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=ROOT / "data" / "benchmarks" / "banking77-lt",
+                    help="folder with train.csv and validation.csv")
+    ap.add_argument("--out", type=Path, default=Path("runs/bench-describe"), help="folder for the runs and scores")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--weight", type=float, default=2.0, help="train.description_weight of the names recipes")
+    ap.add_argument("--rows", type=float, default=0.5, help="train.description_rows of the names recipes")
+    ap.add_argument("--recipes", nargs="+", choices=RECIPES, default=list(RECIPES))
+    ap.add_argument("--jobs", type=int, default=1, help="runs trained at once")
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override for every run (repeatable)")
+    a = ap.parse_args()
+
+    init, rows = f"train.description_weight={a.weight:g}", f"train.description_rows={a.rows:g}"
+    recipes = {
+        "default": [],
+        "names-init": ["train.intent_names=auto", init],
+        "names-rows": ["train.intent_names=auto", rows],
+        "names-both": ["train.intent_names=auto", init, rows],
+        "ids-control": ["train.intent_names=auto", init, rows],
+    }
+    data = {name: a.data for name in recipes}
+    if "ids-control" in a.recipes:
+        data["ids-control"] = opaque_copy(a.data, a.out / "ids-data")
+    runs = [(name, seed) for seed in a.seeds for name in a.recipes]
+    with ThreadPoolExecutor(max_workers=a.jobs) as pool:
+        scores = list(pool.map(lambda run: train_and_score(a, run[0], recipes[run[0]], run[1], data[run[0]]), runs))
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for (name, seed), scored in zip(runs, scores):
+        results.setdefault(name, {})[str(seed)] = scored
+    a.out.mkdir(parents=True, exist_ok=True)
+    (a.out / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+    print(table(results))
+
+
+def opaque_copy(data: Path, folder: Path) -> Path:
+    """DATA's train.csv and validation.csv in ``folder`` with every intent renamed to ``intent_NNN``
+    (numbered in the order of the names, so sorting and tie-breaking by name are unchanged)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tables = {name: read_rows(data / name) for name in ("train.csv", "validation.csv")}
+    intents = sorted({row["intent"] for rows in tables.values() for row in rows})
+    ids = {intent: f"intent_{n:03d}" for n, intent in enumerate(intents)}
+    for name, rows in tables.items():
+        with open(folder / name, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows({**row, "intent": ids[row["intent"]]} for row in rows)
+    return folder
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def train_and_score(a: argparse.Namespace, name: str, overrides: list[str], seed: int, data: Path
+                    ) -> dict[str, float]:
+    """Train one recipe and seed with the CLI, then score its validation predictions."""
+    folder = a.out / name / f"seed{seed}"
+    sets = [*overrides, f"seed={seed}", "evaluate.plots=false", *a.sets]
+    cmd = [sys.executable, "-m", "intentbal.cli", "train", "--train", str(data / "train.csv"),
+           "--validation", str(data / "validation.csv"), "--eval", str(data / "validation.csv"),
+           "--output", str(folder)]
+    for value in sets:
+        cmd += ["--set", value]
+    env = {"OMP_NUM_THREADS": "2", "HF_HUB_OFFLINE": "1", **os.environ}
+    subprocess.run(cmd, check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+    out = subprocess.run([sys.executable, str(SCORER), str(folder / "predictions.csv"), "--train",
+                          str(data / "train.csv")], check=True, capture_output=True, text=True)
+    scored = {m: json.loads(out.stdout)[m] for m in METRICS}
+    print(json.dumps({"recipe": name, "seed": seed, **scored}), flush=True)
+    return scored
+
+
+def table(results: dict[str, dict[str, dict[str, float]]]) -> str:
+    """Markdown: one row per recipe, each metric as mean ± sd over its seeds."""
+    lines = ["| recipe | seeds | validation macro recall | validation tail recall |", "| --- | --- | --- | --- |"]
+    for name, by_seed in results.items():
+        cells = []
+        for metric in METRICS:
+            values = [s[metric] for s in by_seed.values()]
+            sd = statistics.stdev(values) if len(values) > 1 else 0.0
+            cells.append(f"{statistics.mean(values):.3f} ± {sd:.3f}")
+        lines.append(f"| {name} | {len(by_seed)} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
