@@ -49,7 +49,8 @@ def test_benchmark_scores_every_recipe_and_rewrites_its_section(tmp_path, fast_o
     assert 0 <= results["intentbal"]["0"]["validation_macro_recall"] <= 1
     # the user's path: trained without the test split, which only predict saw
     manifest = json.loads((out / "intentbal" / "seed0" / "run" / "manifest.json").read_text())
-    assert "eval" not in manifest["data"] and "test" not in json.dumps(manifest["config"]["data"])
+    assert "eval" not in manifest["data"] and manifest["config"]["data"]["eval"] is None
+    assert "test.csv" not in json.dumps(manifest["config"]["data"])
     # the variant really trained with its override
     run_config = yaml.safe_load((out / "intentbal no-weights" / "seed0" / "run" / "config.yaml").read_text())
     assert run_config["train"]["weighting"] == "none"
