@@ -92,6 +92,11 @@ def fine_tune(
     index = {intent: i for i, intent in enumerate(intents)}
     targets = torch.tensor([index[i] for i in data.intents])
 
+    # --- train.trainable_layers: the lower layers frozen, their output cached once per row ---
+    from intentbal.frozen import freeze_lower
+
+    frozen = freeze_lower(model, trainable=train_config.trainable_layers, rows=ids, device=device)
+    # --- end train.trainable_layers
     if train_config.prototype_init and hasattr(model, "embed"):
         init_prototypes(model, ids, targets, pad_id=pad_id_of(tokenizer), device=device)
     total = max(1, math.ceil(train_config.epochs * math.ceil(len(ids) / (train_config.batch_size * world))))
@@ -122,6 +127,11 @@ def fine_tune(
     seconds = time.perf_counter() - start
     model.eval()
     warnings = [f"{cut} training text(s) longer than {model_config.max_length} tokens were truncated"] if cut else []
+    # --- train.trainable_layers: the encoder back in one piece, to be saved as a full model ---
+    if frozen is not None:
+        frozen.restore()
+        warnings += [frozen.warning] if frozen.warning else []
+    # --- end train.trainable_layers
     return TrainResult(model, tokenizer, intents, weights, seconds, samples, total,
                        resumed_from=done, warnings=warnings)
 
