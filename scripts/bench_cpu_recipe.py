@@ -11,7 +11,8 @@ overrides (and every ``--set``) as ``--set`` options, and is timed from start to
 ``intentbal evaluate`` scores the shipped model on ``validation.csv`` (tau was chosen on it too,
 alike for every candidate). The hold-out scores are those of the run's own ``report.json``: the
 model trained without the eval hold-out. The test split is never read. ``uptime``'s load averages
-are recorded before and after each run, since a shared machine slows a run down.
+are recorded before and after each run, since a shared machine slows a run down, and so is the
+CPU time the run took (user and system).
 
 With ``--eval-on-validation`` (a cheaper screening) ``validation.csv`` is also passed as
 ``--eval``: nothing is held out of ``train.csv``, so there is no refit, one fit on every training
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -67,13 +69,13 @@ def run_one(
     folder = out / _slug(name) / f"seed{seed}"
     shutil.rmtree(folder, ignore_errors=True)
     sets = [a for o in [*overrides, f"seed={seed}"] for a in ("--set", o)]
-    load_before = _load()
+    load_before, cpu_before = _load(), _child_cpu()
     start = time.perf_counter()
     screening = ["--eval", data / "validation.csv"] if eval_on_validation else []
     _cli("train", "--train", data / "train.csv", "--validation", data / "validation.csv", *screening,
          "--output", folder / "run", *sets)
     wall = time.perf_counter() - start
-    load_after = _load()
+    load_after, cpu = _load(), _child_cpu() - cpu_before
     report = json.loads((folder / "run" / "report.json").read_text(encoding="utf-8"))["summary"]
     if not eval_on_validation:
         _cli("evaluate", "--model", folder / "run" / "model", "--data", data / "validation.csv",
@@ -85,6 +87,7 @@ def run_one(
     adjustment = json.loads((folder / "run" / "model" / "intentbal.json").read_text(encoding="utf-8"))
     return {
         "candidate": name, "seed": seed, "overrides": overrides, "wall_seconds": round(wall, 1),
+        "cpu_seconds": round(cpu, 1),
         "train_seconds": metrics["train_seconds"] + metrics.get("evaluated_fit", {}).get("train_seconds", 0.0),
         "refit": metrics["refit"], "load_before": load_before, "load_after": load_after,
         "validation_macro_recall": validation["macro_recall"], "validation_accuracy": validation["accuracy"],
@@ -95,13 +98,14 @@ def run_one(
 
 def markdown_table(results: list[dict[str, object]]) -> str:
     """One row per candidate: its seeds, wall time and scores, mean ± sd where there are two or more."""
-    header = ["candidate", "seeds", "wall time of `train` (s)", "validation macro recall",
+    header = ["candidate", "seeds", "wall time of `train` (s)", "CPU time of `train` (s)", "validation macro recall",
               "validation accuracy", "hold-out macro recall", "hold-out accuracy", "load (1-min avg) before-after"]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for name in dict.fromkeys(str(r["candidate"]) for r in results):
         rows = [r for r in results if r["candidate"] == name]
         loads = [float(r[k][0]) for r in rows for k in ("load_before", "load_after")]  # type: ignore[index]
         cells = [name, ", ".join(str(r["seed"]) for r in rows), _spread(rows, "wall_seconds", "{:.0f}"),
+                 _spread(rows, "cpu_seconds", "{:.0f}"),
                  _spread(rows, "validation_macro_recall"), _spread(rows, "validation_accuracy"),
                  _spread(rows, "holdout_macro_recall"), _spread(rows, "holdout_accuracy"),
                  f"{min(loads):.2f}-{max(loads):.2f}"]
@@ -110,7 +114,7 @@ def markdown_table(results: list[dict[str, object]]) -> str:
 
 
 def _spread(rows: list[dict[str, object]], key: str, fmt: str = "{:.3f}") -> str:
-    values = [float(r[key]) for r in rows if r[key] is not None]  # type: ignore[arg-type]
+    values = [float(r[key]) for r in rows if r.get(key) is not None]  # type: ignore[arg-type]
     if not values:
         return "-"
     if len(values) < 2:
@@ -123,6 +127,13 @@ def _cli(*args: object) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join(
         p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
     subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+def _child_cpu() -> float:
+    """CPU seconds (user and system) of the finished child processes: less sensitive to a shared
+    machine than wall time, though not immune (contention also costs CPU time)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _load() -> list[float]:
