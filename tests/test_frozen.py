@@ -185,3 +185,19 @@ def test_a_model_without_a_layer_list_trains_every_layer_and_says_so() -> None:
     frozen = freeze_lower(stub, trainable=1, rows=[], device=torch.device("cpu"))
     assert frozen is not None and frozen.warning and "train.trainable_layers=1" in frozen.warning
     assert all(p.requires_grad for p in stub.parameters())
+
+
+def test_a_resumed_run_with_frozen_layers_ends_where_the_whole_run_ends(tiny_model: Path, tmp_path: Path) -> None:
+    import torch
+
+    from intentbal.config import ModelConfig, TrainConfig
+    from intentbal.train import fine_tune
+
+    settings = {"model_config": ModelConfig(name_or_path=str(tiny_model), max_length=32), "seed": 0,
+                "train_config": TrainConfig(epochs=3, batch_size=8, learning_rate=0.003, save_steps=4,
+                                            trainable_layers=1),
+                "checkpoint_dir": tmp_path / "checkpoint"}
+    whole = fine_tune(toy_data(), **settings).model.state_dict()  # leaves its last checkpoint behind
+    resumed = fine_tune(toy_data(), resume=True, **settings)
+    assert resumed.resumed_from == 8  # 21 rows in batches of 8: 9 steps, the last checkpoint at step 8
+    assert all(torch.equal(whole[k], v) for k, v in resumed.model.state_dict().items())
