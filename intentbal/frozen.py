@@ -35,7 +35,7 @@ class Frozen:
     undo: list[Callable[[], None]] = field(default_factory=list)
 
     def restore(self) -> None:
-        """Put the encoder's own embeddings and full layer list back (a no-op without the cache)."""
+        """Put the encoder's own embeddings and full layer list back, or let the frozen parameters learn again."""
         while self.undo:
             self.undo.pop()()
 
@@ -81,11 +81,17 @@ def _layer_list(encoder: Any) -> torch.nn.ModuleList | None:
 
 
 def _freeze_in_place(encoder: Any, layers: Any, trainable: int) -> Frozen:
+    """Every parameter of the encoder outside its top ``trainable`` layers stops learning, until restored."""
     top = {id(p) for layer in layers[len(layers) - trainable:] for p in layer.parameters()}
-    for param in encoder.parameters():
-        if id(param) not in top:
-            param.requires_grad_(False)
-    return Frozen(cached=False)
+    frozen = [p for p in encoder.parameters() if id(p) not in top and p.requires_grad]
+    for param in frozen:
+        param.requires_grad_(False)
+
+    def undo() -> None:
+        for param in frozen:
+            param.requires_grad_(True)
+
+    return Frozen(cached=False, undo=[undo])
 
 
 def _swap(encoder: Any, bottom: CachedBottom, layers: Any, trainable: int) -> Frozen:

@@ -163,6 +163,7 @@ def test_another_architecture_is_frozen_without_the_cache(tiny_model: Path, tmp_
     assert all(torch.equal(start[k], end[k]) for k in frozen)
     assert all(not torch.equal(start[k], end[k]) for k in top)
     assert not result.warnings
+    assert all(p.requires_grad for p in result.model.parameters())  # restored after training
 
 
 def test_a_model_without_a_layer_list_trains_every_layer_and_says_so() -> None:
