@@ -46,19 +46,22 @@ class Trained:
     losses: Any  # each step's loss (fp32, on the device), in step order
 
 
-def applies(mode: str, *, device: Any, world: int, smote: bool, weighted: bool = False) -> bool:
+def applies(
+    mode: str, *, device: Any, world: int, smote: bool, weighted: bool = False, frozen: bool = False,
+) -> bool:
     """Whether ``train.step`` = ``mode`` trains through this loop on ``device``: ``bucketed`` always
-    (an error with several processes, embedding SMOTE or rows of their own loss weight (self-training),
-    which need the eager loop), ``auto`` on a single GPU without them, ``eager`` never."""
+    (an error with several processes, embedding SMOTE, rows of their own loss weight (self-training)
+    or frozen lower layers (train.trainable_layers), which need the eager loop), ``auto`` on a single
+    GPU without them, ``eager`` never."""
     if mode == "eager":
         return False
-    if mode == "bucketed" and (world > 1 or smote or weighted):
+    if mode == "bucketed" and (world > 1 or smote or weighted or frozen):
         found = (f"{world} processes" if world > 1 else "train.embedding_smote on" if smote
-                 else "pseudo-labelled rows (self-training)")
+                 else "pseudo-labelled rows (self-training)" if weighted else "train.trainable_layers set")
         raise IntentbalError(f"train.step=bucketed: expected a single process without embedding SMOTE or "
                              f"self-training, found {found}; set train.step=auto, which trains those with the "
                              "eager loop")
-    return mode == "bucketed" or (device.type == "cuda" and world == 1 and not smote and not weighted)
+    return mode == "bucketed" or (device.type == "cuda" and world == 1 and not (smote or weighted or frozen))
 
 
 def widths(max_length: int) -> tuple[int, ...]:

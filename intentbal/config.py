@@ -140,6 +140,11 @@ class ModelConfig(Section):
 class TrainConfig(Section):
     epochs: float = Field(20, gt=0, description="Passes over the (augmented) training data.")
     batch_size: int = Field(32, ge=1, description="Examples per optimisation step.")
+    trainable_layers: int | None = Field(
+        None, ge=0, description="Train only this many top layers of the encoder (and the head); the embeddings "
+        "and the layers below are frozen and, in BERT-family encoders (BERT, MiniLM, RoBERTa), run once per "
+        "training row and cached, so each step runs only the top layers. null trains every layer."
+    )
     learning_rate: float = Field(2e-4, gt=0, description="Peak AdamW learning rate.")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (not on biases, norms).")
     warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Share of steps with linear warm-up.")

@@ -117,6 +117,11 @@ def fine_tune(
     targets = torch.tensor([index[i] for i in data.intents])
     row_weights = None if data.weights is None else torch.tensor(data.weights, dtype=torch.float32)
 
+    # --- train.trainable_layers: the lower layers frozen, their output cached once per row ---
+    from intentbal.frozen import freeze_lower
+
+    frozen = freeze_lower(model, trainable=train_config.trainable_layers, rows=ids, device=device)
+    # --- end train.trainable_layers
     if train_config.prototype_init and hasattr(model, "embed"):
         anchors = _anchors(tokenizer, descriptions, index, model_config.max_length, train_config.description_weight)
         init_prototypes(model, ids, targets, pad_id=pad_id_of(tokenizer), device=device, anchors=anchors)
@@ -140,7 +145,7 @@ def fine_tune(
     noted = time.monotonic()
     eager_from = done + 1
     if bucketed.applies(train_config.step, device=device, world=world, smote=smote is not None,
-                        weighted=row_weights is not None):  # train.step
+                        weighted=row_weights is not None, frozen=frozen is not None):  # train.step
         ran = range(done + 1, total + 1)
         fast = bucketed.train(
             model, optimizer, scheduler, batches, ids=ids, targets=targets, pad_id=pad_id_of(tokenizer),
@@ -181,6 +186,11 @@ def fine_tune(
     seconds = time.perf_counter() - start
     model.eval()
     warnings = [f"{cut} training text(s) longer than {model_config.max_length} tokens were truncated"] if cut else []
+    # --- train.trainable_layers: the encoder back in one piece, to be saved as a full model ---
+    if frozen is not None:
+        frozen.restore()
+        warnings += [frozen.warning] if frozen.warning else []
+    # --- end train.trainable_layers
     weights = loss_weights(counts, intents, train_config)
     return TrainResult(model, tokenizer, intents, weights, seconds, samples, total,
                        resumed_from=done, warnings=warnings, history=history)
