@@ -16,7 +16,7 @@ def _model(tiny_model: Path, head: str = "prototype"):
     import torch
 
     from intentbal.config import ModelConfig
-    from intentbal.models import load_for_training
+    from intentbal.loading import load_for_training
 
     torch.manual_seed(0)
     config = ModelConfig(name_or_path=str(tiny_model), max_length=32, head=head)
@@ -150,7 +150,7 @@ def test_another_architecture_is_frozen_without_the_cache(tiny_model: Path, tmp_
     import torch
 
     from intentbal.config import ModelConfig
-    from intentbal.models import load_for_training
+    from intentbal.loading import load_for_training
 
     folder = _tiny_distilbert(tiny_model, tmp_path / "distilbert")
     intents = sorted(set(toy_data().intents))
