@@ -34,15 +34,15 @@ import argparse
 import csv
 import json
 import os
-import statistics
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench_augment import METRICS, table  # the same table and measures as the augmentation benchmark
+
 ROOT = Path(__file__).resolve().parent.parent
 SCORER = ROOT / "scripts" / "score.py"
-METRICS = ("macro_recall", "tail_recall")
 RECIPES = ("default", "names-init", "names-rows", "names-both", "ids-control")
 
 
@@ -119,19 +119,6 @@ def train_and_score(a: argparse.Namespace, name: str, overrides: list[str], seed
     scored = {m: json.loads(out.stdout)[m] for m in METRICS}
     print(json.dumps({"recipe": name, "seed": seed, **scored}), flush=True)
     return scored
-
-
-def table(results: dict[str, dict[str, dict[str, float]]]) -> str:
-    """Markdown: one row per recipe, each metric as mean ± sd over its seeds."""
-    lines = ["| recipe | seeds | validation macro recall | validation tail recall |", "| --- | --- | --- | --- |"]
-    for name, by_seed in results.items():
-        cells = []
-        for metric in METRICS:
-            values = [s[metric] for s in by_seed.values()]
-            sd = statistics.stdev(values) if len(values) > 1 else 0.0
-            cells.append(f"{statistics.mean(values):.3f} ± {sd:.3f}")
-        lines.append(f"| {name} | {len(by_seed)} | {' | '.join(cells)} |")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":
