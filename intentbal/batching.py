@@ -62,6 +62,30 @@ def shuffled_batches(ids: list[list[int]], batch_size: int, generator: Any) -> I
             yield epoch[b]
 
 
+def balanced_batches(targets: Sequence[int], batch_size: int, per_intent: int, generator: Any) -> Iterator[list[int]]:
+    """Endless class-balanced batches of row indices (``train.batches=balanced``): each batch is
+    ``batch_size // per_intent`` distinct intents drawn uniformly (all of them when there are fewer),
+    with ``per_intent`` of each intent's rows drawn with replacement.
+
+    The stream depends only on ``targets`` and the generator's seed, so it can be replayed to resume.
+    """
+    import torch
+
+    rows: dict[int, list[int]] = {}
+    for i, target in enumerate(targets):
+        rows.setdefault(int(target), []).append(i)
+    intents = sorted(rows)
+    per_batch = min(len(intents), max(1, batch_size // per_intent))
+    while True:
+        chosen = torch.randperm(len(intents), generator=generator)[:per_batch].tolist()
+        batch: list[int] = []
+        for c in chosen:
+            members = rows[intents[c]]
+            picks = torch.randint(len(members), (per_intent,), generator=generator).tolist()
+            batch.extend(members[p] for p in picks)
+        yield batch
+
+
 def length_sorted(ids: list[list[int]], batch_size: int) -> Iterator[list[int]]:
     """Row indices in batches of similar length, for prediction."""
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))

@@ -48,20 +48,23 @@ class Trained:
 
 def applies(
     mode: str, *, device: Any, world: int, smote: bool, weighted: bool = False, frozen: bool = False,
+    contrastive: bool = False,
 ) -> bool:
     """Whether ``train.step`` = ``mode`` trains through this loop on ``device``: ``bucketed`` always
-    (an error with several processes, embedding SMOTE, rows of their own loss weight (self-training)
-    or frozen lower layers (train.trainable_layers), which need the eager loop), ``auto`` on a single
-    GPU without them, ``eager`` never."""
+    (an error with several processes, embedding SMOTE, rows of their own loss weight (self-training),
+    frozen lower layers (train.trainable_layers) or the contrastive term, which need the eager loop),
+    ``auto`` on a single GPU without them, ``eager`` never."""
     if mode == "eager":
         return False
-    if mode == "bucketed" and (world > 1 or smote or weighted or frozen):
+    eager_only = smote or weighted or frozen or contrastive
+    if mode == "bucketed" and (world > 1 or eager_only):
         found = (f"{world} processes" if world > 1 else "train.embedding_smote on" if smote
-                 else "pseudo-labelled rows (self-training)" if weighted else "train.trainable_layers set")
-        raise IntentbalError(f"train.step=bucketed: expected a single process without embedding SMOTE or "
-                             f"self-training, found {found}; set train.step=auto, which trains those with the "
-                             "eager loop")
-    return mode == "bucketed" or (device.type == "cuda" and world == 1 and not (smote or weighted or frozen))
+                 else "pseudo-labelled rows (self-training)" if weighted
+                 else "train.trainable_layers set" if frozen else "train.contrastive_weight set")
+        raise IntentbalError(f"train.step=bucketed: expected a single process without embedding SMOTE, "
+                             f"self-training, frozen layers or the contrastive term, found {found}; set "
+                             "train.step=auto, which trains those with the eager loop")
+    return mode == "bucketed" or (device.type == "cuda" and world == 1 and not eager_only)
 
 
 def widths(max_length: int) -> tuple[int, ...]:

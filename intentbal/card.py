@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from intentbal.evaluate import Report
+from intentbal.losses import weighting_of
 from intentbal.profile import tier_of
 from intentbal.recipe import describe_tau
 from intentbal.report import report_table, summary_lines
@@ -37,11 +38,12 @@ def recipe(config: Config) -> dict[str, Any]:
     local = Path(m.name_or_path).expanduser().exists() or m.name_or_path.startswith((".", "/", "~"))
     return {
         "base_model": None if local or not HUB_NAME.match(m.name_or_path) else m.name_or_path,
-        "head": m.head, "max_length": m.max_length, "weighting": t.weighting, "epochs": t.epochs,
+        "head": m.head, "max_length": m.max_length, "weighting": weighting_of(t), "epochs": t.epochs,
         "learning_rate": t.learning_rate, "batch_size": t.batch_size, "loss_adjustment": t.loss_adjustment,
         "embedding_smote": t.embedding_smote, "soup": t.soup, "seed": config.seed,
         "intent_names": t.intent_names, "description_weight": t.description_weight,
-        "description_rows": t.description_rows,
+        "description_rows": t.description_rows, "trainable_layers": t.trainable_layers,
+        "batches": t.batches, "intent_examples": t.intent_examples, "contrastive_weight": t.contrastive_weight,
         "augmentation": {"augmenters": list(a.augmenters), "target_count": a.target_count,
                          "target_fraction": a.target_fraction} if a.enabled else None,
         "max_per_intent": a.max_per_intent,
@@ -192,6 +194,12 @@ def _recipe_section(r: dict[str, Any], meta: dict[str, Any]) -> list[str]:
         rows.append(("undersampling", f"at most {r['max_per_intent']} examples per intent"))
     if r.get("embedding_smote"):
         rows.append(("embedding SMOTE", "on"))
+    if r.get("trainable_layers") is not None:
+        rows.append(("trained layers", f"the top {r['trainable_layers']} of the encoder, and the head"))
+    if r.get("batches") == "balanced":
+        rows.append(("batches", f"class-balanced, {r['intent_examples']} examples per intent"))
+    if r.get("contrastive_weight"):
+        rows.append(("balanced contrastive term", f"weight {r['contrastive_weight']:g}"))
     if r.get("description_weight") or r.get("description_rows"):
         rows.append(("intent descriptions", _described(r)))
     if r.get("soup", 1) > 1:

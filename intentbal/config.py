@@ -25,6 +25,7 @@ WeightScheme = Literal["none", "inverse", "sqrt_inverse", "effective_number"]
 Precision = Literal["auto", "fp32", "bf16"]
 Head = Literal["prototype", "standard"]
 StepLoop = Literal["auto", "eager", "bucketed"]
+BatchSampling = Literal["shuffled", "balanced"]
 IntentNames = Literal["auto", "off"]
 
 
@@ -150,7 +151,8 @@ class TrainConfig(Section):
     warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Share of steps with linear warm-up.")
     weighting: WeightScheme = Field(
         "inverse",
-        description="Class-weighting scheme of the loss: none, inverse, sqrt_inverse or effective_number.",
+        description="Class-weighting scheme of the loss: none, inverse, sqrt_inverse or effective_number (not "
+        "applied with batches balanced, which already show every intent equally often).",
     )
     beta: float = Field(0.999, gt=0, lt=1, description="Beta of the effective_number scheme.")
     logit_adjustment: Literal["auto"] | Annotated[float, Field(ge=0)] = Field(
@@ -180,6 +182,23 @@ class TrainConfig(Section):
         0.0, ge=0, le=1, description="Train on each described intent's description as one more row of it, weighing "
         "this much of a labelled row in the loss; 0: no such rows."
     )
+    batches: BatchSampling = Field(
+        "shuffled", description="shuffled: every row once an epoch; balanced: each batch is batch_size / "
+        "intent_examples intents drawn at random, with intent_examples rows of each drawn with replacement, so a "
+        "rare intent is seen as often as a frequent one (the class weights are then not applied)."
+    )
+    intent_examples: int = Field(
+        4, ge=1, description="With batches balanced, the rows of each intent in a batch (K of P x K)."
+    )
+    contrastive_weight: float = Field(
+        0.0, ge=0, description="Weight of a balanced supervised contrastive term next to the cross-entropy "
+        "(prototype head only): each row's normalised embedding is pulled to the batch's rows of its intent and "
+        "to its intent's vector, against every intent's rows and vector averaged per intent (Zhu et al., 2022); "
+        "0: off."
+    )
+    contrastive_temperature: float = Field(
+        0.1, gt=0, description="Temperature of the contrastive term's cosine similarities."
+    )
     embedding_smote: bool = Field(
         False, description="SMOTE in embedding space (prototype head only): every row of an intent with fewer "
         "distinct texts than the median also trains on a point between its embedding and another example's."
@@ -204,6 +223,15 @@ class TrainConfig(Section):
         "(batches padded on the device to a few fixed widths, no step waits for the host; on a GPU each width "
         "runs as a CUDA graph) or auto (bucketed on a single GPU without embedding_smote, else eager)."
     )
+
+    @model_validator(mode="after")
+    def _one_embedding_term(self) -> TrainConfig:
+        if self.contrastive_weight and self.embedding_smote:
+            raise ValueError(
+                "expected at most one of train.contrastive_weight and train.embedding_smote (both reshape the "
+                "embedding space), found both; set train.embedding_smote=false or train.contrastive_weight=0"
+            )
+        return self
 
     @field_validator("intent_names", mode="before")
     @classmethod

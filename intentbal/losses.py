@@ -1,4 +1,5 @@
-"""Class weights and the class-weighted loss: the one place the weighting lives.
+"""Class weights and the training loss (class-weighted cross-entropy, optionally with a balanced
+contrastive term): the one place the weighting lives.
 
 :class:`IntentLoss` is a ``torch.nn.Module``; it is built on first use (module ``__getattr__``)
 so that importing this module, and ``intentbal.class_weights`` with it, never imports torch.
@@ -77,6 +78,52 @@ def weighted_cross_entropy(
         return (weight * per_row).sum() / weight.sum()
 
 
+def balanced_contrastive(
+    embeddings: torch.Tensor, targets: torch.Tensor, prototypes: torch.Tensor, *, temperature: float,
+    row_weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Balanced supervised contrastive loss (Zhu et al., 2022, "Balanced Contrastive Learning for
+    Long-Tailed Visual Recognition"), in fp32 whatever autocast the caller runs.
+
+    The keys are the batch's rows and one vector per intent (``prototypes``, one row per class, so
+    every intent is present in every batch), all normalised. For row ``i`` of intent ``y``, with
+    similarities ``s_ik = z_i . k / temperature`` and ``K_c`` the keys of intent ``c`` other than ``i``::
+
+        loss_i = -mean_{p in K_y} log( exp(s_ip) / sum_c mean_{k in K_c} exp(s_ik) )
+
+    Averaging within each intent before summing over intents keeps a frequent intent's many rows
+    from dominating the denominator. The batch's loss is the mean of ``loss_i``, weighted by
+    ``row_weights`` when given.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    with torch.autocast(device_type=embeddings.device.type, enabled=False):
+        z = F.normalize(embeddings.float(), dim=-1)
+        keys = torch.cat([z, F.normalize(prototypes.float(), dim=-1)])
+        n_rows, n_classes = z.shape[0], prototypes.shape[0]
+        key_class = torch.cat([targets, torch.arange(n_classes, device=targets.device)])
+        similarity = z @ keys.T / temperature
+        other = torch.ones_like(similarity, dtype=torch.bool)
+        other[:, :n_rows].fill_diagonal_(False)
+        similarity = similarity - similarity.detach().max(dim=1, keepdim=True).values  # exp stays finite
+        of_class = F.one_hot(key_class, n_classes).float()
+        sums = (similarity.exp() * other) @ of_class
+        denominator = (sums / (other.float() @ of_class)).sum(dim=1, keepdim=True)
+        positive = (key_class.unsqueeze(0) == targets.unsqueeze(1)) & other
+        log_prob = similarity - denominator.log()
+        per_row = -(log_prob * positive).sum(dim=1) / positive.sum(dim=1)
+        if row_weights is None:
+            return per_row.mean()
+        return (row_weights.float() * per_row).sum() / row_weights.float().sum()
+
+
+def weighting_of(config: TrainConfig) -> str:
+    """The class-weighting scheme the loss applies: ``train.weighting``, or ``none`` with balanced
+    batches, which already correct for frequency (the tail is not corrected twice)."""
+    return "none" if config.batches == "balanced" else config.weighting
+
+
 def __getattr__(name: str) -> Any:
     if name == "IntentLoss":
         return _intent_loss()
@@ -105,16 +152,21 @@ def _intent_loss() -> type[Any]:
           added inside the loss only, so the raw logits learn to score intents as if they were
           equally frequent. With ``tau = 0`` ``offset`` is None.
 
+        - With ``contrastive > 0`` and the batch's ``embeddings`` and intent vectors (``prototypes``)
+          given, ``contrastive * balanced_contrastive(...)`` is added (``train.contrastive_weight``).
+
         Both are buffers (not parameters, not saved in a model): ``.to(device)`` moves them.
         """
 
         weights: torch.Tensor | None
         offset: torch.Tensor | None
 
-        def __init__(self, weights: Sequence[float] | None = None, offset: Sequence[float] | None = None) -> None:
+        def __init__(self, weights: Sequence[float] | None = None, offset: Sequence[float] | None = None, *,
+                     contrastive: float = 0.0, temperature: float = 0.1) -> None:
             super().__init__()
             self.register_buffer("weights", _tensor(weights), persistent=False)
             self.register_buffer("offset", _tensor(offset), persistent=False)
+            self.contrastive, self.temperature = contrastive, temperature
 
         @classmethod
         def from_config(
@@ -124,16 +176,22 @@ def _intent_loss() -> type[Any]:
             from intentbal.adjust import log_prior
 
             n = [counts[i] for i in intents]
-            weights = None if config.weighting == "none" else class_weights(n, scheme=config.weighting,
-                                                                            beta=config.beta)
+            scheme = weighting_of(config)
+            weights = None if scheme == "none" else class_weights(n, scheme=scheme, beta=config.beta)
             tau = config.loss_adjustment
             offset = tau * log_prior(dict(counts), intents) if tau else None
-            return cls(None if weights is None else weights.tolist(), None if offset is None else offset.tolist())
+            return cls(None if weights is None else weights.tolist(), None if offset is None else offset.tolist(),
+                       contrastive=config.contrastive_weight, temperature=config.contrastive_temperature)
 
         def forward(
-            self, logits: torch.Tensor, targets: torch.Tensor, row_weights: torch.Tensor | None = None,
+            self, logits: torch.Tensor, targets: torch.Tensor, row_weights: torch.Tensor | None = None, *,
+            embeddings: torch.Tensor | None = None, prototypes: torch.Tensor | None = None,
         ) -> torch.Tensor:
-            return weighted_cross_entropy(logits, targets, self.weights, self.offset, row_weights)
+            loss = weighted_cross_entropy(logits, targets, self.weights, self.offset, row_weights)
+            if self.contrastive and embeddings is not None and prototypes is not None:
+                loss = loss + self.contrastive * balanced_contrastive(
+                    embeddings, targets, prototypes, temperature=self.temperature, row_weights=row_weights)
+            return loss
 
     IntentLoss.__qualname__ = "IntentLoss"
     return IntentLoss

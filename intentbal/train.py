@@ -21,11 +21,11 @@ from typing import Any
 
 from intentbal import bucketed
 from intentbal.adjust import macro_recall
-from intentbal.batching import encode, pad, pad_id_of, shuffled_batches
+from intentbal.batching import balanced_batches, encode, pad, pad_id_of, shuffled_batches
 from intentbal.config import ModelConfig, TrainConfig
 from intentbal.data import IntentData
 from intentbal.errors import IntentbalError
-from intentbal.losses import class_weights
+from intentbal.losses import class_weights, weighting_of
 from intentbal.progress import Progress, note, shows_notes
 
 NOTE_SECONDS = 1.0  # the bar's running loss costs a device sync: at most one a second, and only for a bar
@@ -133,10 +133,10 @@ def fine_tune(
     meter = _LossMeter(device, rank, world)
     done, samples, elapsed, history = (checkpoint.restore(model, optimizer, scheduler, meter) if resume
                                        else (0, 0, 0.0, []))
-    step_fn = _step(distributed.wrap(_training_forward(model, smote)), loss_fn, optimizer, scheduler, device,
-                    train_config.precision)
+    step_fn = _step(distributed.wrap(_training_forward(model, smote, train_config)), loss_fn, optimizer, scheduler,
+                    device, train_config.precision)
     check = _validator(validation, tokenizer, intents, model_config.max_length, train_config.batch_size)
-    batches = shuffled_batches(ids, train_config.batch_size, torch.Generator().manual_seed(seed))
+    batches = _batches(ids, targets, train_config, torch.Generator().manual_seed(seed))
     for _ in range(done * world):  # replay the stream up to where the checkpoint stopped
         next(batches)
 
@@ -145,7 +145,8 @@ def fine_tune(
     noted = time.monotonic()
     eager_from = done + 1
     if bucketed.applies(train_config.step, device=device, world=world, smote=smote is not None,
-                        weighted=row_weights is not None, frozen=frozen is not None):  # train.step
+                        weighted=row_weights is not None, frozen=frozen is not None,
+                        contrastive=bool(train_config.contrastive_weight)):  # train.step
         ran = range(done + 1, total + 1)
         fast = bucketed.train(
             model, optimizer, scheduler, batches, ids=ids, targets=targets, pad_id=pad_id_of(tokenizer),
@@ -217,7 +218,8 @@ def _note(record: EpochRecord) -> str:
 
 def loss_weights(counts: Counter[str], intents: list[str], config: TrainConfig) -> list[float]:
     """The loss's class weights in ``intents`` order, from the counts the model trains on."""
-    return [float(w) for w in class_weights([counts[i] for i in intents], scheme=config.weighting, beta=config.beta)]
+    return [float(w) for w in class_weights([counts[i] for i in intents], scheme=weighting_of(config),
+                                            beta=config.beta)]
 
 
 def untrained(data: IntentData, *, model_config: ModelConfig, train_config: TrainConfig) -> TrainResult:
@@ -357,13 +359,29 @@ def _optimiser(model: Any, config: TrainConfig, total: int, device: Any) -> tupl
     return optimizer, scheduler
 
 
-def _training_forward(model: Any, smote: Any) -> Any:
-    """What a training step calls: the model, or with embedding SMOTE the head that adds synthetic rows."""
-    if smote is None:
-        return model
-    from intentbal.smote import SmoteHead
+def _batches(ids: list[list[int]], targets: Any, config: TrainConfig, generator: Any) -> Any:
+    """The endless stream of training batches ``train.batches`` asks for."""
+    if config.batches == "balanced":
+        return balanced_batches(targets.tolist(), config.batch_size, config.intent_examples, generator)
+    return shuffled_batches(ids, config.batch_size, generator)
 
-    return SmoteHead(model)
+
+def _training_forward(model: Any, smote: Any, config: TrainConfig) -> Any:
+    """What a training step calls: the model; with embedding SMOTE the head that adds synthetic
+    rows; with the contrastive term the head that also returns embeddings and intent vectors."""
+    if smote is not None:
+        from intentbal.smote import SmoteHead
+
+        return SmoteHead(model)
+    if config.contrastive_weight:
+        if not hasattr(model, "embed"):
+            raise IntentbalError("train.contrastive_weight: expected model.head=prototype (the term pulls "
+                                 "embeddings towards the prototype head's intent vectors), found the standard "
+                                 "head; set model.head=prototype or train.contrastive_weight=0")
+        from intentbal.contrastive import ContrastiveHead
+
+        return ContrastiveHead(model)
+    return model
 
 
 def _step(
@@ -373,6 +391,7 @@ def _step(
     import torch
 
     bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
+    contrastive = bool(getattr(loss_fn, "contrastive", 0))
 
     def step(input_ids: Any, mask: Any, target: Any, mix: tuple[Any, Any] | None = None,
              row_weight: Any = None) -> tuple[Any, Any]:
@@ -381,17 +400,19 @@ def _step(
         each row's weight in the loss (pseudo-labelled rows weigh less), None for 1."""
         input_ids, mask = input_ids.to(device, non_blocking=True), mask.to(device, non_blocking=True)
         target = target.to(device, non_blocking=True)
-        embeddings = None
+        embeddings = pooled = prototypes = None
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            if mix is None:
-                logits = forward(input_ids=input_ids, attention_mask=mask).logits
-            else:
+            if mix is not None:
                 logits, target, embeddings = forward(input_ids, mask, target, mix[0].to(device), mix[1].to(device))
+            elif contrastive:
+                logits, pooled, prototypes = forward(input_ids, mask)
+            else:
+                logits = forward(input_ids=input_ids, attention_mask=mask).logits
         if row_weight is not None:
             row_weight = row_weight.to(device, non_blocking=True)
             if mix is not None:  # the synthetic rows follow the real ones and weigh as their sources
                 row_weight = torch.cat([row_weight, row_weight[mix[1].to(device) > 0]])
-        loss = loss_fn(logits, target, row_weight)
+        loss = loss_fn(logits, target, row_weight, embeddings=pooled, prototypes=prototypes)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(forward.parameters(), 1.0)
         optimizer.step()
