@@ -1,7 +1,8 @@
 """Speed of intentbal against the plain Hugging Face Trainer path, side by side in one run.
 
   python scripts/bench_speed.py [--data data/benchmarks/banking77-lt] [--epochs 20] [--gpu]
-                                [--limit N] [--eager-too] [--repeats 3] [--write BENCHMARKS.md]
+                                [--limit N] [--eager-too] [--all-layers-too] [--repeats 3]
+                                [--write BENCHMARKS.md]
 
 Both sides train the same model (the default all-MiniLM-L6-v2) on the same rows with the same
 batch size, epochs, max length and learning rate: scripts/hf_trainer_baseline.py
@@ -11,7 +12,9 @@ wait for is measured two ways, separately: the steady-state training rate, sampl
 the epochs after the first (so start-up, warm-up and, on a GPU, the CUDA graph captures are
 excluded; null with fewer than two epochs), and the end-to-end wall time of the process (loading,
 training, predicting the test set, writing). --eager-too also trains intentbal with
-train.step=eager and reports its rates, wall time and test accuracy beside the default's. --limit N
+train.step=eager and reports its rates, wall time and test accuracy beside the default's;
+--all-layers-too likewise with train.trainable_layers=null, so every layer trains, as in the
+baseline (the same work per step, where the default recipe trains the top layers only). --limit N
 trains and predicts a seeded sample of N rows of each split, for a quick run on a CPU.
 Then, on the model intentbal trained: batch prediction with the baseline's plain
 `model(**tokenizer(batch))` loop against IntentClassifier.predict on torch and, after
@@ -59,6 +62,8 @@ def main() -> None:
     ap.add_argument("--model", type=Path, help="model folder (default: the embedded all-MiniLM-L6-v2)")
     ap.add_argument("--limit", type=int, help="a seeded sample of this many rows of train and of test")
     ap.add_argument("--eager-too", action="store_true", help="also train intentbal with train.step=eager")
+    ap.add_argument("--all-layers-too", action="store_true",
+                    help="also train intentbal with every layer trainable (train.trainable_layers=null)")
     ap.add_argument("--repeats", type=int, default=3, help="batch prediction: best of this many timed runs")
     ap.add_argument("--write", type=Path, help="Markdown file whose speed section is replaced")
     ap.add_argument("--timed-train", type=Path, help=argparse.SUPPRESS)  # the child process of one intentbal run
@@ -76,6 +81,8 @@ def main() -> None:
         ours = train_intentbal(a, model, data, tmp / "ib")
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         eager = train_intentbal(a, model, data, tmp / "ib-eager", step="eager") if a.eager_too else None
+        full = (train_intentbal(a, model, data, tmp / "ib-all", extra={"train.trainable_layers": "null"})
+                if a.all_layers_too else None)
         base = train_baseline(a, model, data, tmp / "base.csv")
         texts = read_texts(data / "test.csv")
         predict = compare_prediction(tmp / "ib" / "model", texts, a.max_length, repeats=a.repeats)
@@ -90,6 +97,8 @@ def main() -> None:
         "intentbal_step": ours["step"],
         "intentbal_test_accuracy": ours["test_accuracy"],
         "intentbal_eager_step": eager,
+        "intentbal_all_layers": full,
+        "all_layers_train_speedup": ratio(full["steady_samples_per_second"], steady["baseline"]) if full else None,
         "predict_sentences_per_second": predict["throughput"],
         "predict_speedup": predict["speedup"],
         "latency_ms": predict["latency_ms"],
@@ -121,12 +130,15 @@ def sample(data: Path, folder: Path, n: int) -> Path:
     return folder
 
 
-def train_intentbal(a: argparse.Namespace, model: Path, data: Path, out: Path, *, step: str = "auto") -> dict:
+def train_intentbal(a: argparse.Namespace, model: Path, data: Path, out: Path, *, step: str = "auto",
+                    extra: dict[str, str] | None = None) -> dict:
     """``intentbal train`` in a process of its own, through :func:`timed_train`: its training metrics,
-    its wall time, the steady-state rate after the first epoch, and its test accuracy."""
+    its wall time, the steady-state rate after the first epoch, and its test accuracy. ``extra``:
+    more config overrides."""
     sets = {"train.epochs": a.epochs, "train.batch_size": a.batch_size, "train.learning_rate": a.lr,
             "model.max_length": a.max_length, "augment.enabled": "false", "model.name_or_path": str(model),
-            "train.logit_adjustment": 0, "train.save_steps": 0, "evaluate.plots": "false", "train.step": step}
+            "train.logit_adjustment": 0, "train.save_steps": 0, "evaluate.plots": "false", "train.step": step,
+            **(extra or {})}
     spec = out.with_suffix(".json")
     spec.write_text(json.dumps({"sets": sets, "train": str(data / "train.csv"), "eval": str(data / "test.csv"),
                                 "output": str(out), "batch_size": a.batch_size}))
@@ -347,6 +359,12 @@ def training_rows(r: dict) -> str:
         rows += (f"| intentbal with train.step=eager: steady samples/s, wall time, test accuracy | | "
                  f"{_num(eager['steady_samples_per_second'])}, {eager['wall_seconds']:.1f} s, "
                  f"{eager['test_accuracy']:.4f} (default step: {r['intentbal_test_accuracy']:.4f}) | |\n")
+    full = r.get("intentbal_all_layers")
+    if full:
+        rows += (f"| intentbal training every layer, as the baseline does: steady samples/s (wall time, test "
+                 f"accuracy) | {_num(steady['baseline'])} | {_num(full['steady_samples_per_second'])} "
+                 f"({full['wall_seconds']:.1f} s, {full['test_accuracy']:.4f}; default: "
+                 f"{r['intentbal_test_accuracy']:.4f}) | **{_times(r['all_layers_train_speedup'])}** |\n")
     return rows
 
 

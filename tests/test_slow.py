@@ -102,8 +102,8 @@ def test_two_cpu_processes_with_torchrun(tmp_path, fast_overrides, refit):
 
 
 def test_speed_benchmark_script_runs_on_cpu(tmp_path, tiny_model):
-    """scripts/bench_speed.py, GPU flags, --limit and --eager-too included, end to end on the tiny model
-    and toy data."""
+    """scripts/bench_speed.py, GPU flags, --limit, --eager-too and --all-layers-too included, end to end
+    on the tiny model and toy data."""
     import subprocess
     import sys
 
@@ -115,7 +115,7 @@ def test_speed_benchmark_script_runs_on_cpu(tmp_path, tiny_model):
     md.write_text("# Benchmarks\n\nkept text\n")
     proc = subprocess.run([sys.executable, "scripts/bench_speed.py", "--data", str(data), "--model", str(tiny_model),
                            "--epochs", "2", "--batch-size", "8", "--max-length", "32", "--limit", "15", "--eager-too",
-                           "--gpu", "--write", str(md)],
+                           "--all-layers-too", "--gpu", "--write", str(md)],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout[proc.stdout.index("{"):])
@@ -124,6 +124,9 @@ def test_speed_benchmark_script_runs_on_cpu(tmp_path, tiny_model):
     assert result["wall_seconds"]["baseline"] > 0 and result["wall_speedup"] > 0 and result["predict_speedup"] > 0
     eager = result["intentbal_eager_step"]
     assert eager["step"] == "eager" and eager["steady_samples_per_second"] > 0 and 0 <= eager["test_accuracy"] <= 1
+    full = result["intentbal_all_layers"]
+    assert full["steady_samples_per_second"] > 0 and result["all_layers_train_speedup"] > 0
     text = md.read_text()
     assert "kept text" in text and "<!-- speed:gpu:start -->" in text and "a sample of 15 rows" in text
+    assert "intentbal training every layer, as the baseline does" in text
     assert "training samples/s, steady state" in text and "end-to-end wall time" in text and "train.step=eager" in text
