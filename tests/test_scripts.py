@@ -112,6 +112,28 @@ def test_shipped_banking77_lt_is_complete_and_consistent():
     assert "Casanueva" in readme and "scripts/make_banking77_lt.py" in readme
 
 
+def test_the_long_tailed_pool_keeps_each_intents_share_of_the_largest_training_count():
+    pool = [f"a{k}" for k in range(10)] + [f"b{k}" for k in range(10)] + ["c0", "c1", "twice", "unknown"]
+    intent_of = {t: t[0] for t in pool if t not in ("twice", "unknown")}
+    counts = {"a": 100, "b": 30, "c": 2}
+    kept = script("make_unlabeled_longtail").longtail(pool, intent_of, counts, seed=0)
+    assert sorted(kept) == sorted([f"a{k}" for k in range(10)] + ["b0", "b1", "b2", "c0"])
+    assert kept != sorted(kept)  # shuffled
+
+
+def test_the_shipped_long_tailed_pool_is_part_of_the_pool_and_as_skewed_as_train():
+    pool = {r["text"] for r in read_csv(SHIPPED / "unlabeled.csv")}
+    longtail = [r["text"] for r in read_csv(SHIPPED / "unlabeled_longtail.csv")]
+    assert len(longtail) == len(set(longtail)) == 1449 and set(longtail) <= pool  # 7,747 in the pool
+    if (SHARED / "banking77" / "train.csv").is_file():
+        intent_of = {r["text"]: r["category"] for r in read_csv(SHARED / "banking77" / "train.csv")}
+        counts = json.loads((SHIPPED / "train_counts.json").read_text())
+        kept, available = Counter(intent_of[t] for t in longtail), Counter(intent_of[t] for t in pool)
+        share = {intent: kept[intent] / n for intent, n in available.items()}
+        assert all(abs(share[i] - counts[i] / 100) <= 1 / available[i] or kept[i] == 1 for i in share)
+        assert share[min(counts, key=counts.get)] < 0.05 and max(share.values()) > 0.9
+
+
 # --- get_datasets.py --------------------------------------------------------------------------------------------
 
 
