@@ -12,7 +12,7 @@ from intentbal.errors import IntentbalError
 from intentbal.losses import IntentLoss, balanced_contrastive, weighted_cross_entropy
 from intentbal.train import fine_tune
 
-from conftest import one_line_error, run_cli, set_args, toy_csv, toy_data  # noqa: F401  (toy_csv: fixture)
+from conftest import one_line_error, run_cli, set_args, toy_data
 
 
 def test_a_balanced_batch_is_p_intents_times_k_rows_of_each():
@@ -53,12 +53,11 @@ def _by_hand(z, targets, prototypes, temperature):
     total = 0.0
     for i in range(len(z)):
         others = [(k, c) for k, c, j in keys if j != i]
-        def s(k):
-            return math.exp(float(z[i] @ k) / temperature)
-        denominator = sum(sum(s(k) for k, c in others if c == cls) / sum(1 for _, c in others if c == cls)
+        e = [(math.exp(float(z[i] @ k) / temperature), c) for k, c in others]
+        denominator = sum(sum(x for x, c in e if c == cls) / sum(1 for _, c in e if c == cls)
                           for cls in range(len(protos)))
-        positives = [k for k, c in others if c == int(targets[i])]
-        total += -sum(math.log(s(k) / denominator) for k in positives) / len(positives)
+        positives = [x for x, c in e if c == int(targets[i])]
+        total += -sum(math.log(x / denominator) for x in positives) / len(positives)
     return total / len(z)
 
 
