@@ -10,8 +10,8 @@ is read from a table on the device, gradients are clipped without reading their 
 the losses stay on the device. On CUDA each width's step, fused AdamW included, is captured once as
 a CUDA graph after a few real eager steps and replayed from then on.
 
-Every step trains on the rows the eager loop would (the same
-:func:`intentbal.batching.shuffled_batches` stream), with the same learning rates; with dropout
+Every step trains on the rows the eager loop would (the same stream of batches, shuffled or
+balanced), with the same learning rates; with dropout
 off both loops give the same losses and weights on the CPU, to rounding. Checkpoints are written in
 the eager loop's format (a resume keeps the run's ``train.step``: the checkpoint's fingerprint
 holds it).

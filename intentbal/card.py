@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from intentbal.evaluate import Report
-from intentbal.losses import weighting_of
+from intentbal.losses import loss_adjustment_of, weighting_of
 from intentbal.profile import tier_of
 from intentbal.recipe import describe_tau
 from intentbal.report import report_table, summary_lines
@@ -39,7 +39,7 @@ def recipe(config: Config) -> dict[str, Any]:
     return {
         "base_model": None if local or not HUB_NAME.match(m.name_or_path) else m.name_or_path,
         "head": m.head, "max_length": m.max_length, "weighting": weighting_of(t), "epochs": t.epochs,
-        "learning_rate": t.learning_rate, "batch_size": t.batch_size, "loss_adjustment": t.loss_adjustment,
+        "learning_rate": t.learning_rate, "batch_size": t.batch_size, "loss_adjustment": loss_adjustment_of(t),
         "embedding_smote": t.embedding_smote, "soup": t.soup, "seed": config.seed,
         "intent_names": t.intent_names, "description_weight": t.description_weight,
         "description_rows": t.description_rows, "trainable_layers": t.trainable_layers,
@@ -195,7 +195,8 @@ def _recipe_section(r: dict[str, Any], meta: dict[str, Any]) -> list[str]:
     if r.get("embedding_smote"):
         rows.append(("embedding SMOTE", "on"))
     if r.get("trainable_layers") is not None:
-        rows.append(("trained layers", f"the top {r['trainable_layers']} of the encoder, and the head"))
+        rows.append(("trained layers", f"the encoder's top {r['trainable_layers']} (all of them if it has no more) "
+                     "and the head"))
     if r.get("batches") == "balanced":
         rows.append(("batches", f"class-balanced, {r['intent_examples']} examples per intent"))
     if r.get("contrastive_weight"):

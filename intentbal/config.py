@@ -139,12 +139,13 @@ class ModelConfig(Section):
 
 
 class TrainConfig(Section):
-    epochs: float = Field(20, gt=0, description="Passes over the (augmented) training data.")
+    epochs: float = Field(10, gt=0, description="Passes over the (augmented) training data.")
     batch_size: int = Field(32, ge=1, description="Examples per optimisation step.")
     trainable_layers: int | None = Field(
-        None, ge=0, description="Train only this many top layers of the encoder (and the head); the embeddings "
+        3, ge=0, description="Train only this many top layers of the encoder (and the head); the embeddings "
         "and the layers below are frozen and, in BERT-family encoders (BERT, MiniLM, RoBERTa), run once per "
-        "training row and cached, so each step runs only the top layers. null trains every layer."
+        "training row and cached, so each step runs only the top layers. null (or at least the encoder's depth) "
+        "trains every layer."
     )
     learning_rate: float = Field(2e-4, gt=0, description="Peak AdamW learning rate.")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (not on biases, norms).")
@@ -163,7 +164,7 @@ class TrainConfig(Section):
     loss_adjustment: float = Field(
         0.0, ge=0, description="Logit-adjusted training loss (Menon et al., 2021): the loss sees the logits plus "
         "this tau times the log prior, so the model learns balanced scores; 0 turns it off. Usually with "
-        "weighting none."
+        "weighting none; not applied with batches balanced."
     )
     prototype_init: bool = Field(
         True, description="With the prototype head, start each intent's vector at its examples' mean embedding "
@@ -223,6 +224,16 @@ class TrainConfig(Section):
         "(batches padded on the device to a few fixed widths, no step waits for the host; on a GPU each width "
         "runs as a CUDA graph) or auto (bucketed on a single GPU without embedding_smote, else eager)."
     )
+
+    @model_validator(mode="after")
+    def _intents_per_batch(self) -> TrainConfig:
+        if self.batches == "balanced" and self.batch_size < 2 * self.intent_examples:
+            raise ValueError(
+                f"with train.batches=balanced, expected train.batch_size at least twice train.intent_examples "
+                f"(two intents or more in a batch), found batch_size {self.batch_size} and intent_examples "
+                f"{self.intent_examples}; raise train.batch_size or lower train.intent_examples"
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_embedding_term(self) -> TrainConfig:

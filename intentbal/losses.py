@@ -103,16 +103,16 @@ def balanced_contrastive(
         keys = torch.cat([z, F.normalize(prototypes.float(), dim=-1)])
         n_rows, n_classes = z.shape[0], prototypes.shape[0]
         key_class = torch.cat([targets, torch.arange(n_classes, device=targets.device)])
-        similarity = z @ keys.T / temperature
-        other = torch.ones_like(similarity, dtype=torch.bool)
+        other = torch.ones(n_rows, n_rows + n_classes, dtype=torch.bool, device=z.device)
         other[:, :n_rows].fill_diagonal_(False)
-        similarity = similarity - similarity.detach().max(dim=1, keepdim=True).values  # exp stays finite
+        # self is masked before taking the max, so one term of each row's sum is exp(0): no underflow to 0
+        similarity = (z @ keys.T / temperature).masked_fill(~other, float("-inf"))
+        similarity = similarity - similarity.detach().max(dim=1, keepdim=True).values
         of_class = F.one_hot(key_class, n_classes).float()
-        sums = (similarity.exp() * other) @ of_class
-        denominator = (sums / (other.float() @ of_class)).sum(dim=1, keepdim=True)
+        denominator = ((similarity.exp() @ of_class) / (other.float() @ of_class)).sum(dim=1, keepdim=True)
         positive = (key_class.unsqueeze(0) == targets.unsqueeze(1)) & other
-        log_prob = similarity - denominator.log()
-        per_row = -(log_prob * positive).sum(dim=1) / positive.sum(dim=1)
+        log_prob = (similarity - denominator.log()).masked_fill(~positive, 0.0)
+        per_row = -log_prob.sum(dim=1) / positive.sum(dim=1)
         if row_weights is None:
             return per_row.mean()
         return (row_weights.float() * per_row).sum() / row_weights.float().sum()
@@ -122,6 +122,12 @@ def weighting_of(config: TrainConfig) -> str:
     """The class-weighting scheme the loss applies: ``train.weighting``, or ``none`` with balanced
     batches, which already correct for frequency (the tail is not corrected twice)."""
     return "none" if config.batches == "balanced" else config.weighting
+
+
+def loss_adjustment_of(config: TrainConfig) -> float:
+    """The logit-adjusted loss's tau: ``train.loss_adjustment``, or 0 with balanced batches, whose
+    intents the model already sees equally often."""
+    return 0.0 if config.batches == "balanced" else config.loss_adjustment
 
 
 def __getattr__(name: str) -> Any:
@@ -178,7 +184,7 @@ def _intent_loss() -> type[Any]:
             n = [counts[i] for i in intents]
             scheme = weighting_of(config)
             weights = None if scheme == "none" else class_weights(n, scheme=scheme, beta=config.beta)
-            tau = config.loss_adjustment
+            tau = loss_adjustment_of(config)
             offset = tau * log_prior(dict(counts), intents) if tau else None
             return cls(None if weights is None else weights.tolist(), None if offset is None else offset.tolist(),
                        contrastive=config.contrastive_weight, temperature=config.contrastive_temperature)

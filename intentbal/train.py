@@ -89,7 +89,7 @@ def fine_tune(
 ) -> TrainResult:
     """Fine-tune ``model_config.name_or_path`` on ``data`` and return the trained model.
 
-    Class weights follow ``train_config.weighting`` and are computed from the counts in
+    Class weights follow ``train_config.weighting`` (none with balanced batches) and are computed from the counts in
     ``data`` -- the rows the model actually trains on, augmented ones included. With a
     ``checkpoint_dir`` and ``train_config.save_steps > 0`` the state is saved there every
     ``save_steps`` steps; ``resume=True`` continues from it (same data, config and seed).
