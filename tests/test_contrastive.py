@@ -30,7 +30,7 @@ def test_balanced_batches_show_every_intent_equally_often_whatever_its_count():
     seen = Counter(targets[i] for _ in range(2000) for i in next(stream))
     assert all(abs(n / 8000 - 1 / 4) < 0.02 for n in seen.values()), seen
     # rows are drawn with replacement: the one-example intent appears twice in its batches
-    assert seen[3] > 1000
+    assert seen[3] > 1800  # each of its batches holds it twice
 
 
 def test_balanced_batches_take_every_intent_when_there_are_fewer_than_a_batch_holds():
@@ -106,10 +106,20 @@ def test_the_contrastive_loss_reaches_the_intent_vectors_and_stays_fp32_under_bf
     assert loss.item() == pytest.approx(full.item(), rel=1e-5)
 
 
+def test_the_contrastive_loss_keeps_finite_gradients_at_small_temperatures():
+    z = torch.tensor([[1.0, 0.0], [-1.0, 0.05]], requires_grad=True)
+    prototypes = torch.tensor([[-1.0, 0.1], [0.0, 1.0]], requires_grad=True)
+    for temperature in (0.01, 0.001):
+        loss = balanced_contrastive(z, torch.tensor([0, 1]), prototypes, temperature=temperature)
+        loss.backward()
+        assert torch.isfinite(loss) and torch.isfinite(z.grad).all() and torch.isfinite(prototypes.grad).all()
+        z.grad = prototypes.grad = None
+
+
 def test_the_loss_adds_the_weighted_contrastive_term_and_balanced_batches_drop_the_class_weights():
-    config = TrainConfig(batches="balanced", contrastive_weight=0.3, contrastive_temperature=0.2)
+    config = TrainConfig(batches="balanced", contrastive_weight=0.3, contrastive_temperature=0.2, loss_adjustment=1)
     loss = IntentLoss.from_config(config, {"a": 9, "b": 1}, ["a", "b"])
-    assert loss.weights is None  # the batches already balance the intents
+    assert loss.weights is None and loss.offset is None  # the batches already balance the intents
     torch.manual_seed(3)
     logits, targets, z, prototypes = torch.randn(4, 2), torch.tensor([0, 1, 0, 1]), torch.randn(4, 5), torch.randn(2, 5)
     expected = (weighted_cross_entropy(logits, targets, None)
@@ -131,7 +141,7 @@ def test_fine_tune_with_balanced_batches_and_the_contrastive_term(tiny_model, mo
         return real_ce(logits, targets, weights, offset, rows)
 
     def bc(embeddings, targets, prototypes, **kwargs):
-        terms.append((embeddings.shape, prototypes.shape, prototypes.requires_grad))
+        terms.append((embeddings.shape, prototypes.shape, prototypes.requires_grad and embeddings.requires_grad))
         return real_bc(embeddings, targets, prototypes, **kwargs)
 
     monkeypatch.setattr(losses, "weighted_cross_entropy", ce)
@@ -160,6 +170,23 @@ def test_a_resumed_balanced_run_is_the_uninterrupted_one(tiny_model, tmp_path):
     assert resumed.resumed_from == 8
     for (name, p), q in zip(first.model.named_parameters(), resumed.model.parameters()):
         assert torch.allclose(p, q, atol=1e-6), name
+
+
+def test_balanced_batches_train_through_the_bucketed_loop_too(tiny_model):
+    config = TrainConfig(epochs=1, batch_size=8, batches="balanced", intent_examples=2, step="bucketed")
+    result = fine_tune(toy_data(), model_config=ModelConfig(name_or_path=str(tiny_model), max_length=32),
+                       train_config=config, seed=0)
+    assert result.train_samples == result.steps * 8 and math.isfinite(result.history[-1].loss)
+
+
+@pytest.mark.parametrize("batch_size, per_intent", [(4, 4), (8, 5)])
+def test_a_balanced_batch_needs_room_for_two_intents(batch_size, per_intent):
+    from intentbal.config import load_config
+
+    with pytest.raises(IntentbalError, match="expected train.batch_size at least twice train.intent_examples"):
+        load_config(overrides=["train.batches=balanced", f"train.batch_size={batch_size}",
+                               f"train.intent_examples={per_intent}"])
+    assert load_config(overrides=[f"train.batch_size={batch_size}", f"train.intent_examples={per_intent}"])
 
 
 def test_the_contrastive_term_needs_the_prototype_head(tiny_model):
