@@ -33,6 +33,8 @@ from collections import Counter
 from pathlib import Path
 from statistics import NormalDist
 
+from bench_speed import cpu_name  # the same machine description as the speed benchmark
+
 ROOT = Path(__file__).resolve().parent.parent
 SYLLABLES = ["ka", "lo", "mi", "te", "ru", "sa", "po", "ne", "vi", "da", "qu", "zo", "fe", "bi", "xu", "ga",
              "hi", "ju", "wa", "yo", "tra", "ble", "sno", "pri", "dre", "glo", "cru", "fla"]
@@ -199,14 +201,7 @@ def file_sizes(run: Path, report: Path) -> dict[str, float]:
 
 
 def machine() -> dict[str, object]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return {"cores": os.cpu_count(), "cpu": cpu, "ram_gb": round(ram, 1), "python": platform.python_version()}
 

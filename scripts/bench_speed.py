@@ -295,19 +295,23 @@ def latency(clf: IntentClassifier, texts: list[str]) -> dict[str, float]:
             "p95": round(sorted(latencies)[int(0.95 * len(latencies))], 2)}
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
+def cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo, else what ``platform`` knows."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> str:
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{os.cpu_count()} cores ({cpu}), {gpu}, torch {torch.__version__}, Python {platform.python_version()}"
+    return (f"{os.cpu_count()} cores ({cpu_name()}), {gpu}, torch {torch.__version__}, "
+            f"Python {platform.python_version()}")
 
 
 def onnx_rows(r: dict) -> str:
