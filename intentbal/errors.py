@@ -8,3 +8,10 @@ class IntentbalError(Exception):
     The CLI prints it without a traceback and exits with status 2. Raised in place of another
     exception, it chains it (``raise IntentbalError(...) from exc``), so ``--debug`` shows the cause.
     """
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of another library's exception, to quote inside a one-line error; its type's
+    name when it has no message."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

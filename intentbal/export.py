@@ -23,7 +23,7 @@ import numpy as np
 
 from intentbal.batching import encode, pad_arrays, pad_id_of
 from intentbal.config import ModelConfig
-from intentbal.errors import IntentbalError
+from intentbal.errors import IntentbalError, first_line
 from intentbal.loading import load_classifier
 from intentbal.outputs import atomic_file, atomic_write_text, check_output_file, json_text
 from intentbal.runtime import CHECK_FILE, ONNX_FILE, Logits, onnx_logits, require, session, torch_logits, weights_digest
@@ -116,7 +116,7 @@ def _export_graph(model: Any, tokenizer: Any, path: Path, *, max_length: int) ->
                               output_names=["logits"], dynamic_shapes={name: axes for name in INPUTS})
     except torch.onnx.errors.OnnxExporterError as exc:
         raise IntentbalError(
-            f"{path.parent}: expected a model torch.onnx can export, found an exporter error ({_first_line(exc)}); "
+            f"{path.parent}: expected a model torch.onnx can export, found an exporter error ({first_line(exc)}); "
             "keep the torch backend for this model"
         ) from exc
 
@@ -149,10 +149,6 @@ def _quiet_exporter() -> Iterator[None]:
     finally:
         logger.setLevel(level)
 
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _version(package: str) -> str:

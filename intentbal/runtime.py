@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 
 from intentbal.batching import length_sorted, pad_arrays
-from intentbal.errors import IntentbalError
+from intentbal.errors import IntentbalError, first_line
 from intentbal.loading import PICKLE_SUFFIXES, sha256_file
 from intentbal.progress import Progress
 
@@ -87,7 +87,7 @@ def session(path: Path) -> Any:
     except Exception as exc:  # onnxruntime's errors share no base class but Exception
         raise IntentbalError(
             f"{path}: expected a graph onnxruntime {ort.__version__} can load, found an error "
-            f"({_first_line(exc)}); "
+            f"({first_line(exc)}); "
             "export the model again with 'intentbal export', or use the torch backend"
         ) from exc
 
@@ -181,8 +181,3 @@ def require(*packages: str) -> Any:
     import onnxruntime
 
     return onnxruntime
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
