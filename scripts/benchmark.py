@@ -270,7 +270,8 @@ def markdown(results: dict, *, order: list[str], title: str, command: str) -> st
             continue
         val = [r["validation_macro_recall"] for r in runs if "validation_macro_recall" in r]
         cells = [_spread(val, digits=3) if len(val) == len(runs) else "-"]
-        cells += [_spread([r[m] for r in runs], digits=0 if m == "below_50" else 3) for m in METRICS]
+        count_digits = 0 if len(runs) == 1 else 1  # a mean count of intents under 50% keeps one decimal
+        cells += [_spread([r[m] for r in runs], digits=count_digits if m == "below_50" else 3) for m in METRICS]
         minutes = statistics.mean(r.get("seconds", 0) for r in runs) / 60
         lines.append(f"| {name} | {len(runs)} | " + " | ".join(cells) + f" | {minutes:.1f} |")
     return "\n".join(lines) + "\n"
