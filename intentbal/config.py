@@ -171,16 +171,16 @@ class TrainConfig(Section):
         "(else at random)."
     )
     intent_names: IntentNames = Field(
-        "off", description="auto: an intent without a description (data.descriptions) is described by its name "
+        "auto", description="auto: an intent without a description (data.descriptions) is described by its name "
         "when the name is made of words (card_arrival: 'card arrival'; ids such as intent_017 are not); off: "
         "names are never read. Used by description_weight and description_rows."
     )
     description_weight: float = Field(
-        0.0, ge=0, description="With train.prototype_init, each described intent's starting vector also counts its "
+        1.0, ge=0, description="With train.prototype_init, each described intent's starting vector also counts its "
         "description's embedding as this many examples, so a rare intent leans on its description; 0: off."
     )
     description_rows: float = Field(
-        0.0, ge=0, le=1, description="Train on each described intent's description as one more row of it, weighing "
+        1.0, ge=0, le=1, description="Train on each described intent's description as one more row of it, weighing "
         "this much of a labelled row in the loss; 0: no such rows."
     )
     batches: BatchSampling = Field(
