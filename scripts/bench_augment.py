@@ -75,19 +75,22 @@ def main() -> None:
     print(table(results))
 
 
-def train_and_score(a: argparse.Namespace, name: str, overrides: list[str], seed: int) -> dict[str, float]:
-    """Train one recipe and seed with the CLI, then score its validation predictions."""
+def train_and_score(a: argparse.Namespace, name: str, overrides: list[str], seed: int, data: Path | None = None
+                    ) -> dict[str, float]:
+    """Train one recipe and seed with the CLI on ``data`` (default --data), then score its validation
+    predictions."""
+    data = data or a.data
     folder = a.out / name / f"seed{seed}"
     sets = [*overrides, f"seed={seed}", "evaluate.plots=false", *a.sets]
-    cmd = [sys.executable, "-m", "intentbal.cli", "train", "--train", str(a.data / "train.csv"),
-           "--validation", str(a.data / "validation.csv"), "--eval", str(a.data / "validation.csv"),
+    cmd = [sys.executable, "-m", "intentbal.cli", "train", "--train", str(data / "train.csv"),
+           "--validation", str(data / "validation.csv"), "--eval", str(data / "validation.csv"),
            "--output", str(folder)]
     for value in sets:
         cmd += ["--set", value]
     env = {"OMP_NUM_THREADS": "2", "HF_HUB_OFFLINE": "1", **os.environ}
     subprocess.run(cmd, check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
     out = subprocess.run([sys.executable, str(SCORER), str(folder / "predictions.csv"), "--train",
-                          str(a.data / "train.csv")], check=True, capture_output=True, text=True)
+                          str(data / "train.csv")], check=True, capture_output=True, text=True)
     scored = {m: json.loads(out.stdout)[m] for m in METRICS}
     print(json.dumps({"recipe": name, "seed": seed, **scored}), flush=True)
     return scored

@@ -1,4 +1,5 @@
-"""Do intent names earn their place? The default against names read as words, and an opaque-id control.
+"""Do intent names earn their place? The recipe without names against names read as words, and an
+opaque-id control.
 
   python scripts/bench_describe.py [--data data/benchmarks/banking77-lt] [--out runs/bench-describe]
       [--seeds 0 1 2 3 4] [--weight 2] [--rows 0.5] [--recipes ...] [--jobs 1] [--set KEY=VALUE ...]
@@ -13,14 +14,15 @@ are for choosing between the recipes, not for reporting quality (that is test's 
 BANKING77-LT has no description file, so its intent names read as words
 (``train.intent_names=auto``: ``card_arrival`` -> "card arrival") are what is measured:
 
-- ``default``: today's recipe;
+- ``default``: today's recipe with intent names off (``train.intent_names=off``; the default reads
+  them, with weight 1 and rows 1);
 - ``names-init``: each starting prototype counts its name's embedding as --weight examples
   (``train.description_weight``);
 - ``names-rows``: each name trains as one row of its intent weighing --rows (``train.description_rows``);
 - ``names-both``: both;
 - ``ids-control``: ``names-both`` on a copy of the data whose intents are renamed to opaque ids
   (``intent_000`` ... in the order of the names, so the tail and its ties are the same intents):
-  ids are not words, so it must match ``default`` up to arithmetic noise.
+  ids are not words, so it must match ``default`` (names off) up to arithmetic noise.
 
 Extra ``--set`` values apply to every run (a smoke test: ``--seeds 0 --set train.epochs=0.05``).
 ``--jobs N`` trains N runs at once, each with OMP_NUM_THREADS=2 unless set (one H200 and 16
@@ -33,16 +35,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench_augment import METRICS, table  # the same table and measures as the augmentation benchmark
+from bench_augment import table, train_and_score  # the same runs, measures and table as the augmentation benchmark
 
 ROOT = Path(__file__).resolve().parent.parent
-SCORER = ROOT / "scripts" / "score.py"
 RECIPES = ("default", "names-init", "names-rows", "names-both", "ids-control")
 
 
@@ -62,7 +60,7 @@ def main() -> None:
 
     init, rows = f"train.description_weight={a.weight:g}", f"train.description_rows={a.rows:g}"
     recipes = {
-        "default": [],
+        "default": ["train.intent_names=off"],
         "names-init": ["train.intent_names=auto", init],
         "names-rows": ["train.intent_names=auto", rows],
         "names-both": ["train.intent_names=auto", init, rows],
@@ -100,25 +98,6 @@ def opaque_copy(data: Path, folder: Path) -> Path:
 def read_rows(path: Path) -> list[dict[str, str]]:
     with open(path, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
-
-
-def train_and_score(a: argparse.Namespace, name: str, overrides: list[str], seed: int, data: Path
-                    ) -> dict[str, float]:
-    """Train one recipe and seed with the CLI, then score its validation predictions."""
-    folder = a.out / name / f"seed{seed}"
-    sets = [*overrides, f"seed={seed}", "evaluate.plots=false", *a.sets]
-    cmd = [sys.executable, "-m", "intentbal.cli", "train", "--train", str(data / "train.csv"),
-           "--validation", str(data / "validation.csv"), "--eval", str(data / "validation.csv"),
-           "--output", str(folder)]
-    for value in sets:
-        cmd += ["--set", value]
-    env = {"OMP_NUM_THREADS": "2", "HF_HUB_OFFLINE": "1", **os.environ}
-    subprocess.run(cmd, check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
-    out = subprocess.run([sys.executable, str(SCORER), str(folder / "predictions.csv"), "--train",
-                          str(data / "train.csv")], check=True, capture_output=True, text=True)
-    scored = {m: json.loads(out.stdout)[m] for m in METRICS}
-    print(json.dumps({"recipe": name, "seed": seed, **scored}), flush=True)
-    return scored
 
 
 if __name__ == "__main__":
