@@ -391,7 +391,7 @@ def _step(
     import torch
 
     bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
-    contrastive = bool(getattr(loss_fn, "contrastive", 0))
+    contrastive = bool(loss_fn.contrastive)  # then the forward is a ContrastiveHead (_training_forward)
 
     def step(input_ids: Any, mask: Any, target: Any, mix: tuple[Any, Any] | None = None,
              row_weight: Any = None) -> tuple[Any, Any]:
