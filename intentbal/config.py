@@ -299,6 +299,18 @@ class Config(Section):
     evaluate: EvalConfig = EvalConfig()
     self_training: SelfTrainingConfig = SelfTrainingConfig()
 
+    @model_validator(mode="after")
+    def _embedding_terms_need_prototypes(self) -> Config:
+        """Refused here, before any data or model is loaded (``fine_tune`` checks the model itself)."""
+        used = [key for key, on in (("train.embedding_smote", self.train.embedding_smote),
+                                    ("train.contrastive_weight", bool(self.train.contrastive_weight))) if on]
+        if used and self.model.head != "prototype":
+            raise ValueError(
+                f"{used[0]}: expected model.head=prototype (it works on the prototype head's sentence embeddings), "
+                f"found model.head={self.model.head}; set model.head=prototype or turn {used[0]} off"
+            )
+        return self
+
 
 PATH_KEYS = (("data", "train"), ("data", "eval"), ("data", "validation"), ("data", "unlabeled"),
              ("data", "descriptions"), ("output_dir",))
@@ -444,6 +456,9 @@ def _describe(exc: ValidationError, path: Path | None) -> str:
             guess = _close_key(err["loc"])
             hint = f"did you mean {guess!r}? " if guess else ""
             problems.append(f"unknown key {key!r}; {hint}see configs/default.yaml for the keys")
+        elif err["type"] == "value_error":  # a validator's own sentence says what was expected and found
+            reason = str(err.get("ctx", {}).get("error", err["msg"]))
+            problems.append(reason if not err["loc"] else f"{key}: {reason}")
         else:
             found = err.get("input")
             shown = "" if isinstance(found, dict) else f", found {found!r}"

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from intentbal.batching import balanced_batches
-from intentbal.config import ModelConfig, TrainConfig
+from intentbal.config import ModelConfig, TrainConfig, load_config
 from intentbal.errors import IntentbalError
 from intentbal.losses import IntentLoss, balanced_contrastive, weighted_cross_entropy
 from intentbal.train import fine_tune
@@ -181,8 +181,6 @@ def test_balanced_batches_train_through_the_bucketed_loop_too(tiny_model):
 
 @pytest.mark.parametrize("batch_size, per_intent", [(4, 4), (8, 5)])
 def test_a_balanced_batch_needs_room_for_two_intents(batch_size, per_intent):
-    from intentbal.config import load_config
-
     with pytest.raises(IntentbalError, match="expected train.batch_size at least twice train.intent_examples"):
         load_config(overrides=["train.batches=balanced", f"train.batch_size={batch_size}",
                                f"train.intent_examples={per_intent}"])
@@ -202,6 +200,18 @@ def test_the_contrastive_term_and_embedding_smote_are_one_clear_error(toy_csv, t
     one_line_error(capsys, "expected at most one of train.contrastive_weight and train.embedding_smote",
                    "set train.embedding_smote=false")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("option", ["train.contrastive_weight=0.5", "train.embedding_smote=true"])
+def test_the_cli_refuses_an_embedding_term_with_the_standard_head_before_any_work(option, toy_csv, tmp_path, capsys):
+    code = run_cli("train", "--train", toy_csv, "--output", tmp_path / "run",
+                   *set_args(["model.head=standard", option]))
+    assert code != 0
+    key = option.split("=")[0]
+    one_line_error(capsys, f"config: {key}: expected model.head=prototype", "found model.head=standard",
+                   "set model.head=prototype")
+    assert not (tmp_path / "run").exists()
+    assert load_config(overrides=["model.head=standard"]).model.head == "standard"  # alone it is fine
 
 
 def test_the_bucketed_loop_refuses_the_contrastive_term():
