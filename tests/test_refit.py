@@ -142,3 +142,28 @@ def test_a_crash_during_the_refit_keeps_the_evaluated_model(tmp_path, fast_overr
         assert (resumed.output_dir / name).read_bytes() == (straight.output_dir / name).read_bytes(), name
     a, b = (weights_of(run.output_dir) for run in (resumed, straight))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_with_a_pool_the_refit_is_self_trained_by_a_teacher_refit_on_every_row(tmp_path, fast_overrides,
+                                                                               monkeypatch):
+    from intentbal import soup
+    from intentbal.config import load_config
+    from intentbal.jobs.train import train_run
+
+    pool = ["where is my parcel now", "money back please", "forgot the password", "stolen card", "track the box"]
+    data = write_csv(tmp_path / "train.csv", toy_rows())
+    unlabeled = write_csv(tmp_path / "pool.csv", [(t,) for t in pool], header=("text",))
+    config = load_config(overrides=recipe(fast_overrides, "self_training.threshold=0", "self_training.alpha=0"),
+                         values={"data.train": data, "data.unlabeled": unlabeled, "output_dir": tmp_path / "run"})
+    fits = []
+    real = soup.train_soup
+    monkeypatch.setattr(soup, "train_soup", lambda data, **kw: fits.append(len(data)) or real(data, **kw))
+    run = train_run(config)
+
+    held = run.report.summary["refit"]["held_out_rows"]
+    # the evaluated teacher and student, then the refit's own teacher on every row and its student
+    assert fits == [ROWS - held, ROWS - held + len(pool), ROWS, ROWS + len(pool)]
+    borrowed = [json.loads(line) for line in (run.output_dir / "pseudo_labels.jsonl").read_text().splitlines()]
+    assert sorted(r["text"] for r in borrowed) == sorted(pool)
+    meta = json.loads((run.output_dir / "model" / "intentbal.json").read_text())
+    assert sum(meta["pseudo_counts"].values()) == sum(run.pseudo.values()) == len(pool)

@@ -103,6 +103,9 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
     When rows of ``data.train`` were held out (for eval or validation) and ``train.refit`` is on,
     tau, the fallback threshold and the report come from the model trained without them, and
     ``model/`` holds a refit on every row of ``data.train`` (same recipe and seed, the same tau).
+    With ``data.unlabeled`` the refit is self-trained too, by a teacher refit on every row: the
+    rarest intents lose half their examples to the hold-outs, so the evaluated teacher labels
+    the pool for them worst.
     """
     from intentbal import distributed
     from intentbal.train import check_trainable
@@ -123,7 +126,7 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
                     keep=refitting, resume=resume, progress=progress if main else None)
     shipped = evaluated
     if refitting:  # the same recipe and seed on every labelled row, with the choices made above
-        shipped = fit(config, split.labelled, adjustment=evaluated.adjustment, pseudo=evaluated.pseudo,
+        shipped = fit(config, split.labelled, adjustment=evaluated.adjustment, unlabeled=unlabeled,
                       descriptions=descriptions, checkpoints=checkpoints / "refit",
                       resume=resume, progress=suffixed(progress if main else None, "(refit on all rows)"))
     metrics = TrainMetrics(shipped.metrics(), evaluated.metrics() if refitting else None, distributed.world_size())
