@@ -167,3 +167,31 @@ def test_with_a_pool_the_refit_is_self_trained_by_a_teacher_refit_on_every_row(t
     assert sorted(r["text"] for r in borrowed) == sorted(pool)
     meta = json.loads((run.output_dir / "model" / "intentbal.json").read_text())
     assert sum(meta["pseudo_counts"].values()) == sum(run.pseudo.values()) == len(pool)
+
+
+def test_a_crash_in_the_refit_student_keeps_both_teachers(tmp_path, fast_overrides, monkeypatch):
+    from intentbal import soup
+    from intentbal.config import load_config
+    from intentbal.jobs.train import checkpoint_dir, train_run
+
+    pool = ["where is my parcel now", "money back please", "forgot the password"]
+    data = write_csv(tmp_path / "train.csv", toy_rows())
+    unlabeled = write_csv(tmp_path / "pool.csv", [(t,) for t in pool], header=("text",))
+    config = load_config(overrides=recipe(fast_overrides, "self_training.threshold=0", "train.save_steps=2"),
+                         values={"data.train": data, "data.unlabeled": unlabeled, "output_dir": tmp_path / "run"})
+
+    def crash(stage, done, total):
+        if stage.endswith("(refit on all rows)") and "(teacher)" not in stage and done == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_run(config, progress=crash)
+    kept = checkpoint_dir(config.output_dir)
+    for name in ("evaluated-teacher", "evaluated", "refit-teacher"):
+        assert (kept / f"{name}.safetensors").is_file(), name
+    fits = []
+    real = soup.train_soup
+    monkeypatch.setattr(soup, "train_soup", lambda data, **kw: fits.append(len(data)) or real(data, **kw))
+    resumed = train_run(config, resume=True)
+    assert fits == [ROWS + len(pool)], "only the refit's student is trained again"
+    assert sum(resumed.pseudo.values()) == len(pool) and not kept.exists()
