@@ -102,13 +102,13 @@ def _front_matter(name: str, r: dict[str, Any], report: Report | None, eval_name
     if report is not None:
         s = report.summary
         metrics = [
-            {"type": "accuracy", "value": round(s["accuracy"], 4), "name": "accuracy"},
-            {"type": "f1", "value": round(s["macro_f1"], 4), "name": "macro-F1", "args": {"average": "macro"}},
-            {"type": "recall", "value": round(s["macro_recall"], 4), "name": "macro recall",
+            {"type": "accuracy", "value": round(s.accuracy, 4), "name": "accuracy"},
+            {"type": "f1", "value": round(s.macro_f1, 4), "name": "macro-F1", "args": {"average": "macro"}},
+            {"type": "recall", "value": round(s.macro_recall, 4), "name": "macro recall",
              "args": {"average": "macro"}},
-            {"type": "recall", "value": round(s["tail_recall"], 4),
-             "name": f"tail recall ({len(s['tail_intents'])} intents with fewest training examples)"},
-            {"type": "recall", "value": round(s["worst_recall"], 4), "name": f"worst recall ({s['worst_intent']})"},
+            {"type": "recall", "value": round(s.tail_recall, 4),
+             "name": f"tail recall ({len(s.tail_intents)} intents with fewest training examples)"},
+            {"type": "recall", "value": round(s.worst_recall, 4), "name": f"worst recall ({s.worst_intent})"},
         ]
         front["model-index"] = [{"name": name, "results": [{
             "task": {"type": "text-classification", "name": "Intent classification"},
@@ -160,8 +160,8 @@ def _evaluation_section(report: Report | None, eval_name: str | None) -> list[st
         f"## Evaluation on `{eval_name}`", "",
         *[f"- {line}" for line in summary_lines(report)], "",
         f"Intents rarest first; recall with its 95% Wilson interval. Status against recall "
-        f"{s['recall_threshold']:.2f}: `FAIL` when the whole interval lies under it, `AT RISK` when it straddles "
-        f"it, `too few` under {s['min_support']} eval examples, `n/a` without any.", "",
+        f"{s.recall_threshold:.2f}: `FAIL` when the whole interval lies under it, `AT RISK` when it straddles "
+        f"it, `too few` under {s.min_support} eval examples, `n/a` without any.", "",
         report_table(report, markdown=True), "",
     ]
 
@@ -259,19 +259,19 @@ def _limitations_section(report: Report | None, eval_name: str | None, max_lengt
                      "--model path/to/model --data TEST --output EVAL --update-card` to add the evaluation.")
     else:
         s = report.summary
-        lines.append(f"- Every number above was measured on `{eval_name}` ({s['n']} examples) and holds for data "
+        lines.append(f"- Every number above was measured on `{eval_name}` ({s.n} examples) and holds for data "
                      "like it, not necessarily for the traffic the model will meet.")
         groups = [
-            ("failing", f"Failing (the whole recall interval under {s['recall_threshold']:.2f})"),
-            ("at_risk", f"At risk (the recall interval straddles {s['recall_threshold']:.2f})"),
-            ("insufficient_evidence", f"Too little evidence (fewer than {s['min_support']} eval examples: shown, "
+            ("failing", f"Failing (the whole recall interval under {s.recall_threshold:.2f})"),
+            ("at_risk", f"At risk (the recall interval straddles {s.recall_threshold:.2f})"),
+            ("insufficient_evidence", f"Too little evidence (fewer than {s.min_support} eval examples: shown, "
                                       "not judged)"),
             ("not_evaluable", "Not evaluable (no eval examples)"),
             ("unseen_in_train", "Never seen in training (the model cannot predict them)"),
         ]
         for key, label in groups:
-            if s.get(key):
-                lines.append(f"- {label}: {', '.join(s[key])}.")
+            if getattr(s, key):
+                lines.append(f"- {label}: {', '.join(getattr(s, key))}.")
     lines.append("- The model always answers with one of its intents; route low-confidence answers to a fallback "
                  "(the evaluation's `fallback` section weighs what a threshold costs each intent).")
     if max_length:

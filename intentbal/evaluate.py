@@ -44,12 +44,50 @@ class IntentMetrics:
 
 
 @dataclass(frozen=True)
+class Summary:
+    """A report's headline numbers: means over the evaluated intents (``None``: nothing to average,
+    never 0), the tail (the third of them with the fewest training examples) and the verdicts."""
+
+    n: int
+    accuracy: float
+    macro_f1: float
+    macro_recall: float
+    tail_recall: float
+    worst_recall: float
+    worst_intent: str
+    recall_threshold: float
+    below_threshold: int
+    intents_evaluated: int
+    tail_intents: list[str]
+    not_evaluable: list[str]
+    unseen_in_train: list[str]
+    macro_roc_auc: float | None
+    macro_average_precision: float | None
+    min_support: int
+    failing: list[str]
+    at_risk: list[str]
+    insufficient_evidence: list[str]
+    # what scoring a model adds (see intentbal.jobs.evaluate.score)
+    oos_examples: int | None = None
+    fallback_threshold: float | None = None
+    oos_caught: float | None = None  # share of out-of-scope inputs the fallback threshold catches
+    overlap: dict[str, Any] | None = None  # eval texts also in training (intentbal.overlap)
+    refit: dict[str, Any] | None = None  # when the shipped model was refit on every row after this report
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if self.refit is None:
+            del d["refit"]
+        return d
+
+
+@dataclass(frozen=True)
 class Report:
-    summary: dict[str, Any]
+    summary: Summary
     intents: list[IntentMetrics]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"summary": self.summary, "intents": [asdict(m) for m in self.intents]}
+        return {"summary": self.summary.to_dict(), "intents": [asdict(m) for m in self.intents]}
 
 
 def wilson_interval(successes: int, n: int, *, z: float = Z95) -> list[float] | None:
@@ -202,32 +240,33 @@ def _auc_ap(ranked: np.ndarray, positive: np.ndarray, n: int) -> tuple[float, fl
 
 def _summary(
     rows: list[IntentMetrics], gold: Sequence[str], predicted: Sequence[str], threshold: float, min_support: int
-) -> dict[str, Any]:
+) -> Summary:
     judged = [r for r in rows if r.recall is not None]  # already rarest first
     tail = judged[: max(1, len(judged) // TAIL_SHARE)]
-    worst = min(judged, key=lambda r: (r.recall, r.train_count, r.intent))
+    worst_recall, worst = min(((r.recall, r) for r in judged if r.recall is not None),
+                              key=lambda pair: (pair[0], pair[1].train_count, pair[1].intent))
     ranked = [r for r in rows if r.roc_auc is not None]
     by_status: dict[str, list[str]] = defaultdict(list)
     for r in rows:
         by_status[r.status].append(r.intent)
-    return {
-        "n": len(gold),
-        "accuracy": sum(g == p for g, p in zip(gold, predicted)) / len(gold),
-        "macro_f1": _mean([r.f1 for r in judged]),
-        "macro_recall": _mean([r.recall for r in judged]),
-        "tail_recall": _mean([r.recall for r in tail]),
-        "worst_recall": worst.recall,
-        "worst_intent": worst.intent,
-        "recall_threshold": threshold,
-        "below_threshold": sum(r.flagged for r in judged),
-        "intents_evaluated": len(judged),
-        "tail_intents": [r.intent for r in tail],
-        "not_evaluable": [r.intent for r in rows if r.recall is None],
-        "unseen_in_train": [r.intent for r in rows if r.train_count == 0],
-        "macro_roc_auc": _mean([r.roc_auc for r in ranked]) if ranked else None,
-        "macro_average_precision": _mean([r.average_precision for r in ranked]) if ranked else None,
-        "min_support": min_support,
-        "failing": by_status["fail"],
-        "at_risk": by_status["at_risk"],
-        "insufficient_evidence": by_status["insufficient_evidence"],
-    }
+    return Summary(
+        n=len(gold),
+        accuracy=sum(g == p for g, p in zip(gold, predicted)) / len(gold),
+        macro_f1=_mean([r.f1 for r in judged]),
+        macro_recall=_mean([r.recall for r in judged]),
+        tail_recall=_mean([r.recall for r in tail]),
+        worst_recall=worst_recall,
+        worst_intent=worst.intent,
+        recall_threshold=threshold,
+        below_threshold=sum(r.flagged for r in judged),
+        intents_evaluated=len(judged),
+        tail_intents=[r.intent for r in tail],
+        not_evaluable=[r.intent for r in rows if r.recall is None],
+        unseen_in_train=[r.intent for r in rows if r.train_count == 0],
+        macro_roc_auc=_mean([r.roc_auc for r in ranked]) if ranked else None,
+        macro_average_precision=_mean([r.average_precision for r in ranked]) if ranked else None,
+        min_support=min_support,
+        failing=by_status["fail"],
+        at_risk=by_status["at_risk"],
+        insufficient_evidence=by_status["insufficient_evidence"],
+    )

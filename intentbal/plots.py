@@ -65,7 +65,7 @@ def recall_vs_count(report: Report) -> bytes:
         centres, means = binned_mean([max(m.train_count, 0.8) for m in rows],
                                      [m.recall for m in rows if m.recall is not None])
         ax.plot(centres, means, color="black", lw=2, marker="s", ms=4, label="mean recall per count bin")
-    ax.axhline(report.summary["recall_threshold"], color="#555", ls="--", lw=1, label="threshold")
+    ax.axhline(report.summary.recall_threshold, color="#555", ls="--", lw=1, label="threshold")
     ax.set_xscale("log")
     ax.set_xlabel("training examples (log scale)")
     ax.set_ylabel("recall" if many else "recall (95% Wilson interval)")

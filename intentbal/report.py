@@ -46,35 +46,35 @@ def summary_lines(report: Report) -> list[str]:
     """The summary for a terminal; with out-of-scope examples the scores are in-scope ones, and a
     line says what the fallback threshold catches."""
     s = report.summary
-    oos = s.get("oos_examples") or 0
+    oos = s.oos_examples or 0
     lines = [
-        f"{'in-scope accuracy' if oos else 'accuracy'} {s['accuracy']:.3f}   macro-F1 {s['macro_f1']:.3f}   "
-        f"macro recall {s['macro_recall']:.3f}",
-        f"tail recall {s['tail_recall']:.3f} (the {len(s['tail_intents'])} intents with fewest training examples)",
-        f"worst recall {s['worst_recall']:.3f} ({s['worst_intent']});   "
-        f"{s['below_threshold']} of {s['intents_evaluated']} intents under {s['recall_threshold']:.2f} recall",
+        f"{'in-scope accuracy' if oos else 'accuracy'} {s.accuracy:.3f}   macro-F1 {s.macro_f1:.3f}   "
+        f"macro recall {s.macro_recall:.3f}",
+        f"tail recall {s.tail_recall:.3f} (the {len(s.tail_intents)} intents with fewest training examples)",
+        f"worst recall {s.worst_recall:.3f} ({s.worst_intent});   "
+        f"{s.below_threshold} of {s.intents_evaluated} intents under {s.recall_threshold:.2f} recall",
     ]
-    if s.get("macro_roc_auc") is not None:
-        lines.append(f"macro ROC-AUC {s['macro_roc_auc']:.3f}   "
-                     f"macro average precision {s['macro_average_precision']:.3f}")
+    if s.macro_roc_auc is not None:
+        lines.append(f"macro ROC-AUC {s.macro_roc_auc:.3f}   "
+                     f"macro average precision {s.macro_average_precision:.3f}")
     named = (("failing", "failing"), ("at_risk", "at risk"), ("insufficient_evidence", "with too few eval examples"))
-    verdicts = [f"{len(s[k])} {label}" for k, label in named if s.get(k)]
+    verdicts = [f"{len(getattr(s, k))} {label}" for k, label in named if getattr(s, k)]
     if verdicts:
-        lines.append(f"recall interval vs {s['recall_threshold']:.2f}: " + ", ".join(verdicts)
-                     + (f" (fewer than {s['min_support']})" if s.get("insufficient_evidence") else ""))
-    if oos and s.get("oos_caught") is not None:
-        lines.append(f"out of scope: fallback threshold {s['fallback_threshold']:.2f} catches "
-                     f"{s['oos_caught']:.1%} of {oos} out-of-scope inputs")
-    if s["not_evaluable"]:
-        lines.append(f"not evaluable (no eval examples): {listing(s['not_evaluable'], see='report.json')}")
-    if s["unseen_in_train"]:
-        lines.append(f"eval intents never seen in training: {listing(s['unseen_in_train'], see='report.json')}")
-    overlap = overlap_warning(Overlap(**s["overlap"]), see="report.json") if s.get("overlap") else None
+        lines.append(f"recall interval vs {s.recall_threshold:.2f}: " + ", ".join(verdicts)
+                     + (f" (fewer than {s.min_support})" if s.insufficient_evidence else ""))
+    if oos and s.oos_caught is not None:
+        lines.append(f"out of scope: fallback threshold {s.fallback_threshold:.2f} catches "
+                     f"{s.oos_caught:.1%} of {oos} out-of-scope inputs")
+    if s.not_evaluable:
+        lines.append(f"not evaluable (no eval examples): {listing(s.not_evaluable, see='report.json')}")
+    if s.unseen_in_train:
+        lines.append(f"eval intents never seen in training: {listing(s.unseen_in_train, see='report.json')}")
+    overlap = overlap_warning(Overlap(**s.overlap), see="report.json") if s.overlap else None
     if overlap:
         lines.append(f"warning: {overlap}")
-    if s.get("refit"):
-        lines.append(f"measured on the model trained without the {s['refit']['held_out_rows']} held-out rows; "
-                     f"the shipped model was then refit on all {s['refit']['rows']} training rows")
+    if s.refit:
+        lines.append(f"measured on the model trained without the {s.refit['held_out_rows']} held-out rows; "
+                     f"the shipped model was then refit on all {s.refit['rows']} training rows")
     return lines
 
 
@@ -83,9 +83,9 @@ def report_markdown(report: Report, *, title: str = "intentbal report", figures:
     parts = [f"# {title}", "", *[f"- {line}" for line in summary_lines(report)], ""]
     parts += [f"![{name}](plots/{name}.png)" for name in figures] + ([""] if figures else [])
     parts += [
-        f"Intents rarest first. Status against recall {report.summary['recall_threshold']:.2f}: `FAIL` when the "
+        f"Intents rarest first. Status against recall {report.summary.recall_threshold:.2f}: `FAIL` when the "
         "whole 95% interval lies under it, `AT RISK` when the interval straddles it, `too few` under "
-        f"{report.summary['min_support']} eval examples, `n/a` without any.",
+        f"{report.summary.min_support} eval examples, `n/a` without any.",
         "",
         report_table(report, markdown=True),
     ]

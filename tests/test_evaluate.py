@@ -28,13 +28,13 @@ def test_numbers_match_scikit_learn(seed):
         assert rows[intent].f1 == pytest.approx(f[i])
         assert rows[intent].support == s[i]
     summary = report.summary
-    assert summary["accuracy"] == pytest.approx(accuracy_score(gold, pred))
-    assert summary["macro_f1"] == pytest.approx(f.mean())
-    assert summary["macro_recall"] == pytest.approx(r.mean())
-    assert summary["worst_recall"] == pytest.approx(r.min())
+    assert summary.accuracy == pytest.approx(accuracy_score(gold, pred))
+    assert summary.macro_f1 == pytest.approx(f.mean())
+    assert summary.macro_recall == pytest.approx(r.mean())
+    assert summary.worst_recall == pytest.approx(r.min())
     # the tail: a third of the 4 judged intents (at least 1), fewest training examples first
-    assert summary["tail_intents"] == ["d"]
-    assert summary["tail_recall"] == pytest.approx(r[judged.index("d")])
+    assert summary.tail_intents == ["d"]
+    assert summary.tail_recall == pytest.approx(r[judged.index("d")])
 
 
 def test_intent_without_eval_examples_is_not_evaluable_not_zero():
@@ -42,9 +42,9 @@ def test_intent_without_eval_examples_is_not_evaluable_not_zero():
     rows = {m.intent: m for m in report.intents}
     assert rows["c"].recall is None and rows["c"].f1 is None and rows["c"].precision is None
     assert rows["e"].recall is None and rows["e"].precision == 0.0  # predicted once, wrongly
-    assert report.summary["not_evaluable"] == ["e", "d", "c"]
-    assert report.summary["intents_evaluated"] == 2
-    assert report.summary["macro_recall"] == pytest.approx((0.5 + 1.0) / 2)
+    assert report.summary.not_evaluable == ["e", "d", "c"]
+    assert report.summary.intents_evaluated == 2
+    assert report.summary.macro_recall == pytest.approx((0.5 + 1.0) / 2)
 
 
 def test_unseen_eval_intent_is_reported_and_rows_are_rarest_first():
@@ -55,8 +55,8 @@ def test_unseen_eval_intent_is_reported_and_rows_are_rarest_first():
     z = rows[0]
     assert (z.tier, z.train_count, z.recall, z.flagged) == ("unseen", 0, 0.0, True)
     assert rows[1].augmented_count == 8 and rows[1].train_count == 5
-    assert report.summary["unseen_in_train"] == ["z"]
-    assert report.summary["below_threshold"] == 1
+    assert report.summary.unseen_in_train == ["z"]
+    assert report.summary.below_threshold == 1
 
 
 def test_report_dict_contract():
@@ -116,8 +116,8 @@ def test_report_carries_intervals_statuses_and_confusions():
     assert rows["b"].confused_with == [["a", 6], ["c", 2]]
     assert rows["a"].confused_from == [["b", 6]]
     assert rows["b"].confused_from == [["c", 2]]
-    assert report.summary["failing"] == ["b"]
-    assert report.summary["insufficient_evidence"] == ["c"]
+    assert report.summary.failing == ["b"]
+    assert report.summary.insufficient_evidence == ["c"]
 
 
 def test_roc_auc_and_average_precision_match_scikit_learn():
@@ -135,4 +135,4 @@ def test_roc_auc_and_average_precision_match_scikit_learn():
         positive = np.array(gold) == intent
         assert rows[intent].roc_auc == pytest.approx(roc_auc_score(positive, probs[:, col]))
         assert rows[intent].average_precision == pytest.approx(average_precision_score(positive, probs[:, col]))
-    assert report.summary["macro_roc_auc"] == pytest.approx(np.mean([rows[i].roc_auc for i in intents]))
+    assert report.summary.macro_roc_auc == pytest.approx(np.mean([rows[i].roc_auc for i in intents]))

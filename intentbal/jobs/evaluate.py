@@ -3,7 +3,7 @@ with the same two phases: :func:`score`, then :func:`write_scores`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -123,11 +123,10 @@ def score(
     assert chosen is not None  # with eval data there is always a threshold to choose on it
     fallback = analyse_fallback(data.intents, predicted, confidence, threshold=chosen.threshold,
                                 chosen_on=chosen.chosen_on, oos_label=oos, deployable=chosen.deployable)
-    report.summary.update({"oos_examples": len(data) - len(keep), "fallback_threshold": chosen.threshold,
-                           "oos_caught": fallback.oos_recall,
-                           "overlap": overlap.to_dict() if overlap is not None else None})
-    if refit is not None:
-        report.summary["refit"] = refit
+    summary = replace(report.summary, oos_examples=len(data) - len(keep), fallback_threshold=chosen.threshold,
+                      oos_caught=fallback.oos_recall, overlap=overlap.to_dict() if overlap is not None else None,
+                      refit=refit)
+    report = replace(report, summary=summary)
     return Scores(data, predicted, confidence, probs, clf.intents, report, fallback, warnings)
 
 
@@ -194,7 +193,7 @@ def _figures(config: Config, scores: Scores) -> dict[str, bytes]:
     keep = [i for i, g in enumerate(scores.data.intents) if g != oos]
     gold = [scores.data.intents[i] for i in keep]
     predicted = [scores.predicted[i] for i in keep]
-    rare = scores.report.summary["tail_intents"][:8]
+    rare = scores.report.summary.tail_intents[:8]
     probs: Any = scores.probabilities[keep]
     return {
         "recall_vs_count": plots.recall_vs_count(scores.report),
