@@ -139,8 +139,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if run.adjustment.tau or run.adjustment.chosen_on != "given":
         print(f"logit adjustment tau {run.adjustment.tau:g} ({run.adjustment.describe()})")
     if run.pseudo:
+        borrowed = listing([f"{i} {n}" for i, n in sorted(run.pseudo.items(), key=lambda x: -x[1])])
         print(f"self-training: {sum(run.pseudo.values())} unlabeled utterances labelled by the teacher joined "
-              f"training ({listing([f'{i} {n}' for i, n in sorted(run.pseudo.items(), key=lambda x: -x[1])])})")
+              f"the shipped model's training ({borrowed})")
     if run.fallback is not None:
         print(f"fallback threshold {run.fallback.threshold:.2f} saved with the model "
               f"({describe_threshold(run.fallback.chosen_on)}): predict answers {run.fallback.intent!r} under it")

@@ -302,12 +302,13 @@ class Config(Section):
     @model_validator(mode="after")
     def _embedding_terms_need_prototypes(self) -> Config:
         """Refused here, before any data or model is loaded (``fine_tune`` checks the model itself)."""
-        used = [key for key, on in (("train.embedding_smote", self.train.embedding_smote),
-                                    ("train.contrastive_weight", bool(self.train.contrastive_weight))) if on]
+        used = [off for off, on in (("train.embedding_smote=false", self.train.embedding_smote),
+                                    ("train.contrastive_weight=0", bool(self.train.contrastive_weight))) if on]
         if used and self.model.head != "prototype":
+            key = used[0].split("=")[0]
             raise ValueError(
-                f"{used[0]}: expected model.head=prototype (it works on the prototype head's sentence embeddings), "
-                f"found model.head={self.model.head}; set model.head=prototype or turn {used[0]} off"
+                f"{key}: expected model.head=prototype (it works on the prototype head's sentence embeddings), "
+                f"found model.head={self.model.head}; set model.head=prototype or {used[0]}"
             )
         return self
 
@@ -458,7 +459,7 @@ def _describe(exc: ValidationError, path: Path | None) -> str:
             problems.append(f"unknown key {key!r}; {hint}see configs/default.yaml for the keys")
         elif err["type"] == "value_error":  # a validator's own sentence says what was expected and found
             reason = str(err.get("ctx", {}).get("error", err["msg"]))
-            problems.append(reason if not err["loc"] else f"{key}: {reason}")
+            problems.append(reason if not err["loc"] or f"{key}." in reason else f"{key}: {reason}")
         else:
             found = err.get("input")
             shown = "" if isinstance(found, dict) else f", found {found!r}"

@@ -18,6 +18,7 @@ import numpy as np
 
 from intentbal.profile import tier_of
 
+SCORING_FIELDS = ("oos_examples", "fallback_threshold", "oos_caught", "overlap")  # set by intentbal.jobs.evaluate.score
 TAIL_SHARE = 3  # the tail is the third of evaluated intents with the fewest training examples
 Z95 = 1.959963984540054
 
@@ -75,9 +76,11 @@ class Summary:
     refit: dict[str, Any] | None = None  # when the shipped model was refit on every row after this report
 
     def to_dict(self) -> dict[str, Any]:
+        """``report.json``'s summary: the scoring fields only once a model was scored, ``refit`` only after one."""
         d = asdict(self)
-        if self.refit is None:
-            del d["refit"]
+        unscored = SCORING_FIELDS if self.fallback_threshold is None else ()
+        for key in (*unscored, *(("refit",) if self.refit is None else ())):
+            del d[key]
         return d
 
 

@@ -115,7 +115,6 @@ def fit(
     validation_name: TauSource = "validation",
     adjustment: Adjustment | None = None,
     unlabeled: list[str] | None = None,
-    pseudo: list[PseudoLabel] | None = None,
     descriptions: Mapping[str, str] | None = None,
     checkpoints: Path | None = None,
     keep: bool = False,
@@ -133,7 +132,7 @@ def fit(
     Self-training: with ``unlabeled`` texts, the model so made is the teacher; the texts it labels
     with confidence (``self_training``) join the rebalanced rows, weighing ``self_training.weight``
     each, and the same steps make the student, which is returned (``teacher`` holds the teacher).
-    With ``pseudo`` (a refit reusing the evaluated model's choice) those rows join without a teacher.
+    Teacher and student share ``adjustment`` when it is given.
 
     ``descriptions`` (intent to description) and, with ``train.intent_names`` "auto", the intent names
     made of words describe the intents (see :mod:`intentbal.describe`): they pull the prototype
@@ -143,8 +142,8 @@ def fit(
     fine-tune is kept beside that folder, so a crash in a later phase of the caller's job does
     not lose it (see :func:`intentbal.train.keep_fit`).
     """
-    teacher = None
-    if pseudo is None and unlabeled:
+    teacher, pseudo = None, None
+    if unlabeled:
         folder = checkpoints.with_name(checkpoints.name + "-teacher") if checkpoints is not None else None
         teacher = _fit_once(config, data, validation=validation, validation_name=validation_name,
                             adjustment=adjustment, checkpoints=folder, keep=folder is not None, resume=resume,

@@ -46,6 +46,7 @@ def main() -> None:
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="config override for every run (repeatable)")
     a = ap.parse_args()
+    a.out = a.out.resolve()  # the runs train from the repository root; the table reads them from here
 
     pool = (a.unlabeled or a.data / "unlabeled.csv").resolve()
     recipes = {"none": [], **{f"threshold {t:g}": [f"data.unlabeled={pool}", f"self_training.threshold={t:g}"]
@@ -65,11 +66,16 @@ def main() -> None:
 
 
 def truth_labels(path: Path) -> dict[str, str]:
-    """Text to intent, from a CSV with a text column and an intent (or category) column."""
+    """Text (stripped, as intentbal reads it) to intent, from a CSV with a text column and an intent
+    (or category) column."""
     with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    column = "intent" if rows and "intent" in rows[0] else "category"
-    return {row["text"]: row[column] for row in rows}
+        reader = csv.DictReader(f)
+        found = list(reader.fieldnames or [])
+        column = next((c for c in ("intent", "category") if c in found), None)
+        if "text" not in found or column is None:
+            raise SystemExit(f"{path}: expected columns text and intent (or category), found {found}; "
+                             "pass a labelled copy of the pool")
+        return {row["text"].strip(): row[column] for row in reader}
 
 
 def borrowed(pseudo_labels: list[dict[str, object]], truth: dict[str, str]) -> tuple[int, float | None]:
@@ -84,7 +90,10 @@ def borrowed_table(out: Path, names: list[str], seeds: list[int], truth: dict[st
     for name in names:
         kept, precision = [], []
         for seed in seeds:
-            path = out / name / f"seed{seed}" / "pseudo_labels.jsonl"
+            run = out / name / f"seed{seed}"
+            if not run.is_dir():
+                raise SystemExit(f"{run}: expected a finished run, found none; run the benchmark first")
+            path = run / "pseudo_labels.jsonl"  # absent when nothing was borrowed
             text = path.read_text(encoding="utf-8") if path.is_file() else ""
             n, share = borrowed([json.loads(row) for row in text.splitlines()], truth)
             kept.append(float(n))

@@ -59,10 +59,22 @@ def test_unseen_eval_intent_is_reported_and_rows_are_rarest_first():
     assert report.summary.below_threshold == 1
 
 
+BARE_SUMMARY = {"n", "accuracy", "macro_f1", "macro_recall", "tail_recall", "worst_recall", "worst_intent",
+                "recall_threshold", "below_threshold", "intents_evaluated", "tail_intents", "not_evaluable",
+                "unseen_in_train", "macro_roc_auc", "macro_average_precision", "min_support", "failing", "at_risk",
+                "insufficient_evidence"}
+
+
 def test_report_dict_contract():
-    report = evaluate_predictions(["a", "b"], ["a", "b"], train_counts={"a": 3, "b": 60}).to_dict()
-    for key in ("accuracy", "macro_f1", "macro_recall", "tail_recall", "worst_recall"):
-        assert key in report["summary"]
+    from dataclasses import replace
+
+    bare = evaluate_predictions(["a", "b"], ["a", "b"], train_counts={"a": 3, "b": 60})
+    report = bare.to_dict()
+    assert set(report["summary"]) == BARE_SUMMARY  # a cv report: no scoring fields, no refit
+    scored = replace(bare.summary, oos_examples=0, fallback_threshold=0.4, oos_caught=None, overlap=None)
+    assert set(scored.to_dict()) == BARE_SUMMARY | {"oos_examples", "fallback_threshold", "oos_caught", "overlap"}
+    refit = {"rows": 9, "held_out_rows": 2, "reported_on": "model trained without the held-out rows"}
+    assert replace(scored, refit=refit).to_dict()["refit"] == refit
     assert set(report["intents"][0]) >= {"intent", "train_count", "augmented_count", "support",
                                          "precision", "recall", "f1", "tier"}
 

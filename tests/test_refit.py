@@ -177,7 +177,8 @@ def test_a_crash_in_the_refit_student_keeps_both_teachers(tmp_path, fast_overrid
     pool = ["where is my parcel now", "money back please", "forgot the password"]
     data = write_csv(tmp_path / "train.csv", toy_rows())
     unlabeled = write_csv(tmp_path / "pool.csv", [(t,) for t in pool], header=("text",))
-    config = load_config(overrides=recipe(fast_overrides, "self_training.threshold=0", "train.save_steps=2"),
+    config = load_config(overrides=recipe(fast_overrides, "self_training.threshold=0", "self_training.alpha=0",
+                                                 "train.save_steps=2"),
                          values={"data.train": data, "data.unlabeled": unlabeled, "output_dir": tmp_path / "run"})
 
     def crash(stage, done, total):

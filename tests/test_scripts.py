@@ -305,7 +305,7 @@ def test_trainer_baseline_trains_predicts_and_is_scored(tmp_path, tiny_model):
 def test_self_training_bench_scores_the_borrowed_labels_against_a_labelled_copy(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "scripts"))  # it imports bench_augment, as it does when run
     bench = script("bench_self_training")
-    truth = bench.truth_labels(write_csv(tmp_path / "pool.csv", [("hi", "greet"), ("bye", "leave"), ("card?", "card")],
+    truth = bench.truth_labels(write_csv(tmp_path / "pool.csv", [(" hi", "greet"), ("bye", "leave"), ("card?", "card")],
                                          header=("text", "category")))
     assert truth == {"hi": "greet", "bye": "leave", "card?": "card"}
     for seed, rows in {0: [("hi", "greet"), ("bye", "greet")], 1: [("hi", "greet"), ("bye", "leave"),
@@ -316,9 +316,15 @@ def test_self_training_bench_scores_the_borrowed_labels_against_a_labelled_copy(
             "".join(json.dumps({"text": t, "intent": i, "confidence": 0.8}) + "\n" for t, i in rows))
     assert bench.borrowed([{"text": "hi", "intent": "greet"}, {"text": "bye", "intent": "greet"}], truth) == (2, 0.5)
     assert bench.borrowed([], truth) == (0, None)  # nothing kept has no precision, not 0
+    for seed in (0, 1):
+        (tmp_path / "out" / "threshold 0.9" / f"seed{seed}").mkdir(parents=True)  # runs that borrowed nothing
     table = bench.borrowed_table(tmp_path / "out", ["threshold 0.7", "threshold 0.9"], [0, 1], truth)
     assert "| threshold 0.7 | 3 ± 1 | 0.625 ± 0.177 |" in table  # (2, 0.5) and (4, 0.75)
-    assert "| threshold 0.9 | 0 ± 0 | - |" in table  # no run folder: nothing borrowed
+    assert "| threshold 0.9 | 0 ± 0 | - |" in table  # nothing borrowed has no precision
+    with pytest.raises(SystemExit, match="expected a finished run"):
+        bench.borrowed_table(tmp_path / "out", ["threshold 0.5"], [0], truth)
+    with pytest.raises(SystemExit, match="expected columns text and intent"):
+        bench.truth_labels(write_csv(tmp_path / "bad.csv", [("hi",)], header=("utterance",)))
 
 
 # --- the documented commands ------------------------------------------------------------------------------------
