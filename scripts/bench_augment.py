@@ -60,19 +60,29 @@ def main() -> None:
         "on": ["augment.enabled=true", "augment.protect_words=0"],
         "protect": ["augment.enabled=true", f"augment.protect_words={a.protect_words}"],
     }
-    runs = [(name, seed) for seed in a.seeds for name in recipes]
-    with ThreadPoolExecutor(max_workers=a.jobs) as pool:
-        scores = list(pool.map(lambda run: train_and_score(a, run[0], recipes[run[0]], run[1]), runs))
-    results: dict[str, dict[str, dict[str, float]]] = {}
-    for (name, seed), scored in zip(runs, scores):
-        results.setdefault(name, {})[str(seed)] = scored
-    a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+    results = run_recipes(a, recipes)
     for seed in a.seeds:
         if synthetic_rows(a.out / "on" / f"seed{seed}") == synthetic_rows(a.out / "protect" / f"seed{seed}"):
             print(f"warning: seed {seed}: 'on' and 'protect' trained on the same synthetic rows, so "
                   "augment.protect_words did not reach the augmenters", file=sys.stderr)
     print(table(results))
+
+
+def run_recipes(a: argparse.Namespace, recipes: dict[str, list[str]], data: dict[str, Path] | None = None
+                ) -> dict[str, dict[str, dict[str, float]]]:
+    """Every recipe (name to its overrides) at every seed of --seeds, --jobs at a time, each on its
+    ``data`` folder (default --data); the scores by recipe and seed, also written to OUT/results.json."""
+    runs = [(name, seed) for seed in a.seeds for name in recipes]
+    folders = data or {}
+    with ThreadPoolExecutor(max_workers=a.jobs) as pool:
+        scores = list(pool.map(lambda run: train_and_score(a, run[0], recipes[run[0]], run[1],
+                                                           folders.get(run[0])), runs))
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for (name, seed), scored in zip(runs, scores):
+        results.setdefault(name, {})[str(seed)] = scored
+    a.out.mkdir(parents=True, exist_ok=True)
+    (a.out / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+    return results
 
 
 def train_and_score(a: argparse.Namespace, name: str, overrides: list[str], seed: int, data: Path | None = None

@@ -34,11 +34,9 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench_augment import table, train_and_score  # the same runs, measures and table as the augmentation benchmark
+from bench_augment import run_recipes, table  # the same runs, measures and table as the augmentation benchmark
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPES = ("default", "names-init", "names-rows", "names-both", "ids-control")
@@ -69,14 +67,7 @@ def main() -> None:
     data = {name: a.data for name in recipes}
     if "ids-control" in a.recipes:
         data["ids-control"] = opaque_copy(a.data, a.out / "ids-data")
-    runs = [(name, seed) for seed in a.seeds for name in a.recipes]
-    with ThreadPoolExecutor(max_workers=a.jobs) as pool:
-        scores = list(pool.map(lambda run: train_and_score(a, run[0], recipes[run[0]], run[1], data[run[0]]), runs))
-    results: dict[str, dict[str, dict[str, float]]] = {}
-    for (name, seed), scored in zip(runs, scores):
-        results.setdefault(name, {})[str(seed)] = scored
-    a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+    results = run_recipes(a, {name: recipes[name] for name in a.recipes}, data)
     print(table(results))
 
 

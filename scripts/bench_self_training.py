@@ -25,10 +25,9 @@ import argparse
 import csv
 import json
 import statistics
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench_augment import table, train_and_score  # the same runs, measures and table as the augmentation benchmark
+from bench_augment import run_recipes, table  # the same runs, measures and table as the augmentation benchmark
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,15 +50,7 @@ def main() -> None:
     pool = (a.unlabeled or a.data / "unlabeled.csv").resolve()
     recipes = {"none": [], **{f"threshold {t:g}": [f"data.unlabeled={pool}", f"self_training.threshold={t:g}"]
                               for t in a.thresholds}}
-    runs = [(name, seed) for seed in a.seeds for name in recipes]
-    with ThreadPoolExecutor(max_workers=a.jobs) as workers:
-        scores = list(workers.map(lambda run: train_and_score(a, run[0], recipes[run[0]], run[1]), runs))
-    results: dict[str, dict[str, dict[str, float]]] = {}
-    for (name, seed), scored in zip(runs, scores):
-        results.setdefault(name, {})[str(seed)] = scored
-    a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
-    print(table(results))
+    print(table(run_recipes(a, recipes)))
     if a.truth:
         print()
         print(borrowed_table(a.out, [n for n in recipes if n != "none"], a.seeds, truth_labels(a.truth)))
