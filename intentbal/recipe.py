@@ -125,9 +125,9 @@ def fit(
 
     Rebalance (``augment``; drawn on rank 0 and shared under torchrun), fine-tune
     (``train``, a soup when ``train.soup`` > 1), then adjust the logits: ``adjustment`` when
-    given (a refit reuses the tau chosen for the model it replaces), else ``train.logit_adjustment``
-    ("auto": chosen on ``validation``, reported as ``validation_name``; the default tau without
-    it). The prior is each intent's share of ``data`` before rebalancing.
+    given (a refit without a validation file reuses the tau chosen for the model it replaces),
+    else ``train.logit_adjustment`` ("auto": chosen on ``validation``, reported as
+    ``validation_name``; the default tau without it). The prior is each intent's share of ``data`` before rebalancing.
 
     Self-training: with ``unlabeled`` texts, the model so made is the teacher; the texts it labels
     with confidence (``self_training``) join the rebalanced rows, weighing ``self_training.weight``

@@ -104,6 +104,32 @@ def test_the_shipped_model_carries_the_tau_chosen_on_the_hold_out(tmp_path, fast
     np.testing.assert_allclose(bias_of(tuned["out"]).numpy(), expected, atol=1e-5)
 
 
+def test_with_a_validation_file_the_refit_chooses_its_own_tau_on_it(tmp_path, fast_overrides, monkeypatch,
+                                                                    capsys):
+    """The validation file is never trained on, so the shipped model's tau can be chosen for it there."""
+    from intentbal import adjust
+
+    taus, seen = iter([0.5, 1.75]), []
+
+    def choose_tau(log_probs, gold, intents, prior, taus_=adjust.TAUS):
+        seen.append((list(gold), len(log_probs)))
+        return next(taus)
+
+    monkeypatch.setattr(adjust, "choose_tau", choose_tau)
+    validation = [("where is my parcel", "track_order"), ("someone stole my card", "fraud"),
+                  ("refund please", "refund"), ("forgot password", "password")]
+    write_csv(tmp_path / "train.csv", toy_rows())
+    out = tmp_path / "run"
+    args = ["--train", tmp_path / "train.csv", "--validation", write_csv(tmp_path / "val.csv", validation)]
+    assert run_cli("train", *args, "--output", out, *[x for o in recipe(fast_overrides) for x in ("--set", o)]) == 0
+    gold = [i for _, i in validation]
+    assert seen == [(gold, 4), (gold, 4)], "the evaluated model, then the refit, each on the validation file"
+    meta = json.loads((out / "model" / "intentbal.json").read_text())
+    assert meta["refit"] is True and meta["logit_adjustment"] == {"tau": 1.75, "chosen_on": "validation"}
+    assert "logit adjustment tau 1.75 (chosen on the validation data; 0.5 for the model reported on)" in \
+        capsys.readouterr().out
+
+
 def test_a_crash_during_the_refit_keeps_the_evaluated_model(tmp_path, fast_overrides, monkeypatch):
     from intentbal import soup
     from intentbal.config import load_config

@@ -84,10 +84,11 @@ class TrainRun:
     report: Report | None  # None without eval rows
     metrics: TrainMetrics
     warnings: list[str]
-    adjustment: Adjustment
+    adjustment: Adjustment  # the shipped model's
     refit: RefitNote | None = None
     fallback: SavedFallback | None = None
     pseudo: dict[str, int] = field(default_factory=dict)  # unlabeled utterances trained on, per intent
+    reported_adjustment: Adjustment | None = None  # the model reported on, when a refit ships another
 
 
 def train_run(config: Config, *, progress: Progress | None = None, resume: bool = False) -> TrainRun:
@@ -101,8 +102,9 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
     it, which ``resume=True`` continues from and a finished run removes.
 
     When rows of ``data.train`` were held out (for eval or validation) and ``train.refit`` is on,
-    tau, the fallback threshold and the report come from the model trained without them, and
-    ``model/`` holds a refit on every row of ``data.train`` (same recipe and seed, the same tau).
+    the fallback threshold and the report come from the model trained without them, and
+    ``model/`` holds a refit on every row of ``data.train`` (same recipe and seed). Its tau is
+    chosen for it on the ``data.validation`` file when there is one, else it is the evaluated model's.
     With ``data.unlabeled`` the refit is self-trained too, by a teacher refit on every row: the
     rarest intents lose half their examples to the hold-outs, so the evaluated teacher labels
     the pool for them worst.
@@ -126,7 +128,7 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
                     keep=refitting, resume=resume, progress=progress if main else None)
     shipped = evaluated
     if refitting:  # the same recipe and seed on every labelled row, with the choices made above
-        shipped = fit(config, split.labelled, adjustment=evaluated.adjustment, unlabeled=unlabeled,
+        shipped = fit(config, split.labelled, **_refit_tau(split, evaluated), unlabeled=unlabeled,
                       descriptions=descriptions, checkpoints=checkpoints / "refit",
                       resume=resume, progress=suffixed(progress if main else None, "(refit on all rows)"))
     metrics = TrainMetrics(shipped.metrics(), evaluated.metrics() if refitting else None, distributed.world_size())
@@ -142,7 +144,8 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
         shutil.rmtree(checkpoints, ignore_errors=True)
     distributed.teardown()
     return TrainRun(config.output_dir, profile, evaluated.augmentation, report, metrics, warnings,
-                    evaluated.adjustment, refit, fallback, shipped.pseudo_counts())
+                    shipped.adjustment, refit, fallback, shipped.pseudo_counts(),
+                    reported_adjustment=evaluated.adjustment if refitting else None)
 
 
 def needs_refit(config: Config, split: Split) -> bool:
@@ -150,6 +153,14 @@ def needs_refit(config: Config, split: Split) -> bool:
     evaluated model did not train on all of them (a ``data.eval`` or ``data.validation`` file is
     never among them)."""
     return config.train.refit and len(split.labelled) > len(split.train)
+
+
+def _refit_tau(split: Split, evaluated: Fitted) -> dict[str, Any]:
+    """How the refit gets its tau: chosen for it on a validation file, which neither fit trains on;
+    else the evaluated model's, as rows held out of train are among the refit's rows."""
+    if split.validation is not None and not split.validation_held_out:
+        return {"validation": split.validation, "validation_name": "validation"}
+    return {"adjustment": evaluated.adjustment}
 
 
 def checkpoint_dir(output_dir: Path) -> Path:
