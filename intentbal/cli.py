@@ -138,8 +138,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"augmented {len(run.augmentation.synthetic)} rows (target {run.augmentation.target} per intent)")
     if run.adjustment.tau or run.adjustment.chosen_on != "given":
         reported = run.reported_adjustment
-        differs = reported is not None and reported.tau != run.adjustment.tau
-        other = f"; {reported.tau:g} for the model reported on" if reported is not None and differs else ""
+        other = (f"; {reported.tau:g} for the model reported on"
+                 if reported is not None and reported.tau != run.adjustment.tau else "")
         print(f"logit adjustment tau {run.adjustment.tau:g} ({run.adjustment.describe()}{other})")
     if run.pseudo:
         borrowed = listing([f"{i} {n}" for i, n in sorted(run.pseudo.items(), key=lambda x: -x[1])])

@@ -109,11 +109,11 @@ def test_with_a_validation_file_the_refit_chooses_its_own_tau_on_it(tmp_path, fa
     """The validation file is never trained on, so the shipped model's tau can be chosen for it there."""
     from intentbal import adjust
 
-    taus, seen = iter([0.5, 1.75]), []
+    chosen, seen = iter([0.5, 1.75]), []
 
-    def choose_tau(log_probs, gold, intents, prior, taus_=adjust.TAUS):
+    def choose_tau(log_probs, gold, intents, prior, taus=adjust.TAUS):
         seen.append((list(gold), len(log_probs)))
-        return next(taus)
+        return next(chosen)
 
     monkeypatch.setattr(adjust, "choose_tau", choose_tau)
     validation = [("where is my parcel", "track_order"), ("someone stole my card", "fraud"),

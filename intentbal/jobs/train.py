@@ -127,8 +127,12 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
                     unlabeled=unlabeled, descriptions=descriptions, checkpoints=checkpoints / "evaluated",
                     keep=refitting, resume=resume, progress=progress if main else None)
     shipped = evaluated
-    if refitting:  # the same recipe and seed on every labelled row, with the choices made above
-        shipped = fit(config, split.labelled, **_refit_tau(split, evaluated), unlabeled=unlabeled,
+    if refitting:  # the same recipe and seed on every labelled row
+        # a validation file is never trained on, so tau can be chosen for the refit there; held-out
+        # validation rows are among the refit's rows, so it takes the evaluated model's tau
+        own_tau = split.validation is not None and not split.validation_held_out
+        shipped = fit(config, split.labelled, validation=split.validation if own_tau else None,
+                      adjustment=None if own_tau else evaluated.adjustment, unlabeled=unlabeled,
                       descriptions=descriptions, checkpoints=checkpoints / "refit",
                       resume=resume, progress=suffixed(progress if main else None, "(refit on all rows)"))
     metrics = TrainMetrics(shipped.metrics(), evaluated.metrics() if refitting else None, distributed.world_size())
@@ -153,14 +157,6 @@ def needs_refit(config: Config, split: Split) -> bool:
     evaluated model did not train on all of them (a ``data.eval`` or ``data.validation`` file is
     never among them)."""
     return config.train.refit and len(split.labelled) > len(split.train)
-
-
-def _refit_tau(split: Split, evaluated: Fitted) -> dict[str, Any]:
-    """How the refit gets its tau: chosen for it on a validation file, which neither fit trains on;
-    else the evaluated model's, as rows held out of train are among the refit's rows."""
-    if split.validation is not None and not split.validation_held_out:
-        return {"validation": split.validation, "validation_name": "validation"}
-    return {"adjustment": evaluated.adjustment}
 
 
 def checkpoint_dir(output_dir: Path) -> Path:
