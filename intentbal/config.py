@@ -27,6 +27,7 @@ Head = Literal["prototype", "standard"]
 StepLoop = Literal["auto", "eager", "bucketed"]
 BatchSampling = Literal["shuffled", "balanced"]
 IntentNames = Literal["auto", "off"]
+Refit = Literal["all", "train", "off"]
 
 
 class Section(BaseModel):
@@ -209,9 +210,12 @@ class TrainConfig(Section):
         "one (a uniform model soup): an ensemble's steadier decisions at one model's prediction cost, for this "
         "many times the training."
     )
-    refit: bool = Field(
-        True, description="Refit the shipped model on all training rows after choosing and reporting on hold-outs; "
-        "false ships the model that was evaluated."
+    refit: Refit = Field(
+        "all", description="Once tau, the fallback threshold and the report are chosen and measured on hold-outs, "
+        "ship a model trained again (same recipe and seed) on: all, every row of data.train and of a "
+        "data.validation file (its intents that train has), the evaluated model's tau applied; train, every row "
+        "of data.train, its tau chosen on the data.validation file; off: ship the evaluated model. true and false "
+        "read as all and off."
     )
     save_steps: int = Field(
         500, ge=0, description="Checkpoint every this many steps, for --resume; 0 turns checkpoints off."
@@ -249,6 +253,12 @@ class TrainConfig(Section):
     def _bare_off(cls, value: Any) -> Any:
         """YAML reads a bare ``off`` as false (and ``on`` as true)."""
         return ("auto" if value else "off") if isinstance(value, bool) else value
+
+    @field_validator("refit", mode="before")
+    @classmethod
+    def _refit_switch(cls, value: Any) -> Any:
+        """``refit`` was a switch: true refit on every row, false shipped the evaluated model."""
+        return ("all" if value else "off") if isinstance(value, bool) else value
 
 
 class EvalConfig(Section):

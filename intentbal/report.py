@@ -73,8 +73,11 @@ def summary_lines(report: Report) -> list[str]:
     if overlap:
         lines.append(f"warning: {overlap}")
     if s.refit:
+        from_validation = s.refit.get("validation_rows", 0)
+        rows = (f"{s.refit['rows']} labelled rows ({from_validation} of them from the validation file)"
+                if from_validation else f"{s.refit['rows']} training rows")
         lines.append(f"measured on the model trained without the {s.refit['held_out_rows']} held-out rows; "
-                     f"the shipped model was then refit on all {s.refit['rows']} training rows")
+                     f"the shipped model was then refit on all {rows}")
     return lines
 
 

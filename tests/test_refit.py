@@ -51,7 +51,7 @@ def test_refit_ships_a_model_trained_on_every_training_row(tmp_path, fast_overri
     assert metrics["train_samples"] == EPOCHS * ROWS  # every row, every epoch
 
     held = summary["refit"]["held_out_rows"]
-    assert summary["refit"] == {"rows": ROWS, "held_out_rows": held,
+    assert summary["refit"] == {"rows": ROWS, "held_out_rows": held, "validation_rows": 0,
                                 "reported_on": "model trained without the held-out rows"}
     support = sum(r["support"] for r in run["report"]["intents"])
     assert held > support > 0, "both the eval and the validation rows were held out of the evaluated model"
@@ -104,9 +104,9 @@ def test_the_shipped_model_carries_the_tau_chosen_on_the_hold_out(tmp_path, fast
     np.testing.assert_allclose(bias_of(tuned["out"]).numpy(), expected, atol=1e-5)
 
 
-def test_with_a_validation_file_the_refit_chooses_its_own_tau_on_it(tmp_path, fast_overrides, monkeypatch,
-                                                                    capsys):
-    """The validation file is never trained on, so the shipped model's tau can be chosen for it there."""
+def test_refit_train_chooses_its_own_tau_on_the_validation_file(tmp_path, fast_overrides, monkeypatch, capsys):
+    """With ``train.refit=train`` the validation file is never trained on, so the shipped model's tau
+    can be chosen for it there."""
     from intentbal import adjust
 
     chosen, seen = iter([0.5, 1.75]), []
@@ -121,13 +121,70 @@ def test_with_a_validation_file_the_refit_chooses_its_own_tau_on_it(tmp_path, fa
     write_csv(tmp_path / "train.csv", toy_rows())
     out = tmp_path / "run"
     args = ["--train", tmp_path / "train.csv", "--validation", write_csv(tmp_path / "val.csv", validation)]
-    assert run_cli("train", *args, "--output", out, *[x for o in recipe(fast_overrides) for x in ("--set", o)]) == 0
+    overrides = recipe(fast_overrides, "train.refit=train")
+    assert run_cli("train", *args, "--output", out, *[x for o in overrides for x in ("--set", o)]) == 0
     gold = [i for _, i in validation]
     assert seen == [(gold, 4), (gold, 4)], "the evaluated model, then the refit, each on the validation file"
     meta = json.loads((out / "model" / "intentbal.json").read_text())
     assert meta["refit"] is True and meta["logit_adjustment"] == {"tau": 1.75, "chosen_on": "validation"}
     assert "logit adjustment tau 1.75 (chosen on the validation data; 0.5 for the model reported on)" in \
         capsys.readouterr().out
+
+
+def test_refit_all_trains_the_shipped_model_on_the_validation_file_too(tmp_path, fast_overrides, monkeypatch,
+                                                                      capsys):
+    """The default refit learns from every labelled row the user gave: the validation file's rows of
+    training intents join it (never out-of-scope rows or intents train lacks), and since the refit
+    trains on them, it takes the tau chosen on them for the evaluated model."""
+    from intentbal import adjust
+
+    seen = []
+
+    def choose_tau(log_probs, gold, intents, prior, taus=adjust.TAUS):
+        seen.append(list(gold))
+        return 1.25
+
+    monkeypatch.setattr(adjust, "choose_tau", choose_tau)
+    known = [("where is my parcel", "track_order"), ("my card was stolen", "fraud"), ("refund please", "refund")]
+    validation = [*known, ("what is the weather", "oos"), ("book me a flight", "travel")]
+    write_csv(tmp_path / "train.csv", toy_rows())
+    out = tmp_path / "run"
+    args = ["--train", tmp_path / "train.csv", "--validation", write_csv(tmp_path / "val.csv", validation)]
+    overrides = recipe(fast_overrides, "data.oos_label=oos")
+    assert run_cli("train", *args, "--output", out, *[x for o in overrides for x in ("--set", o)]) == 0
+    assert len(seen) == 1, "tau is chosen once, for the evaluated model"
+    meta = json.loads((out / "model" / "intentbal.json").read_text())
+    expected = Counter(i for _, i in toy_rows()) + Counter(i for _, i in known)
+    assert meta["train_counts"] == dict(expected) and "oos" not in meta["train_counts"]
+    assert meta["logit_adjustment"] == {"tau": 1.25, "chosen_on": "validation"}
+    metrics = json.loads((out / "train_metrics.json").read_text())
+    assert metrics["train_rows"] == ROWS + len(known) and metrics["train_samples"] == EPOCHS * (ROWS + len(known))
+    assert all(h["validation_macro_recall"] is None for h in metrics["history"]), "nothing to validate on"
+    refit = json.loads((out / "report.json").read_text())["summary"]["refit"]
+    assert refit["rows"] == ROWS + len(known) and refit["validation_rows"] == len(known)
+    note = (f"the shipped model was then refit on all {ROWS + len(known)} labelled rows "
+            "(3 of them from the validation file)")
+    assert note in (out / "report.md").read_text() and note in capsys.readouterr().out
+    # the same data with refit=train: the shipped model never sees the validation file
+    other = tmp_path / "train-only"
+    overrides = recipe(fast_overrides, "data.oos_label=oos", "train.refit=train")
+    assert run_cli("train", *args, "--output", other, *[x for o in overrides for x in ("--set", o)]) == 0
+    assert json.loads((other / "model" / "intentbal.json").read_text())["train_counts"] == dict(Counter(
+        i for _, i in toy_rows()))
+    # the validation file scored as eval data too: eval rows are never trained on, so nothing to refit on
+    scored = tmp_path / "scored"
+    overrides = recipe(fast_overrides, "data.oos_label=oos")
+    assert run_cli("train", *args, "--eval", tmp_path / "val.csv", "--output", scored,
+                   *[x for o in overrides for x in ("--set", o)]) == 0
+    assert json.loads((scored / "train_metrics.json").read_text())["refit"] is False
+
+
+def test_refit_reads_the_old_switch():
+    from intentbal.config import load_config
+
+    assert load_config(overrides=["train.refit=true"]).train.refit == "all"
+    assert load_config(overrides=["train.refit=false"]).train.refit == "off"
+    assert load_config().train.refit == "all"
 
 
 def test_a_crash_during_the_refit_keeps_the_evaluated_model(tmp_path, fast_overrides, monkeypatch):

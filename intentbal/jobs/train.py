@@ -38,11 +38,12 @@ PSEUDO_COLUMNS = ["text", "intent", "confidence"]
 class RefitNote:
     """The shipped model was refit on every labelled row after the report was made."""
 
-    rows: int  # every labelled training row
+    rows: int  # every labelled row the shipped model trained on
     held_out_rows: int  # rows the evaluated (reported) model did not train on
+    validation_rows: int = 0  # of them, rows of the validation file
 
     def to_dict(self) -> dict[str, object]:
-        return {"rows": self.rows, "held_out_rows": self.held_out_rows,
+        return {"rows": self.rows, "held_out_rows": self.held_out_rows, "validation_rows": self.validation_rows,
                 "reported_on": "model trained without the held-out rows"}
 
 
@@ -101,10 +102,12 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
     ``plots/``. Checkpoints go to a hidden folder beside
     it, which ``resume=True`` continues from and a finished run removes.
 
-    When rows of ``data.train`` were held out (for eval or validation) and ``train.refit`` is on,
-    the fallback threshold and the report come from the model trained without them, and
-    ``model/`` holds a refit on every row of ``data.train`` (same recipe and seed). Its tau is
-    chosen for it on the ``data.validation`` file when there is one, else it is the evaluated model's.
+    When rows were held out of the evaluated model's training (for eval or validation) and
+    ``train.refit`` is not "off", the fallback threshold and the report come from the model trained
+    without them, and ``model/`` holds a refit (same recipe and seed) on :func:`refit_data`'s rows:
+    every row of ``data.train`` and, with "all", the ``data.validation`` file's rows of training
+    intents. Its tau is chosen for it on the validation file when it does not train on it, else it
+    is the evaluated model's.
     With ``data.unlabeled`` the refit is self-trained too, by a teacher refit on every row: the
     rarest intents lose half their examples to the hold-outs, so the evaluated teacher labels
     the pool for them worst.
@@ -118,7 +121,8 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
     check_trainable(split.train)
     profile = profile_of(config, split.train, split.eval.intents if split.eval else ())
     checkpoints = checkpoint_dir(config.output_dir)
-    refitting = needs_refit(config, split)
+    rows = refit_data(config, split)
+    refitting = config.train.refit != "off" and len(rows) > len(split.train)
     unlabeled = load_unlabeled(config, held=split.held_texts())
     descriptions, described_warnings = load_described(config, split.labelled)
     main = distributed.is_main()
@@ -128,15 +132,15 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
                     keep=refitting, resume=resume, progress=progress if main else None)
     shipped = evaluated
     if refitting:  # the same recipe and seed on every labelled row
-        # a validation file is never trained on, so tau can be chosen for the refit there; held-out
-        # validation rows are among the refit's rows, so it takes the evaluated model's tau
-        own_tau = split.validation is not None and not split.validation_held_out
-        shipped = fit(config, split.labelled, validation=split.validation if own_tau else None,
+        # tau is chosen on rows a model never trained on: the refit's own on a validation file it
+        # leaves out, else the evaluated model's (held-out validation rows are among the refit's)
+        own_tau = split.validation is not None and not split.validation_held_out and len(rows) == len(split.labelled)
+        shipped = fit(config, rows, validation=split.validation if own_tau else None,
                       adjustment=None if own_tau else evaluated.adjustment, unlabeled=unlabeled,
                       descriptions=descriptions, checkpoints=checkpoints / "refit",
                       resume=resume, progress=suffixed(progress if main else None, "(refit on all rows)"))
     metrics = TrainMetrics(shipped.metrics(), evaluated.metrics() if refitting else None, distributed.world_size())
-    refit = RefitNote(len(split.labelled), len(split.labelled) - len(split.train)) if refitting else None
+    refit = RefitNote(len(rows), len(rows) - len(split.train), len(rows) - len(split.labelled)) if refitting else None
     report, fallback, warnings = None, None, [*described_warnings, *shipped.trained.warnings]
     if main:
         scores = _score(config, evaluated, split, refit)
@@ -152,11 +156,18 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
                     reported_adjustment=evaluated.adjustment if refitting else None)
 
 
-def needs_refit(config: Config, split: Split) -> bool:
-    """Whether the shipped model is refit on every labelled row: ``train.refit`` is on and the
-    evaluated model did not train on all of them (a ``data.eval`` or ``data.validation`` file is
-    never among them)."""
-    return config.train.refit and len(split.labelled) > len(split.train)
+def refit_data(config: Config, split: Split) -> IntentData:
+    """The rows a refit trains on: every row of ``data.train`` and, with ``train.refit`` "all", the
+    ``data.validation`` file's rows of intents ``data.train`` has (never out-of-scope rows, never an
+    intent the evaluated model could not predict). Eval rows are never trained on, not even when the
+    validation file is the eval file."""
+    labelled, validation = split.labelled, split.validation
+    if config.train.refit != "all" or validation is None or split.validation_held_out:
+        return labelled
+    known, scored = set(labelled.intents), set(split.eval.texts if split.eval else ())
+    extra = validation.subset(i for i, (text, intent) in enumerate(zip(validation.texts, validation.intents))
+                              if intent in known and text not in scored)
+    return IntentData([*labelled.texts, *extra.texts], [*labelled.intents, *extra.intents], labelled.source)
 
 
 def checkpoint_dir(output_dir: Path) -> Path:
