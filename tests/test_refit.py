@@ -137,6 +137,7 @@ def test_refit_all_trains_the_shipped_model_on_the_validation_file_too(tmp_path,
     training intents join it (never out-of-scope rows or intents train lacks), and since the refit
     trains on them, it takes the tau chosen on them for the evaluated model."""
     from intentbal import adjust
+    from intentbal.overlap import seen_texts
 
     seen = []
 
@@ -156,6 +157,7 @@ def test_refit_all_trains_the_shipped_model_on_the_validation_file_too(tmp_path,
     meta = json.loads((out / "model" / "intentbal.json").read_text())
     expected = Counter(i for _, i in toy_rows()) + Counter(i for _, i in known)
     assert meta["train_counts"] == dict(expected) and "oos" not in meta["train_counts"]
+    assert seen_texts(meta["train_text_sha1"], [t for t, _ in known]) == [True] * len(known)  # evaluate flags them
     assert meta["logit_adjustment"] == {"tau": 1.25, "chosen_on": "validation"}
     metrics = json.loads((out / "train_metrics.json").read_text())
     assert metrics["train_rows"] == ROWS + len(known) and metrics["train_samples"] == EPOCHS * (ROWS + len(known))
