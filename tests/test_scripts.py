@@ -327,6 +327,32 @@ def test_self_training_bench_scores_the_borrowed_labels_against_a_labelled_copy(
         bench.truth_labels(write_csv(tmp_path / "bad.csv", [("hi",)], header=("utterance",)))
 
 
+# --- bench_refit.py ----------------------------------------------------------------------------------------------
+
+
+def test_refit_bench_splits_validation_per_intent_and_compares_the_pair(tmp_path):
+    bench = script("bench_refit")
+    rows = [(f"{intent} text {n}", intent) for intent, count in (("a", 5), ("b", 4), ("c", 1)) for n in range(count)]
+    validation = write_csv(tmp_path / "validation.csv", rows)
+    first, second = bench.write_halves(validation, tmp_path / "halves", seed=3)
+    a, b = read_csv(first), read_csv(second)
+    assert sorted((r["text"], r["intent"]) for r in a + b) == sorted(rows), "every row once, columns kept"
+    for intent, count in (("a", 5), ("b", 4), ("c", 1)):
+        sizes = sorted(sum(r["intent"] == intent for r in half) for half in (a, b))
+        assert sizes == [count // 2, count - count // 2], intent
+    again, _ = bench.write_halves(validation, tmp_path / "again", seed=3)
+    assert read_csv(again) == a, "seeded"
+
+    def run(before: float, after: float) -> dict:
+        scores = {"tail_recall": 0.5, "worst_recall": 0.0}
+        return {"train only": {**scores, "macro_recall": before},
+                "train + validation": {**scores, "macro_recall": after}}
+
+    table = bench.table([run(0.80, 0.85), run(0.90, 0.88)])
+    assert "| train only | 0.850 ± 0.071 | 0.500 ± 0.000 | 0.000 ± 0.000 |" in table
+    assert "| difference (higher in 1 of 2 runs) | 0.015 ± 0.049 |" in table
+
+
 # --- the documented commands ------------------------------------------------------------------------------------
 
 
