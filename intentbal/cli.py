@@ -334,7 +334,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", parents=[common], help="profile, augment, fine-tune and evaluate")
     p.add_argument("--train", type=Path, help="training data (data.train)")
     p.add_argument("--eval", type=Path, help="eval data (data.eval); without it a split is held out")
-    p.add_argument("--validation", type=Path, help="validation data for choices like the fallback threshold")
+    p.add_argument("--validation", type=Path, help="validation data (data.validation) for choices like tau and the "
+                   "fallback threshold; the shipped model is then refit on it too (train.refit=train: never)")
     p.add_argument("--unlabeled", type=Path, help=UNLABELED_HELP)
     p.add_argument("--output", type=Path, help="output folder (output_dir)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint of this output")

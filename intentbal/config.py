@@ -46,7 +46,8 @@ class DataConfig(Section):
         description="Column holding the intent; when 'intent' is absent, 'label' or 'category' is used.",
     )
     validation: Path | None = Field(
-        None, description="Validation data for choices such as the fallback threshold (never the eval data)."
+        None, description="Validation data for choices such as tau and the fallback threshold (never the eval "
+        "data); with train.refit all, the shipped model then trains on its rows too."
     )
     validation_fraction: float = Field(
         0.1, ge=0, lt=1, description="Without validation data, the share of each intent with at least 5 examples "
