@@ -30,7 +30,7 @@ def test_benchmark_scores_every_recipe_and_rewrites_its_section(tmp_path, fast_o
     out = tmp_path / "bench"
     cmd = [sys.executable, "scripts/benchmark.py", "--data", str(data), "--out", str(out), "--seeds", "0", "1",
            "--config", str(tmp_path / "tiny.yaml"), "--baselines", "tfidf", "--variant",
-           "no-weights:train.weighting=none", "--write", str(md)]
+           "no-weights:train.weighting=none,train.refit=train", "--write", str(md)]
     for _ in range(2):  # the second run replaces the section instead of adding one
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
         assert proc.returncode == 0, proc.stderr[-2000:]
@@ -46,14 +46,16 @@ def test_benchmark_scores_every_recipe_and_rewrites_its_section(tmp_path, fast_o
             preds = list(csv.DictReader(f))
         assert [(p["text"], p["intent"]) for p in preds] == rows[1::2]
         assert all(p["prediction"] in TOY for p in preds)
-    assert 0 <= results["intentbal"]["0"]["validation_macro_recall"] <= 1
+    # the default refit trains on validation, so only the variant that keeps it out is scored there
+    assert "validation_macro_recall" not in results["intentbal"]["0"]
+    assert 0 <= results["intentbal no-weights"]["0"]["validation_macro_recall"] <= 1
     # the user's path: trained without the test split, which only predict saw
     manifest = json.loads((out / "intentbal" / "seed0" / "run" / "manifest.json").read_text())
     assert "eval" not in manifest["data"] and manifest["config"]["data"]["eval"] is None
     assert "test.csv" not in json.dumps(manifest["config"]["data"])
     # the variant really trained with its override
     run_config = yaml.safe_load((out / "intentbal no-weights" / "seed0" / "run" / "config.yaml").read_text())
-    assert run_config["train"]["weighting"] == "none"
+    assert run_config["train"]["weighting"] == "none" and run_config["train"]["refit"] == "train"
     text = md.read_text()
     assert "kept text" in text and text.count("<!-- quality:toyset -->") == 1
     assert "| intentbal no-weights | 2 |" in text and " ± " in text
