@@ -123,6 +123,7 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
     checkpoints = checkpoint_dir(config.output_dir)
     rows = refit_data(config, split)
     refitting = config.train.refit != "off" and len(rows) > len(split.train)
+    from_validation = len(rows) - len(split.labelled)  # validation-file rows the refit trains on
     unlabeled = load_unlabeled(config, held=split.held_texts())
     descriptions, described_warnings = load_described(config, split.labelled)
     main = distributed.is_main()
@@ -134,13 +135,13 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
     if refitting:  # the same recipe and seed on every labelled row
         # tau is chosen on rows a model never trained on: the refit's own on a validation file it
         # leaves out, else the evaluated model's (held-out validation rows are among the refit's)
-        own_tau = split.validation is not None and not split.validation_held_out and len(rows) == len(split.labelled)
+        own_tau = split.validation is not None and not split.validation_held_out and from_validation == 0
         shipped = fit(config, rows, validation=split.validation if own_tau else None,
                       adjustment=None if own_tau else evaluated.adjustment, unlabeled=unlabeled,
                       descriptions=descriptions, checkpoints=checkpoints / "refit",
                       resume=resume, progress=suffixed(progress if main else None, "(refit on all rows)"))
     metrics = TrainMetrics(shipped.metrics(), evaluated.metrics() if refitting else None, distributed.world_size())
-    refit = RefitNote(len(rows), len(rows) - len(split.train), len(rows) - len(split.labelled)) if refitting else None
+    refit = RefitNote(len(rows), len(rows) - len(split.train), from_validation) if refitting else None
     report, fallback, warnings = None, None, [*described_warnings, *shipped.trained.warnings]
     if main:
         scores = _score(config, evaluated, split, refit)
