@@ -38,8 +38,9 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from score import score  # the project's scorer, in process
+
 ROOT = Path(__file__).resolve().parent.parent
-SCORER = ROOT / "scripts" / "score.py"
 METRICS = ("macro_recall", "tail_recall", "worst_recall")
 MODELS = ("train only", "train + validation")
 
@@ -110,9 +111,8 @@ def train_and_score(a: argparse.Namespace, seed: int, choose: Path, scored_on: P
                    check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
     result = {"seed": seed, "validation": choose.stem, "eval": scored_on.stem}
     for model, predictions in zip(MODELS, (folder / "run" / "predictions.csv", folder / "shipped.csv")):
-        out = subprocess.run([sys.executable, str(SCORER), str(predictions), "--train", str(a.data / "train.csv")],
-                             check=True, capture_output=True, text=True)
-        result[model] = {m: json.loads(out.stdout)[m] for m in METRICS}
+        scores = score(predictions, a.data / "train.csv")
+        result[model] = {m: scores[m] for m in METRICS}
     print(json.dumps(result), flush=True)
     return result
 

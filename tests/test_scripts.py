@@ -330,7 +330,8 @@ def test_self_training_bench_scores_the_borrowed_labels_against_a_labelled_copy(
 # --- bench_refit.py ----------------------------------------------------------------------------------------------
 
 
-def test_refit_bench_splits_validation_per_intent_and_compares_the_pair(tmp_path):
+def test_refit_bench_splits_validation_per_intent_and_compares_the_pair(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))  # it imports score, as it does when run
     bench = script("bench_refit")
     rows = [(f"{intent} text {n}", intent) for intent, count in (("a", 5), ("b", 4), ("c", 1)) for n in range(count)]
     validation = write_csv(tmp_path / "validation.csv", rows)
