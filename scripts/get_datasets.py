@@ -20,6 +20,7 @@
 --hub needs the network and ``pip install datasets``; the tests run it on a stand-in for
 ``datasets.load_dataset``. BANKING77-LT is shipped (``data/benchmarks/banking77-lt/``) and
 built by ``scripts/make_banking77_lt.py``.
+CLINC150-LT likewise (``data/benchmarks/clinc150-lt/``, by ``scripts/make_clinc150_lt.py``).
 """
 
 from __future__ import annotations
