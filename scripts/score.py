@@ -16,6 +16,10 @@ Prints one JSON object (and writes it to --output):
   training examples, ties broken by name; ``tail_intents`` lists them;
 - ``worst_recall`` and ``worst_intent``: the lowest recall (ties: rarest, then by name);
 - ``below_50``: how many intents have recall under 0.5; ``below_50_intents`` names them;
+- ``recall_by_count``: the gold intents grouped by their training count (from TRAIN) into the
+  buckets ``2-4``, ``5-9``, ``10-29`` and ``30+``; for each, ``{"recall": mean recall of its
+  intents, "intents": how many}``, with ``recall`` null (never 0) for a bucket without intents.
+  Gold intents with fewer than 2 training examples (none, or one) fall in no bucket;
 - ``n``: rows scored; with --oos-label, also ``oos_recall``, the share of out-of-scope rows
   predicted as out of scope (the label is then left out of the per-intent measures).
 
@@ -32,6 +36,9 @@ from collections import Counter
 from pathlib import Path
 
 INTENT_COLUMNS = ("intent", "category", "label")
+# (name, lowest training count, highest or None) of the recall_by_count buckets
+COUNT_BUCKETS: tuple[tuple[str, int, int | None], ...] = (("2-4", 2, 4), ("5-9", 5, 9), ("10-29", 10, 29),
+                                                          ("30+", 30, None))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,11 +92,23 @@ def score(predictions: Path, train: Path, *, oos_label: str | None = None) -> di
         "below_50": sum(recall[i] < 0.5 for i in intents),
         "below_50_intents": [i for i in rarest_first if recall[i] < 0.5],
         "tail_intents": tail,
+        "recall_by_count": recall_by_count(recall, counts),
     }
     oos = [p for g, p in zip(gold, predicted) if oos_label is not None and g == oos_label]
     if oos:
         out["oos_recall"] = sum(p == oos_label for p in oos) / len(oos)
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}
+
+
+def recall_by_count(recall: dict[str, float], counts: dict[str, int]) -> dict[str, dict]:
+    """Each bucket of COUNT_BUCKETS: the mean recall of the intents in ``recall`` whose training count
+    falls in it (None when none does; rounded to 4 decimals) and how many they are."""
+    out: dict[str, dict] = {}
+    for name, low, high in COUNT_BUCKETS:
+        members = [r for i, r in recall.items()
+                   if counts.get(i, 0) >= low and (high is None or counts.get(i, 0) <= high)]
+        out[name] = {"recall": round(sum(members) / len(members), 4) if members else None, "intents": len(members)}
+    return out
 
 
 def read_predictions(path: Path) -> tuple[list[str], list[str]]:

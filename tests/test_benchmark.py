@@ -36,12 +36,15 @@ def test_benchmark_scores_every_recipe_and_rewrites_its_section(tmp_path, fast_o
         assert proc.returncode == 0, proc.stderr[-2000:]
 
     results = json.loads((out / "results.json").read_text())
-    assert set(results) == {"intentbal", "intentbal no-weights", "TF-IDF + LR (balanced)"}
+    # the baseline trained on train + validation, the rows the default's shipped model sees, and says so
+    assert set(results) == {"intentbal", "intentbal no-weights", "TF-IDF + LR (balanced), train+validation"}
+    with open(out / "data" / "train+validation.csv", newline="") as f:
+        assert [(r["text"], r["intent"]) for r in csv.DictReader(f)] == rows + rows[::3]
     for seeds in results.values():
         assert set(seeds) == {"0", "1"}
         for scores in seeds.values():
             assert 0 <= scores["accuracy"] <= 1 and scores["n"] == len(rows[1::2])
-    for recipe in ("intentbal", "TF-IDF + LR (balanced)"):
+    for recipe in ("intentbal", "TF-IDF + LR (balanced), train+validation"):
         with open(out / recipe / "seed1" / "predictions.csv", newline="") as f:
             preds = list(csv.DictReader(f))
         assert [(p["text"], p["intent"]) for p in preds] == rows[1::2]
