@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +70,7 @@ def augment_rare(
     seed: int,
     max_attempts: int = 10,
     protect_words: int = 0,
+    keep_words: Mapping[str, Sequence[str]] | None = None,
     progress: Progress | None = None,
 ) -> AugmentResult:
     """Raise every intent with fewer than ``target`` examples to ``target``.
@@ -78,7 +79,8 @@ def augment_rare(
     augmenter drawn at random; outputs equal to their source or to any existing example
     are retried, and after ``max_attempts`` the source is duplicated instead. With
     ``protect_words`` > 0, the augmenters leave each rare intent's top ``protect_words``
-    discriminative words (ranked on ``data``) as they are; ``protected`` lists them.
+    discriminative words (ranked on ``data``) as they are; ``protected`` lists them. ``keep_words``
+    (intent to words, such as the words of Rasa entity values) are left intact too.
     """
     tools, warnings = _build_augmenters(augmenters)
     by_intent: dict[str, list[str]] = defaultdict(list)
@@ -90,7 +92,7 @@ def augment_rare(
     synthetic: list[Synthetic] = []
     for n, intent in enumerate(rare, start=1):
         sources = by_intent[intent]
-        guard = _guard(protected.get(intent, []))
+        guard = _guard([*protected.get(intent, []), *(keep_words or {}).get(intent, [])])
         for k in range(target - len(sources)):
             rng = random.Random(f"{seed}:{intent}:{k}")
             synthetic.append(_one(sources[k % len(sources)], intent, tools, rng, seen, max_attempts, guard))

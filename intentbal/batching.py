@@ -8,17 +8,23 @@ from typing import Any
 import numpy as np
 
 POOL_BATCHES = 32  # batches per length-sorted pool: enough to cut padding, still well shuffled
+# Characters kept per token of max_length before tokenizing: a token spans a few characters, so the
+# first max_length tokens are always in the kept prefix, and a huge text costs no more than that.
+CHARS_PER_TOKEN = 32
 
 
 def encode(tokenizer: Any, texts: Sequence[str], max_length: int) -> tuple[list[list[int]], int]:
-    """Token ids of each text, cut to ``max_length``; also how many texts had to be cut."""
+    """Token ids of each text, cut to ``max_length``; also how many texts had to be cut. A text is
+    cut to ``max_length * CHARS_PER_TOKEN`` characters before it is tokenized (bounded memory)."""
     if not texts:  # tokenizers fail on an empty batch
         return [], 0
-    full = tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]
-    cut = sum(len(ids) > max_length for ids in full)
+    limit = max_length * CHARS_PER_TOKEN
+    kept = [t[:limit] for t in texts]
+    full = tokenizer(kept, truncation=False, verbose=False)["input_ids"]
+    cut = sum(len(ids) > max_length or len(t) > limit for ids, t in zip(full, texts))
     if not cut:
         return full, 0
-    return tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"], cut
+    return tokenizer(kept, truncation=True, max_length=max_length)["input_ids"], cut
 
 
 def pad(sequences: list[list[int]], pad_id: int) -> tuple[Any, Any]:

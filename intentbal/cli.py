@@ -7,8 +7,11 @@ traceback); nothing else here decides anything.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -30,10 +33,21 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"intentbal: error: {message}; see '{self.prog} --help'\n")
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so every output being written is cleaned up as for Ctrl-C."""
+
+
+def _terminate(_signum: int, _frame: Any) -> None:
+    raise _Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if on_main_thread else None
+    handler = _log_to_stderr(args)
     try:
         return int(args.run(args) or 0)
     except IntentbalError as exc:
@@ -41,9 +55,35 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"intentbal: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except _Terminated:
+        print("intentbal: terminated (SIGTERM); no output was left half-written", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("intentbal: interrupted; no output was left half-written", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGINT
+    finally:
+        logging.getLogger("intentbal").removeHandler(handler)
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class _Lines(logging.Formatter):
+    """A warning as ``intentbal: warning: ...``; other records as their message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return f"intentbal: {record.levelname.lower()}: {text}" if record.levelno >= logging.WARNING else text
+
+
+def _log_to_stderr(args: argparse.Namespace) -> logging.Handler:
+    """The library's log records on stderr, at the level ``--quiet`` / ``--verbose`` ask for."""
+    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Lines())
+    logger = logging.getLogger("intentbal")
+    logger.setLevel(level)
+    logger.addHandler(handler)
+    return handler
 
 
 def _config(args: argparse.Namespace, **paths: Path | None) -> Any:
@@ -315,6 +355,9 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set train.epochs=3 (repeatable)")
     common.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    loudness = common.add_mutually_exclusive_group()
+    loudness.add_argument("--quiet", "-q", action="store_true", help="log warnings and errors only")
+    loudness.add_argument("--verbose", "-v", action="store_true", help="log more detail (debug level)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("profile", parents=[common], help="per-intent counts, tiers and data warnings")
@@ -368,8 +411,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("cv", parents=[common], help="repeated stratified K-fold that keeps rare intents")
     p.add_argument("--train", type=Path, help="labelled data (data.train)")
-    p.add_argument("--folds", type=int, default=5, help="folds (K)")
-    p.add_argument("--repeats", type=int, default=1, help="repetitions with other fold assignments")
+    p.add_argument("--folds", type=int, default=5, help="folds (K), at least 2")
+    p.add_argument("--repeats", type=int, default=1, help="repetitions with other fold assignments, at least 1")
     p.add_argument("--unlabeled", type=Path, help=UNLABELED_HELP)
     p.add_argument("--output", type=Path, help="output folder (output_dir)")
     p.set_defaults(run=_cmd_cv)

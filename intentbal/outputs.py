@@ -1,12 +1,33 @@
-"""Atomic writing: a file or folder is either complete and in place, or absent."""
+"""Outputs: atomic, checked, locked and recoverable, as git and SQLite treat their files.
+
+- **Atomic.** A file or folder is built beside its destination under a hidden name
+  (``.NAME.partial-PID-...``) and renamed into place when complete, so a reader never sees half
+  of one. A folder replaces an earlier one in two renames (the earlier one waits as
+  ``.NAME.old-PID`` until the new one is in place); SIGINT and SIGTERM wait until both are done.
+- **Checked.** Before any long work, a destination is refused when it is an input, holds one,
+  or is a folder holding anything (at any depth) that an earlier intentbal output of the same
+  kind did not write.
+- **Locked.** While a command writes a destination, ``.NAME.lock`` beside it names the process;
+  a second command refuses that destination until the first ends.
+- **Recoverable.** Each command first mends what an interrupted one left beside its destination:
+  a lock whose process is gone, a partial write, an earlier output still hidden as ``.old``
+  (restored when the new one never arrived, removed when it did). Each repair is logged.
+
+A symbolic link given as a destination is followed: its target is written, the link is kept.
+"""
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import logging
 import os
 import re
 import shutil
+import signal
+import socket
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,38 +35,229 @@ from typing import Any
 
 from intentbal.errors import IntentbalError
 
+log = logging.getLogger(__name__)
+
+MARKER = "intentbal-output.json"  # in every output folder: what wrote it, and every entry it wrote
+MARKER_FORMAT = 2  # 2: "entries" lists every file and folder at every depth; before: the top level only
+
+# What each kind of output folder held before folders listed every entry, to recognise them:
+# the top level, then the patterns of the files intentbal wrote one level down.
+LEGACY_ENTRIES = {
+    "train": {"model", "config.yaml", "manifest.json", "profile.json", "augmentation.jsonl", "train_metrics.json",
+              "report.json", "report.md", "per_intent.csv", "report.html", "plots", "fallback_curve.json",
+              "predictions.csv", "pseudo_labels.jsonl"},
+    "evaluate": {"report.json", "report.md", "per_intent.csv", "report.html", "plots", "fallback_curve.json",
+                 "predictions.csv"},
+    "cv": {"report.json", "report.md", "per_intent.csv", "predictions.csv", "config.yaml", "manifest.json"},
+    "checkpoint": {"model.safetensors", "state.pt"},
+}
+LEGACY_NESTED = {"model": ("*.json", "*.safetensors", "*.txt", "*.model", "modeling.py", "README.md", "model.onnx"),
+                 "plots": ("*.png",)}
+# Written into a train run's model folder after the run, by intentbal export: replaced with the model.
+LATER_ENTRIES = {"train": {"model/model.onnx", "model/onnx.json"}}
+WHAT = {"train": "a train run", "evaluate": "an evaluate or audit report", "cv": "a cv report",
+        "checkpoint": "a training checkpoint"}
+LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<what>partial|old)-(?P<pid>\d+)(?:-.*)?$")
+
+_held: dict[Path, int] = {}  # destinations this process has locked, and how many times
+_held_lock = threading.Lock()
+
+
+# --- claiming a destination for a command -----------------------------------------------------------------------
+
+
+@contextmanager
+def output_folder(target: Path, *, kind: str, inputs: Iterable[str | Path | None] = ()) -> Iterator[Path]:
+    """Hold the output folder ``target`` for one command: the folder to write (a link's target),
+    locked, mended and checked (:func:`check_output_dir`) before the caller's work begins."""
+    real = resolve_output(target)
+    with _locked(real):
+        recover(real)
+        check_output_dir(real, kind=kind, inputs=inputs)
+        yield real
+
+
+@contextmanager
+def output_file(
+    path: Path, *, suffixes: Sequence[str], inputs: Iterable[str | Path | None] = (), overwrite: bool = False
+) -> Iterator[Path]:
+    """:func:`output_folder` for one output file (:func:`check_output_file`)."""
+    real = resolve_output(path)
+    with _locked(real):
+        recover(real)
+        check_output_file(real, suffixes=suffixes, inputs=inputs, overwrite=overwrite)
+        yield real
+
+
+def resolve_output(target: Path) -> Path:
+    """``target``, or where it points when it is a symbolic link (the link itself is never replaced)."""
+    target = Path(target)
+    if not target.is_symlink():
+        return target
+    real = Path(os.path.realpath(target))
+    log.info("--output %s is a link: writing its target %s", target, real)
+    return real
+
+
+def lock_path(target: Path) -> Path:
+    return target.parent / f".{target.name}.lock"
+
+
+@contextmanager
+def _locked(target: Path) -> Iterator[None]:
+    """``.NAME.lock`` beside ``target`` while the block runs. Refused while another live process
+    holds it; a lock whose process is gone is removed. Re-entrant within a process."""
+    key = Path(os.path.abspath(target))
+    with _held_lock:
+        if _held.get(key):
+            _held[key] += 1
+            mine = True
+        else:
+            mine = False
+    made = [] if mine else _acquire(target)
+    if not mine:
+        with _held_lock:
+            _held[key] = 1
+    try:
+        yield
+    finally:
+        with _held_lock:
+            _held[key] -= 1
+            last = _held[key] == 0
+            if last:
+                del _held[key]
+        if last:
+            lock_path(target).unlink(missing_ok=True)
+            _unmake(made)
+
+
+def _unmake(folders: list[Path]) -> None:
+    """Remove the folders a lock needed, deepest first, where nothing else was put in them."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def _acquire(target: Path) -> list[Path]:
+    """Take the lock; returns the folders made to hold it (removed with the lock when still empty)."""
+    path = lock_path(target)
+    made = [p for p in [path.parent.absolute(), *path.parent.absolute().parents] if not p.exists()]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _write_error(target, exc) from exc
+    record = json.dumps({"pid": os.getpid(), "host": socket.gethostname()})
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                _break_stale_lock(path, target)
+            except IntentbalError:
+                _unmake(made)
+                raise
+            continue
+        except OSError as exc:
+            _unmake(made)
+            raise _write_error(target, exc) from exc
+        with os.fdopen(fd, "w") as f:
+            f.write(record)
+        return made
+    _unmake(made)
+    raise IntentbalError(f"{path}: expected to lock the output, found the lock taken again and again; "
+                         "wait for the other intentbal command to end, or choose another --output")
+
+
+def _break_stale_lock(path: Path, target: Path) -> None:
+    try:
+        owner = json.loads(path.read_text(encoding="utf-8"))
+        pid, host = int(owner["pid"]), str(owner.get("host", ""))
+    except (OSError, ValueError, KeyError, TypeError):
+        pid, host = -1, socket.gethostname()  # half-written by a process killed while locking
+    if host == socket.gethostname() and (pid < 0 or not _alive(pid)):
+        path.unlink(missing_ok=True)
+        log.warning("removed %s, the lock of an interrupted intentbal command (process %s is gone)", path,
+                    pid if pid >= 0 else "unknown")
+        return
+    where = f"process {pid}" + ("" if host == socket.gethostname() else f" on {host}")
+    raise IntentbalError(
+        f"{target}: expected an output no other command is writing, found it locked by intentbal {where} "
+        f"({path}); wait for that command to end, or choose another --output"
+    )
+
+
+def recover(target: Path) -> list[str]:
+    """Mend what interrupted commands left beside ``target`` (call with ``target`` locked): remove
+    partial writes of processes that are gone, and restore an earlier output hidden as ``.old``
+    when nothing replaced it (else remove it). Returns (and logs) one line per repair."""
+    parent = target.parent
+    if not parent.is_dir():
+        return []
+    done = []
+    for entry in sorted(parent.iterdir()):
+        m = LEFTOVER.match(entry.name)
+        if m is None or m["name"] != target.name:
+            continue
+        pid = int(m["pid"])
+        if pid != os.getpid() and _alive(pid):
+            continue
+        if m["what"] == "old" and not os.path.lexists(target):
+            os.replace(entry, target)
+            done.append(f"restored {target} from {entry.name}, where an interrupted command had moved it")
+        else:
+            what = ("the earlier output an interrupted command had already replaced" if m["what"] == "old"
+                    else "the unfinished output of an interrupted command")
+            _remove(entry)
+            done.append(f"removed {entry}, {what}")
+    for line in done:
+        log.warning(line)
+    return done
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+# --- writing ----------------------------------------------------------------------------------------------------
+
 
 @contextmanager
 def atomic_dir(target: Path, *, kind: str) -> Iterator[Path]:
     """Yield an empty temporary folder beside ``target``; move it into place on success.
 
     ``kind`` names what writes the folder (``train``, ``evaluate``, ``cv``, ``checkpoint``); it is
-    recorded with the list of entries written in ``MARKER``. A previous ``target`` is replaced
-    only once the new one is complete, and only as :func:`check_output_dir` allows: it is empty,
-    or an earlier output of the same kind holding nothing it did not write. Every file and folder
-    gets the permissions the umask gives (some writers, such as safetensors', create 0600 files).
-    On any error the temporary folder is removed, so a crash never leaves a folder that looks finished.
+    recorded with every entry written, at every depth, in ``MARKER``. A previous ``target`` is
+    replaced only once the new one is complete, and only as :func:`check_output_dir` allows. Every
+    file and folder gets the permissions the umask gives (some writers, such as safetensors',
+    create 0600 files). On any error or signal the temporary folder is removed, so a crash never
+    leaves a folder that looks finished; a killed process's leftovers are mended by :func:`recover`.
     """
-    target = Path(target)
+    target = resolve_output(Path(target))
+    recover(target)
     check_output_dir(target, kind=kind)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale(target)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-{os.getpid()}-", dir=target.parent))
     except OSError as exc:
         raise _write_error(target, exc) from exc
     try:
         yield tmp
-        entries = sorted(p.name for p in tmp.iterdir())
-        (tmp / MARKER).write_text(json_text({"kind": kind, "entries": entries}), encoding="utf-8")
+        entries = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*"))
+        (tmp / MARKER).write_text(json_text({"kind": kind, "format": MARKER_FORMAT, "entries": entries}),
+                                  encoding="utf-8")
         _follow_umask(tmp)
         check_output_dir(target, kind=kind)  # the folder may have changed during the long work
         _swap_into_place(tmp, target)
-    except OSError as exc:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise _write_error(target, exc) from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        error = _as_write_error(target, exc)
+        if error is not None:
+            raise error from exc
         raise
 
 
@@ -66,11 +278,12 @@ def atomic_file(path: Path) -> Iterator[Path]:
 
     On any error the temporary file is removed and ``path`` is left as it was, so a reader
     never sees half a file. For writers that want a file name, not bytes (``torch.onnx.export``).
+    A link at ``path`` is followed.
     """
-    path = Path(path)
+    path = resolve_output(Path(path))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.partial-", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.partial-{os.getpid()}-", dir=path.parent)
         os.close(fd)
     except OSError as exc:
         raise _write_error(path, exc) from exc
@@ -80,8 +293,9 @@ def atomic_file(path: Path) -> Iterator[Path]:
         os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise _write_error(path, exc) from exc
+        error = _as_write_error(path, exc)
+        if error is not None:
+            raise error from exc
         raise
 
 
@@ -89,41 +303,24 @@ def json_text(obj: Any) -> str:
     return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
 
 
-MARKER = "intentbal-output.json"  # in every output folder: what wrote it, and the entries it wrote
-
-# What each kind of output folder held before folders carried MARKER, to recognise them.
-LEGACY_ENTRIES = {
-    "train": {"model", "config.yaml", "manifest.json", "profile.json", "augmentation.jsonl", "train_metrics.json",
-              "report.json", "report.md", "per_intent.csv", "report.html", "plots", "fallback_curve.json",
-              "predictions.csv"},
-    "evaluate": {"report.json", "report.md", "per_intent.csv", "report.html", "plots", "fallback_curve.json",
-                 "predictions.csv"},
-    "cv": {"report.json", "report.md", "per_intent.csv", "predictions.csv"},
-    "checkpoint": {"model.safetensors", "state.pt"},
-}
-WHAT = {"train": "a train run", "evaluate": "an evaluate or audit report", "cv": "a cv report",
-        "checkpoint": "a training checkpoint"}
+# --- checking ---------------------------------------------------------------------------------------------------
 
 
 def check_output_dir(target: Path, *, kind: str, inputs: Iterable[str | Path | None] = ()) -> None:
     """Fail early, before any long work, when ``target`` cannot become an output folder of ``kind``.
 
-    Refused: a file; a folder that is, or holds, one of ``inputs`` (the data and model paths of
-    this run); a folder that is neither empty nor an earlier output of the same ``kind``; an
-    earlier output holding entries it did not write; a parent that cannot be written.
+    Refused: a file; a folder that is, or holds, one of ``inputs`` (the data, config and model
+    paths of this run); a folder that is neither empty nor an earlier output of the same ``kind``;
+    an earlier output holding anything, at any depth, that it did not write; a parent that cannot
+    be written.
     """
-    target = Path(target)
+    target = resolve_output(Path(target))
     if not target.exists():
-        existing = next(p for p in target.absolute().parents if p.exists())
-        try:  # a probe in the nearest existing folder; nothing is created for good
-            os.rmdir(tempfile.mkdtemp(prefix=".intentbal-probe-", dir=existing))
-        except OSError as exc:
-            raise _write_error(target, exc) from exc
+        _probe(target)
         return
     if not target.is_dir():
         raise IntentbalError(f"{target}: expected a folder for the output, found a file; choose another --output")
-    present = {p.name for p in target.iterdir()}
-    if not present:
+    if not any(target.iterdir()):
         return
     found, written = _made_by(target)
     beside = {"evaluate": "eval-NAME", "cv": "cv-NAME"}.get(kind, "NAME")
@@ -140,7 +337,7 @@ def check_output_dir(target: Path, *, kind: str, inputs: Iterable[str | Path | N
             f"{target}: expected a new folder or an earlier {kind} output to replace, found {WHAT.get(found, found)}, "
             "which is kept; choose another --output"
         )
-    foreign = sorted(present - written - {MARKER})
+    foreign = _foreign(target, written | LATER_ENTRIES.get(kind, set()))
     if foreign:
         raise IntentbalError(
             f"{target}: expected an earlier {kind} output to replace, found {_few(foreign)} in it that intentbal "
@@ -158,7 +355,7 @@ def check_output_file(
     ``inputs`` or a folder holding one; an existing file unless ``overwrite``; a parent that
     cannot be written.
     """
-    path = Path(path)
+    path = resolve_output(Path(path))
     if path.is_dir():
         raise IntentbalError(
             f"--output {path}: expected a file name, found a folder; pass a file in it, e.g. "
@@ -176,13 +373,16 @@ def check_output_file(
             f"--output {path}: expected a new file, found an existing one, which is kept; "
             "pass --overwrite to replace it, or choose another name"
         )
-    existing = next(p for p in path.absolute().parents if p.exists())
-    try:  # a probe in the nearest existing folder; nothing is created for good
-        fd, probe = tempfile.mkstemp(prefix=".intentbal-probe-", dir=existing)
-        os.close(fd)
-        os.unlink(probe)
+    _probe(path)
+
+
+def _probe(target: Path) -> None:
+    """Fail when nothing can be created where ``target`` would go; nothing is created for good."""
+    existing = next(p for p in target.absolute().parents if p.exists())
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=f".intentbal-probe-{os.getpid()}-", dir=existing))
     except OSError as exc:
-        raise _write_error(path, exc) from None
+        raise _write_error(target, exc) from exc
 
 
 def _refuse_inputs(target: Path, inputs: Iterable[str | Path | None]) -> None:
@@ -214,11 +414,14 @@ def _local(raw: str | Path | None) -> Path | None:
 
 def _made_by(folder: Path) -> tuple[str | None, set[str]]:
     """The kind of output ``folder`` is and the entries that output wrote; ``(None, set())`` when
-    intentbal did not write it. Folders from before ``MARKER`` are recognised by their files."""
+    intentbal did not write it. Folders from before ``MARKER`` are recognised by their files, and
+    markers from before ``MARKER_FORMAT`` 2 listed only the top level: then the files intentbal
+    writes one level down (``LEGACY_NESTED``) count as written."""
     try:
         doc = json.loads((folder / MARKER).read_text(encoding="utf-8"))
         if isinstance(doc, dict) and isinstance(doc.get("kind"), str) and isinstance(doc.get("entries"), list):
-            return doc["kind"], {str(e) for e in doc["entries"]}
+            entries = {str(e) for e in doc["entries"]}
+            return doc["kind"], entries if doc.get("format") == MARKER_FORMAT else entries | _legacy_nested(folder)
     except (OSError, ValueError):
         pass
     present = {p.name for p in folder.iterdir()}
@@ -233,7 +436,27 @@ def _made_by(folder: Path) -> tuple[str | None, set[str]]:
             return None, set()
     else:
         return None, set()
-    return kind, LEGACY_ENTRIES[kind]
+    return kind, LEGACY_ENTRIES[kind] | _legacy_nested(folder)
+
+
+def _legacy_nested(folder: Path) -> set[str]:
+    found = set()
+    for sub, patterns in LEGACY_NESTED.items():
+        if (folder / sub).is_dir():
+            found |= {f"{sub}/{p.name}" for p in (folder / sub).iterdir()
+                      if p.is_file() and any(fnmatch.fnmatch(p.name, pat) for pat in patterns)}
+    return found
+
+
+def _foreign(folder: Path, written: set[str]) -> list[str]:
+    """Entries under ``folder`` (at any depth, top-most first) that are not in ``written``."""
+    foreign: list[str] = []
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if rel == MARKER or rel in written or any(rel.startswith(f + "/") for f in foreign):
+            continue
+        foreign.append(rel)
+    return foreign
 
 
 def _few(names: Sequence[str], limit: int = 3) -> str:
@@ -254,21 +477,29 @@ def _follow_umask(root: Path) -> None:
 
 
 def _swap_into_place(tmp: Path, target: Path) -> None:
+    """``tmp`` becomes ``target``; an earlier ``target`` waits as ``.NAME.old-PID`` between the two
+    renames, which no SIGINT or SIGTERM can separate (:func:`recover` mends a SIGKILL there)."""
     if not target.exists():
         os.replace(tmp, target)
         return
     old = target.with_name(f".{target.name}.old-{os.getpid()}")
-    os.replace(target, old)
-    os.replace(tmp, target)
+    with signals_deferred():
+        os.replace(target, old)
+        os.replace(tmp, target)
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _remove_stale(target: Path) -> None:
-    """Temporary folders left by a killed process (its pid is gone) are removed."""
-    for tmp in target.parent.glob(f".{target.name}.partial-*"):
-        pid = tmp.name.rsplit(".partial-", 1)[1].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(tmp, ignore_errors=True)
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM held back while the block runs (main thread, POSIX); delivered after."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _alive(pid: int) -> bool:
@@ -288,6 +519,19 @@ def _umask() -> int:
 
 
 PARTIAL = re.compile(r"^\.(.+)\.partial-\d+-[^/]+$")
+DISK_FULL = re.compile(r"os error 28|StorageFull|No space left", re.I)
+
+
+def _as_write_error(path: Path, exc: BaseException) -> IntentbalError | None:
+    """The one-line error for a failed write: an OSError, or another library's error wrapping one
+    (safetensors reports a full disk as ``SafetensorError: ... os error 28``); None for others."""
+    if isinstance(exc, IntentbalError):
+        return None
+    if isinstance(exc, OSError):
+        return _write_error(path, exc)
+    if isinstance(exc, Exception) and DISK_FULL.search(str(exc)):
+        return _write_error(path, OSError(28, os.strerror(28)))
+    return None
 
 
 def _write_error(path: Path, exc: OSError) -> IntentbalError:

@@ -14,7 +14,14 @@ import numpy as np
 from intentbal.batching import encode, pad_id_of
 from intentbal.config import ModelConfig
 from intentbal.errors import IntentbalError
-from intentbal.loading import INTENTBAL_META, intents_of, load_classifier, load_tokenizer
+from intentbal.loading import (
+    INTENTBAL_META,
+    check_max_length,
+    folder_config,
+    intents_of,
+    load_classifier,
+    load_tokenizer,
+)
 from intentbal.outputs import atomic_write_text, json_text
 from intentbal.progress import Progress
 from intentbal.runtime import Backend, choose_backend, onnx_logits, open_session, run_batches, torch_logits
@@ -75,6 +82,10 @@ class IntentClassifier:
                 tokenizer, model, meta = load_classifier(model_dir, config)
                 intents, chosen = intents_of(model), "torch"
         max_length = meta.get("max_length", config.max_length)
+        saved = "max_length" in meta
+        check_max_length(max_length, folder_config(model_dir), str(model_dir),
+                         key=f"{Path(model_dir) / INTENTBAL_META}: max_length" if saved else "model.max_length",
+                         fix=f"fix max_length in {Path(model_dir) / INTENTBAL_META}" if saved else None)
         fallback = meta.get("fallback") or {}
         return cls(model, tokenizer, intents, max_length, meta, batch_size, backend=chosen,
                    fallback_threshold=fallback.get("threshold"),
@@ -101,6 +112,9 @@ class IntentClassifier:
                 f"{folder}: expected a classifier on the torch backend to save, found the {self.backend} backend; "
                 "load the model folder with backend='torch' and save that"
             )
+        from intentbal.train import check_finite_weights
+
+        check_finite_weights(self.model)
         folder = Path(folder)
         try:
             folder.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -205,9 +205,10 @@ def hold_out_validation(config: Config, data: IntentData) -> tuple[IntentData, I
 
 
 def rebalance(config: Config, data: IntentData, *, progress: Progress | None = None,
-              force: bool = False) -> AugmentResult | None:
+              force: bool = False, keep_words: Mapping[str, Sequence[str]] | None = None) -> AugmentResult | None:
     """``data`` rebalanced per ``config.augment``: frequent intents capped at ``max_per_intent``,
-    then rare intents augmented (always, with ``force``). None when neither applies."""
+    then rare intents augmented (always, with ``force``; ``keep_words`` as in
+    :func:`intentbal.augment.augment_rare`). None when neither applies."""
     a = config.augment
     if a.max_per_intent is not None:
         data = cap_intents(data, max_count=a.max_per_intent, seed=config.seed)
@@ -216,7 +217,8 @@ def rebalance(config: Config, data: IntentData, *, progress: Progress | None = N
     counts = profile_intents(data.texts, data.intents).counts()
     target = resolve_target(counts, target_count=a.target_count, target_fraction=a.target_fraction)
     return augment_rare(data, target=target, augmenters=a.augmenters, seed=config.seed,
-                        max_attempts=a.max_attempts, protect_words=a.protect_words, progress=progress)
+                        max_attempts=a.max_attempts, protect_words=a.protect_words, keep_words=keep_words,
+                        progress=progress)
 
 
 def choose_adjustment(

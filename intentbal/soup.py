@@ -88,10 +88,15 @@ def _load(model: Any, path: Path) -> list[EpochRecord]:
     from safetensors import safe_open
     from safetensors.torch import load_model
 
-    load_model(model, str(path))
-    with safe_open(str(path), framework="pt") as f:
-        metadata = f.metadata() or {}
-    return [EpochRecord(**r) for r in json.loads(metadata.get("history", "[]"))]
+    from intentbal.train import damaged_checkpoint
+
+    try:
+        load_model(model, str(path))
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+        return [EpochRecord(**r) for r in json.loads(metadata.get("history", "[]"))]
+    except Exception as exc:  # safetensors raises plain Exceptions for a damaged file
+        raise damaged_checkpoint(path, exc) from exc
 
 
 def _keep(path: Path | None, model: Any, history: list[EpochRecord]) -> None:

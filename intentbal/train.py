@@ -24,7 +24,7 @@ from intentbal.adjust import macro_recall
 from intentbal.batching import balanced_batches, encode, pad, pad_id_of, shuffled_batches
 from intentbal.config import ModelConfig, TrainConfig
 from intentbal.data import IntentData
-from intentbal.errors import IntentbalError
+from intentbal.errors import IntentbalError, TrainingDiverged
 from intentbal.losses import class_weights, weighting_of
 from intentbal.progress import Progress, note, shows_notes
 
@@ -130,7 +130,7 @@ def fine_tune(
     optimizer, scheduler = _optimiser(model, train_config, total, device)
     smote = _smote(train_config, model, data.texts, targets.tolist(), seed)
     checkpoint = _Checkpoint(checkpoint_dir, _fingerprint(data, model_config, train_config, seed, world), smote)
-    meter = _LossMeter(device, rank, world)
+    meter = _LossMeter(device, rank, world, per_epoch=per_epoch, learning_rate=train_config.learning_rate)
     done, samples, elapsed, history = (checkpoint.restore(model, optimizer, scheduler, meter) if resume
                                        else (0, 0, 0.0, []))
     step_fn = _step(distributed.wrap(_training_forward(model, smote, train_config)), loss_fn, optimizer, scheduler,
@@ -156,6 +156,7 @@ def fine_tune(
                                                meter, history),
         )
         samples = fast.samples
+        meter.check_losses(fast.losses, ran)
         history += _epochs_of(fast.losses, ran, per_epoch, check(model) if check else None)
         eager_from = total + 1  # the bucketed loop ran every step
     for step in range(eager_from, total + 1):
@@ -164,15 +165,16 @@ def fine_tune(
         mix = smote.partners(batch, step=step) if smote else None
         loss, embeddings = step_fn(*pad([ids[i] for i in batch], pad_id_of(tokenizer)), targets[batch], mix,
                                    None if row_weights is None else row_weights[batch])
-        meter.add(loss)
+        meter.add(loss, step)
         if smote:
             smote.store(batch, embeddings)
         samples += sum(len(b) for b in group)
         if step % per_epoch == 0 or step == total:
             checking = time.perf_counter()
+            mean = meter.epoch_mean()  # a sync: it also stops a run whose loss diverged
             recall = check(model) if check else None
             start += time.perf_counter() - checking  # validating is not training: train_seconds leaves it out
-            history.append(EpochRecord(round(step / per_epoch, 4), step, meter.epoch_mean(), recall))
+            history.append(EpochRecord(round(step / per_epoch, 4), step, mean, recall))
             note(progress, "train", _note(history[-1]))
         elif shows_notes(progress) and time.monotonic() - noted >= NOTE_SECONDS:
             noted = time.monotonic()
@@ -180,11 +182,13 @@ def fine_tune(
         if progress:
             progress("train", step, total)
         if train_config.save_steps and step % train_config.save_steps == 0 and step < total:
+            meter.check_finite()  # a diverged state is never checkpointed
             meter.combine()
             if rank == 0:
                 checkpoint.save(model, optimizer, scheduler, step, samples, time.perf_counter() - start, meter,
                                 history)
     seconds = time.perf_counter() - start
+    check_finite_weights(model, learning_rate=train_config.learning_rate)
     model.eval()
     warnings = [f"{cut} training text(s) longer than {model_config.max_length} tokens were truncated"] if cut else []
     # --- train.trainable_layers: the encoder back in one piece, to be saved as a full model ---
@@ -267,20 +271,35 @@ def kept_fit(
 
     if not (path.is_file() and _numbers_path(path).is_file()):
         return None
-    numbers = json.loads(_numbers_path(path).read_text(encoding="utf-8"))
-    if numbers["fingerprint"] != _fingerprint(data, model_config, train_config, seed, distributed.world_size()):
+    try:
+        numbers = json.loads(_numbers_path(path).read_text(encoding="utf-8"))
+        fingerprint = numbers["fingerprint"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise damaged_checkpoint(path, exc) from exc
+    if fingerprint != _fingerprint(data, model_config, train_config, seed, distributed.world_size()):
         raise IntentbalError(
             f"checkpoint {path}: expected one made with the same data, config and seed, found "
             "one from a different run; resume with the original settings or delete the checkpoint"
         )
     result = untrained(data, model_config=model_config, train_config=train_config)
-    load_model(result.model, str(path))
+    try:
+        load_model(result.model, str(path))
+    except Exception as exc:  # safetensors raises plain Exceptions for a damaged file
+        raise damaged_checkpoint(path, exc) from exc
     result.model.to(distributed.device())
     result.train_seconds, result.train_samples = numbers["train_seconds"], numbers["train_samples"]
     result.steps = result.resumed_from = numbers["steps"]
     result.warnings = list(numbers["warnings"])
     result.history = [EpochRecord(**r) for r in numbers.get("history", [])]
     return result
+
+
+def damaged_checkpoint(path: Path, exc: BaseException) -> IntentbalError:
+    """The one line for a checkpoint that cannot be read back."""
+    from intentbal.errors import first_line
+
+    return IntentbalError(f"checkpoint {path}: expected a training state to resume from, found it damaged "
+                          f"({type(exc).__name__}: {first_line(exc)}); delete it and train again without --resume")
 
 
 def _numbers_path(path: Path) -> Path:
@@ -423,19 +442,61 @@ def _step(
     return step
 
 
-class _LossMeter:
-    """The training loss summed on the device, so reading it (a sync) happens once an epoch."""
+def diverged(step: int, per_epoch: int, learning_rate: float) -> TrainingDiverged:
+    """The one line for a run whose loss stopped being a number at ``step``."""
+    return TrainingDiverged(
+        f"training diverged: expected a finite loss, found nan or inf from step {step} (epoch "
+        f"{math.ceil(step / per_epoch)}) on; lower train.learning_rate ({learning_rate:g}, e.g. to "
+        f"{learning_rate / 10:g}) or check the data; nothing was written"
+    )
 
-    def __init__(self, device: Any, rank: int, world: int) -> None:
+
+def check_finite_weights(model: Any, *, learning_rate: float | None = None) -> None:
+    """Refuse a model with a weight that is not a finite number: it must never be saved."""
+    import torch
+
+    if not isinstance(model, torch.nn.Module):
+        return
+    bad = next((name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())), None)
+    if bad is not None:
+        rate = f" ({learning_rate:g})" if learning_rate is not None else ""
+        raise TrainingDiverged(f"training diverged: expected finite weights, found nan or inf in {bad}; lower "
+                               f"train.learning_rate{rate} or check the data; nothing was written")
+
+
+class _LossMeter:
+    """The training loss summed on the device, so reading it (a sync) happens once an epoch; the
+    first step whose loss is not finite is kept there too, and reading it stops a diverged run."""
+
+    def __init__(self, device: Any, rank: int, world: int, *, per_epoch: int = 1, learning_rate: float = 0.0) -> None:
         import torch
 
         self.rank, self.world = rank, world
+        self.per_epoch, self.learning_rate = per_epoch, learning_rate
         self.total = torch.zeros((), dtype=torch.float32, device=device)
+        self.first_bad = torch.zeros((), dtype=torch.int64, device=device)  # 0: every loss so far was finite
         self.steps = 0
 
-    def add(self, loss: Any) -> None:
+    def add(self, loss: Any, step: int = 0) -> None:
+        import torch
+
         self.total += loss
+        self.first_bad.masked_fill_((self.first_bad == 0) & ~torch.isfinite(loss), step)
         self.steps += 1
+
+    def check_finite(self) -> None:
+        """A :class:`TrainingDiverged` when a loss so far was not finite (a sync)."""
+        bad = int(self.first_bad.item())
+        if bad:
+            raise diverged(bad, self.per_epoch, self.learning_rate)
+
+    def check_losses(self, losses: Any, steps: range) -> None:
+        """:meth:`check_finite` for the per-step ``losses`` of ``steps`` (the bucketed loop's)."""
+        import torch
+
+        bad = (~torch.isfinite(losses)).nonzero()
+        if len(bad):
+            raise diverged(steps.start + int(bad[0]), self.per_epoch, self.learning_rate)
 
     def running(self) -> float:
         """This rank's mean loss so far in the epoch (for a bar; a sync)."""
@@ -443,6 +504,7 @@ class _LossMeter:
 
     def epoch_mean(self) -> float:
         """The mean loss of the epoch's steps over every rank; starts the next epoch."""
+        self.check_finite()
         total = self.total.clone()
         if self.world > 1:
             import torch.distributed as dist
@@ -551,13 +613,20 @@ class _Checkpoint:
 
         if self.folder is None or not (self.folder / "state.pt").is_file():
             return 0, 0, 0.0, []
-        state = torch.load(self.folder / "state.pt", weights_only=True)
-        if state["fingerprint"] != self.fingerprint:
+        try:
+            state = torch.load(self.folder / "state.pt", weights_only=True)
+            fingerprint = state["fingerprint"]
+        except Exception as exc:  # torch.load raises many types for a damaged file
+            raise damaged_checkpoint(self.folder, exc) from exc
+        if fingerprint != self.fingerprint:
             raise IntentbalError(
                 f"checkpoint {self.folder}: expected one made with the same data, config and seed, found "
                 "one from a different run; resume with the original settings or delete the checkpoint"
             )
-        load_model(model, str(self.folder / "model.safetensors"))
+        try:
+            load_model(model, str(self.folder / "model.safetensors"))
+        except Exception as exc:  # safetensors raises plain Exceptions (and OSError when missing)
+            raise damaged_checkpoint(self.folder, exc) from exc
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from intentbal.augment import AugmentResult
 from intentbal.config import Config
 from intentbal.jobs.inputs import load_training, run_inputs
-from intentbal.outputs import atomic_write_text, check_output_file
+from intentbal.outputs import atomic_write_text, output_file
+from intentbal.rasa import augmented_document, document_yaml, entity_words, read_document
 from intentbal.recipe import rebalance
 from intentbal.report import RASA_SUFFIXES, TABLE_SUFFIXES, rasa_nlu_yaml, write_table
 
@@ -29,12 +30,28 @@ def augment_file(
     Original rows come first with empty provenance; synthetic rows name their source
     text and augmenter.
     """
-    check_output_file(output, suffixes=(*TABLE_SUFFIXES, *RASA_SUFFIXES), inputs=run_inputs(config),
-                      overwrite=overwrite)
+    with output_file(output, suffixes=(*TABLE_SUFFIXES, *RASA_SUFFIXES), inputs=run_inputs(config),
+                     overwrite=overwrite) as output:
+        return _augment(config, output=output, progress=progress)
+
+
+def _augment(config: Config, *, output: Path, progress: Progress | None) -> AugmentResult:
     train = load_training(config, missing="no data to augment: expected a DATA path")
-    result = rebalance(config, train, progress=progress, force=True)
+    to_rasa = output.suffix.lower() in RASA_SUFFIXES
+    source = config.data.train
+    document = read_document(source) if to_rasa and source is not None and \
+        source.suffix.lower() in RASA_SUFFIXES else None
+    result = rebalance(config, train, progress=progress, force=True,
+                       keep_words=entity_words(document) if document is not None else None)
     assert result is not None  # force=True always augments
-    if output.suffix.lower() in RASA_SUFFIXES:
+    if document is not None:  # a Rasa project's file goes back whole: entities, synonyms, regexes, lookups
+        doc, duplicated = augmented_document(document, [asdict(s) for s in result.synthetic])
+        atomic_write_text(output, document_yaml(doc))
+        if duplicated:
+            result = replace(result, warnings=[*result.warnings, (
+                f"{duplicated} synthetic row(s) lost an entity value of their source and were written as the "
+                "source again (augmenter: duplicate), so that every example keeps its entity markup")])
+    elif to_rasa:
         atomic_write_text(output, rasa_nlu_yaml(augmented_records(result)))
     else:
         write_table(output, augmented_records(result), columns=AUGMENT_COLUMNS)

@@ -18,7 +18,7 @@ from intentbal.jobs.inputs import (
     run_inputs,
 )
 from intentbal.manifest import build_manifest
-from intentbal.outputs import atomic_dir, atomic_write_text, check_output_dir, json_text
+from intentbal.outputs import atomic_dir, atomic_write_text, json_text, output_folder
 from intentbal.profile import profile_intents
 from intentbal.recipe import Fitted, fit, hold_out_validation
 from intentbal.report import predictions_csv, write_report
@@ -40,9 +40,17 @@ def cross_validate(
     and is evaluated. Writes the pooled report, ``predictions.csv``, ``config.yaml`` and
     ``manifest.json`` to ``config.output_dir``; returns the report and the number of models.
     """
-    if folds < 2:
-        raise IntentbalError(f"--folds {folds}: expected at least 2 folds")
-    check_output_dir(config.output_dir, kind="cv", inputs=run_inputs(config))
+    if folds < 2 or repeats < 1:
+        raise IntentbalError(f"--folds {folds} --repeats {repeats}: expected at least 2 folds and 1 repeat; "
+                             "raise them")
+    with output_folder(config.output_dir, kind="cv", inputs=run_inputs(config)) as out:
+        return _cross_validate(config.model_copy(update={"output_dir": out}), folds=folds, repeats=repeats,
+                               progress=progress)
+
+
+def _cross_validate(
+    config: Config, *, folds: int, repeats: int, progress: Progress | None
+) -> tuple[Report, int]:
     data = load_training(config, missing="no data to cross-validate: expected --train PATH or data.train in the "
                                          "config")
     validation = load_data(config, config.data.validation, "validation") if config.data.validation else None

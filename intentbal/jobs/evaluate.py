@@ -14,7 +14,7 @@ from intentbal.errors import IntentbalError
 from intentbal.evaluate import Report, evaluate_predictions
 from intentbal.fallback import FallbackAnalysis, FallbackChoice, analyse_fallback, choose_threshold
 from intentbal.jobs.inputs import few, load_data
-from intentbal.outputs import atomic_dir, atomic_write_bytes, atomic_write_text, check_output_dir, json_text
+from intentbal.outputs import atomic_dir, atomic_write_bytes, atomic_write_text, json_text, output_folder
 from intentbal.overlap import Overlap, overlap_with_hashes
 from intentbal.report import predictions_csv, write_report
 from intentbal.webreport import render_html
@@ -54,7 +54,16 @@ def evaluate_model(
     an input.
     ``progress("predict", done, total)`` follows the prediction of ``data``.
     """
-    check_output_dir(output, kind="evaluate", inputs=[model_dir, data, config.data.validation])
+    with output_folder(output, kind="evaluate", inputs=[model_dir, data, config.data.validation, config.source]) \
+            as output:
+        return _evaluate(config, model_dir=model_dir, data=data, output=output, backend=backend,
+                         update_card=update_card, progress=progress)
+
+
+def _evaluate(
+    config: Config, *, model_dir: Path, data: Path, output: Path, backend: Backend, update_card: bool,
+    progress: Progress | None,
+) -> Report:
     clf = load_classifier(config, model_dir, backend)
     if update_card and not clf.meta:
         raise IntentbalError(f"model {model_dir}: expected an intentbal model folder (with intentbal.json) for "

@@ -139,9 +139,9 @@ def refuse_oos_in_train(config: Config, train: IntentData) -> None:
 
 
 def run_inputs(config: Config) -> list[str | Path | None]:
-    """The paths a run reads (data and model): an output may never be, or hold, one of them."""
+    """The paths a run reads (config file, data and model): an output may never be, or hold, one of them."""
     d = config.data
-    return [d.train, d.eval, d.validation, d.unlabeled, d.descriptions, config.model.name_or_path]
+    return [config.source, d.train, d.eval, d.validation, d.unlabeled, d.descriptions, config.model.name_or_path]
 
 
 def profile_of(

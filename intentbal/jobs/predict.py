@@ -9,7 +9,7 @@ from intentbal.config import Config
 from intentbal.errors import IntentbalError
 from intentbal.jobs.evaluate import load_classifier
 from intentbal.jobs.inputs import load_data
-from intentbal.outputs import check_output_file
+from intentbal.outputs import output_file
 from intentbal.report import TABLE_SUFFIXES, prediction_columns, prediction_rows, write_table
 
 if TYPE_CHECKING:
@@ -33,7 +33,16 @@ def predict_file(
     """
     if top_k is not None and top_k < 1:
         raise IntentbalError(f"--top-k: expected a whole number of at least 1, found {top_k}")
-    check_output_file(output, suffixes=TABLE_SUFFIXES, inputs=[model_dir, input_path], overwrite=overwrite)
+    with output_file(output, suffixes=TABLE_SUFFIXES, inputs=[model_dir, input_path, config.source],
+                     overwrite=overwrite) as output:
+        return _predict(config, model_dir=model_dir, input_path=input_path, output=output, backend=backend,
+                        top_k=top_k, fallback_threshold=fallback_threshold, progress=progress)
+
+
+def _predict(
+    config: Config, *, model_dir: Path, input_path: Path, output: Path, backend: Backend, top_k: int | None,
+    fallback_threshold: float | None, progress: Progress | None,
+) -> int:
     clf = load_classifier(config, model_dir, backend)
     threshold = fallback_threshold if fallback_threshold is not None else config.evaluate.fallback_threshold
     if threshold is not None:

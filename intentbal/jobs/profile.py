@@ -6,7 +6,7 @@ from pathlib import Path
 
 from intentbal.config import Config
 from intentbal.jobs.inputs import load_data, load_training, profile_of, run_inputs
-from intentbal.outputs import atomic_write_text, check_output_file, json_text
+from intentbal.outputs import atomic_write_text, json_text, output_file
 from intentbal.profile import Profile
 
 
@@ -14,8 +14,13 @@ def profile_data(config: Config, *, output: Path | None = None, overwrite: bool 
     """Profile ``data.train`` (checking ``data.eval``'s intents and texts against it when given:
     intents missing from train, rows also in train); with ``output`` (a ``.json`` file, replaced
     only with ``overwrite``), also write it there as JSON."""
-    if output is not None:
-        check_output_file(output, suffixes=(".json",), inputs=run_inputs(config), overwrite=overwrite)
+    if output is None:
+        return _profile(config, output=None)
+    with output_file(output, suffixes=(".json",), inputs=run_inputs(config), overwrite=overwrite) as output:
+        return _profile(config, output=output)
+
+
+def _profile(config: Config, *, output: Path | None) -> Profile:
     train = load_training(config, missing="no data to profile: expected a DATA path")
     eval_data = load_data(config, config.data.eval, "eval") if config.data.eval else None
     profile = profile_of(config, train, eval_data.intents if eval_data else (),

@@ -12,7 +12,7 @@ from intentbal.errors import IntentbalError
 from intentbal.jobs.audit import read_report
 from intentbal.jobs.evaluate import load_classifier
 from intentbal.jobs.inputs import load_data
-from intentbal.outputs import check_output_file
+from intentbal.outputs import output_file
 from intentbal.report import TABLE_SUFFIXES, write_table
 from intentbal.suggest import (
     COLUMNS,
@@ -56,7 +56,16 @@ def suggest_file(
         report = None  # named intents need no report
     elif report is None and (beside := Path(model_dir).parent / "report.json").is_file():
         report = beside
-    check_output_file(output, suffixes=TABLE_SUFFIXES, inputs=[model_dir, unlabeled, report], overwrite=overwrite)
+    with output_file(output, suffixes=TABLE_SUFFIXES, inputs=[model_dir, unlabeled, report, config.source],
+                     overwrite=overwrite) as output:
+        return _suggest(config, model_dir=model_dir, unlabeled=unlabeled, output=output, report=report,
+                        intents=intents, per_intent=per_intent, margin=margin, backend=backend, progress=progress)
+
+
+def _suggest(
+    config: Config, *, model_dir: Path, unlabeled: Path, output: Path, report: Path | None,
+    intents: Sequence[str] | None, per_intent: int, margin: float, backend: Backend, progress: Progress | None,
+) -> SuggestResult:
     doc = read_report(report) if report is not None else None
     clf = load_classifier(config, model_dir, backend)
     selection = _select(config, clf.meta, clf.intents, model_dir=model_dir, report=report, doc=doc, intents=intents)

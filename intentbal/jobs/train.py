@@ -9,6 +9,7 @@ folder in one atomic step.
 
 from __future__ import annotations
 
+import logging
 import shutil
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -19,17 +20,20 @@ from intentbal.augment import AugmentResult
 from intentbal.card import card_text, recipe
 from intentbal.config import Config, config_to_yaml
 from intentbal.data import IntentData
+from intentbal.errors import IntentbalError, TrainingDiverged
 from intentbal.evaluate import Report
 from intentbal.fallback import ThresholdSource
 from intentbal.jobs.augment import AUGMENT_COLUMNS, augmented_records
 from intentbal.jobs.evaluate import Scores, choose_fallback, score, write_scores
 from intentbal.jobs.inputs import Split, load_described, load_split, load_unlabeled, profile_of, run_inputs
-from intentbal.outputs import atomic_dir, atomic_write_text, check_output_dir, json_text
+from intentbal.outputs import atomic_dir, atomic_write_text, json_text, output_folder
 from intentbal.overlap import text_hashes, train_eval_overlap
 from intentbal.profile import Profile
 from intentbal.progress import Progress, suffixed
 from intentbal.recipe import Adjustment, FitMetrics, Fitted, fit
 from intentbal.report import write_table
+
+log = logging.getLogger(__name__)
 
 PSEUDO_COLUMNS = ["text", "intent", "confidence"]
 
@@ -112,34 +116,34 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
     rarest intents lose half their examples to the hold-outs, so the evaluated teacher labels
     the pool for them worst.
     """
+    with output_folder(config.output_dir, kind="train", inputs=run_inputs(config)) as out:
+        return _train_run(config.model_copy(update={"output_dir": out}), progress=progress, resume=resume)
+
+
+def _train_run(config: Config, *, progress: Progress | None, resume: bool) -> TrainRun:
     from intentbal import distributed
     from intentbal.train import check_trainable
 
-    check_output_dir(config.output_dir, kind="train", inputs=run_inputs(config))
     distributed.setup()
     split = load_split(config)
     check_trainable(split.train)
     profile = profile_of(config, split.train, split.eval.intents if split.eval else ())
     checkpoints = checkpoint_dir(config.output_dir)
+    _check_resume(config, checkpoints, resume=resume)
     rows = refit_data(config, split)
     refitting = config.train.refit != "off" and len(rows) > len(split.train)
     from_validation = len(rows) - len(split.labelled)  # validation-file rows the refit trains on
     unlabeled = load_unlabeled(config, held=split.held_texts())
     descriptions, described_warnings = load_described(config, split.labelled)
     main = distributed.is_main()
-    evaluated = fit(config, split.train, validation=split.validation,
-                    validation_name="held out of train" if split.validation_held_out else "validation",
-                    unlabeled=unlabeled, descriptions=descriptions, checkpoints=checkpoints / "evaluated",
-                    keep=refitting, resume=resume, progress=progress if main else None)
-    shipped = evaluated
-    if refitting:  # the same recipe and seed on every labelled row
-        # tau is chosen on rows a model never trained on: the refit's own on a validation file it
-        # leaves out, else the evaluated model's (held-out validation rows are among the refit's)
-        own_tau = split.validation is not None and not split.validation_held_out and from_validation == 0
-        shipped = fit(config, rows, validation=split.validation if own_tau else None,
-                      adjustment=None if own_tau else evaluated.adjustment, unlabeled=unlabeled,
-                      descriptions=descriptions, checkpoints=checkpoints / "refit",
-                      resume=resume, progress=suffixed(progress if main else None, "(refit on all rows)"))
+    try:
+        fits = _fit_both(config, split, rows, refitting=refitting, from_validation=from_validation,
+                         unlabeled=unlabeled, descriptions=descriptions, checkpoints=checkpoints, resume=resume,
+                         progress=progress if main else None)
+    except TrainingDiverged:
+        shutil.rmtree(checkpoints, ignore_errors=True)  # a diverged state is no use to a resume
+        raise
+    evaluated, shipped = fits
     metrics = TrainMetrics(shipped.metrics(), evaluated.metrics() if refitting else None, distributed.world_size())
     refit = RefitNote(len(rows), len(rows) - len(split.train), from_validation) if refitting else None
     report, fallback, warnings = None, None, [*described_warnings, *shipped.trained.warnings]
@@ -155,6 +159,41 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
     return TrainRun(config.output_dir, profile, evaluated.augmentation, report, metrics, warnings,
                     shipped.adjustment, refit, fallback, shipped.pseudo_counts(),
                     reported_adjustment=evaluated.adjustment if refitting else None)
+
+
+def _fit_both(
+    config: Config, split: Split, rows: IntentData, *, refitting: bool, from_validation: int,
+    unlabeled: list[str] | None, descriptions: dict[str, str], checkpoints: Path, resume: bool,
+    progress: Progress | None,
+) -> tuple[Fitted, Fitted]:
+    """The evaluated model and the shipped one (the same when there is no refit)."""
+    evaluated = fit(config, split.train, validation=split.validation,
+                    validation_name="held out of train" if split.validation_held_out else "validation",
+                    unlabeled=unlabeled, descriptions=descriptions, checkpoints=checkpoints / "evaluated",
+                    keep=refitting, resume=resume, progress=progress)
+    if not refitting:
+        return evaluated, evaluated
+    # tau is chosen on rows a model never trained on: the refit's own on a validation file it
+    # leaves out, else the evaluated model's (held-out validation rows are among the refit's)
+    own_tau = split.validation is not None and not split.validation_held_out and from_validation == 0
+    shipped = fit(config, rows, validation=split.validation if own_tau else None,
+                  adjustment=None if own_tau else evaluated.adjustment, unlabeled=unlabeled,
+                  descriptions=descriptions, checkpoints=checkpoints / "refit",
+                  resume=resume, progress=suffixed(progress, "(refit on all rows)"))
+    return evaluated, shipped
+
+
+def _check_resume(config: Config, checkpoints: Path, *, resume: bool) -> None:
+    """Say what a resume does: nothing to resume is said; a checkpoint is never discarded unasked."""
+    found = checkpoints.is_dir() and any(checkpoints.iterdir())
+    if resume and not found:
+        log.warning("--resume: found no checkpoint of an interrupted run into %s (%s); training from the start",
+                    config.output_dir, checkpoints)
+    elif found and not resume:
+        raise IntentbalError(
+            f"{config.output_dir}: expected no unfinished run into it, found the checkpoint of an interrupted one "
+            f"({checkpoints}); pass --resume to continue it, or delete that folder to start over"
+        )
 
 
 def refit_data(config: Config, split: Split) -> IntentData:
