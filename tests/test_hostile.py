@@ -308,7 +308,7 @@ def test_a_deleted_intentbal_json_is_said(run, eval_csv, tmp_path, capsys):
 
 def test_a_compressed_file_under_a_csv_name_is_one_line(tmp_path, capsys):
     path = tmp_path / "train.csv"
-    path.write_bytes(gzip.compress("text,intent\nhi,greet\n".encode()))
+    path.write_bytes(gzip.compress(b"text,intent\nhi,greet\n"))
     assert run_cli("profile", path, "--output", tmp_path / "p.json") == 2
     one_line_error(capsys, "train.csv", "gzip-compressed", "gunzip")
 
