@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from intentbal.errors import IntentbalError
 
 if TYPE_CHECKING:
-    from intentbal.jobs.train import TrainRun
+    from intentbal.commands.train import TrainRun
+
 
 EXIT_USAGE = 2
 BACKENDS = ("auto", "torch", "onnx")
@@ -125,8 +126,8 @@ class _Bars:
 
 
 def _cmd_profile(args: argparse.Namespace) -> int:
-    from intentbal.jobs.profile import profile_data
-    from intentbal.report import profile_lines, profile_table
+    from intentbal.commands.profile import profile_data
+    from intentbal.reports.text import profile_lines, profile_table
 
     profile = profile_data(_config(args, **{"data.train": args.data, "data.eval": args.eval}), output=args.output,
                            overwrite=args.overwrite)
@@ -137,7 +138,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
 
 
 def _cmd_augment(args: argparse.Namespace) -> int:
-    from intentbal.jobs.augment import augment_file
+    from intentbal.commands.augment import augment_file
 
     result = augment_file(_config(args, **{"data.train": args.data}), output=args.output, overwrite=args.overwrite,
                           progress=_progress())
@@ -157,10 +158,11 @@ def _cmd_augment(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from intentbal.distributed import is_main
-    from intentbal.fallback import describe_threshold
-    from intentbal.jobs.train import train_run
-    from intentbal.report import listing, profile_lines, report_table, summary_lines
+    from intentbal.commands.train import train_run
+    from intentbal.evaluation.fallback import describe_threshold
+    from intentbal.listing import listing
+    from intentbal.reports.text import profile_lines, report_table, summary_lines
+    from intentbal.training.distributed import is_main
 
     config = _config(args, **{"data.train": args.train, "data.eval": args.eval,
                               "data.validation": args.validation, "data.unlabeled": args.unlabeled,
@@ -209,8 +211,8 @@ def _trained_line(run: TrainRun) -> str:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from intentbal.jobs.evaluate import evaluate_model
-    from intentbal.report import report_table, summary_lines
+    from intentbal.commands.evaluate import evaluate_model
+    from intentbal.reports.text import report_table, summary_lines
 
     config = _config(args, **{"data.validation": args.validation})
     report = evaluate_model(config, model_dir=args.model, data=args.data, output=args.output, backend=args.backend,
@@ -222,8 +224,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from intentbal.jobs.audit import audit_model
-    from intentbal.report import listing, report_table, scope_line, summary_lines
+    from intentbal.commands.audit import audit_model
+    from intentbal.listing import listing
+    from intentbal.reports.text import report_table, scope_line, summary_lines
 
     config = _config(args, **{"data.validation": args.validation})
     report, result = audit_model(config, model_dir=args.model, data=args.data, min_recall=args.min_recall,
@@ -247,8 +250,9 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from intentbal.jobs.audit import compare_files
-    from intentbal.report import compare_table, listing, scope_line
+    from intentbal.commands.audit import compare_files
+    from intentbal.listing import listing
+    from intentbal.reports.text import compare_table, scope_line
 
     changes = compare_files(args.a, args.b)
     print(compare_table(changes))
@@ -261,8 +265,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_cv(args: argparse.Namespace) -> int:
-    from intentbal.jobs.cv import cross_validate
-    from intentbal.report import report_table, summary_lines
+    from intentbal.commands.cv import cross_validate
+    from intentbal.reports.text import report_table, summary_lines
 
     config = _config(args, **{"data.train": args.train, "data.unlabeled": args.unlabeled, "output_dir": args.output})
     report, models = cross_validate(config, folds=args.folds, repeats=args.repeats, progress=_progress())
@@ -273,7 +277,7 @@ def _cmd_cv(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from intentbal.jobs.predict import predict_file
+    from intentbal.commands.predict import predict_file
 
     n = predict_file(_config(args), model_dir=args.model, input_path=args.input, output=args.output,
                      backend=args.backend, overwrite=args.overwrite, top_k=args.top_k,
@@ -283,9 +287,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_suggest(args: argparse.Namespace) -> int:
-    from intentbal.jobs.suggest import suggest_file
-    from intentbal.report import listing
-    from intentbal.suggest import LIKELY
+    from intentbal.commands.suggest import suggest_file
+    from intentbal.evaluation.suggestions import LIKELY
+    from intentbal.listing import listing
 
     result = suggest_file(_config(args), model_dir=args.model, unlabeled=args.unlabeled, output=args.output,
                           report=args.report, intents=args.intents, per_intent=args.per_intent, margin=args.margin,
@@ -316,7 +320,7 @@ def _intent_names(text: str) -> list[str]:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from intentbal.export import export_onnx
+    from intentbal.inference.export import export_onnx
 
     result = export_onnx(args.model, output=args.output, atol=args.atol, config=_config(args).model)
     print(f"ONNX Runtime vs PyTorch: max abs logit difference {result.max_abs_diff:.2g} over "

@@ -408,7 +408,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         found = "a folder" if path.is_dir() else "nothing"
         raise IntentbalError(f"config {path}: expected a YAML file, found {found}; check the path")
-    from intentbal.data import yaml_error
+    from intentbal.data.readers import yaml_error
 
     data = path.read_bytes()
     try:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from intentbal.data import IntentData
+    from intentbal.data.types import IntentData
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
@@ -65,7 +65,7 @@ def toy_rows() -> list[tuple[str, str]]:
 
 def toy_data() -> IntentData:
     """The toy rows as loaded data."""
-    from intentbal.data import IntentData
+    from intentbal.data.types import IntentData
 
     rows = toy_rows()
     return IntentData([t for t, _ in rows], [i for _, i in rows], "toy")

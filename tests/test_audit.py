@@ -10,10 +10,10 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from intentbal.audit import audit_report, compare_reports, two_proportion_p
-from intentbal.data import fold_assignment
-from intentbal.evaluate import evaluate_predictions
-from intentbal.fallback import analyse_fallback, choose_threshold
+from intentbal.data.splits import fold_assignment
+from intentbal.evaluation.fallback import analyse_fallback, choose_threshold
+from intentbal.evaluation.gate import audit_report, compare_reports, two_proportion_p
+from intentbal.evaluation.metrics import evaluate_predictions
 
 from conftest import TOY, run_cli, set_args, toy_rows, write_csv
 

@@ -10,13 +10,14 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from intentbal import bucketed
-from intentbal.batching import encode, pad, shuffled_batches
 from intentbal.config import ModelConfig, TrainConfig
-from intentbal.data import IntentData
+from intentbal.data.types import IntentData
 from intentbal.errors import IntentbalError
-from intentbal.losses import weighted_cross_entropy
-from intentbal.train import fine_tune
+from intentbal.model.encoding import encode, pad
+from intentbal.training import bucketed
+from intentbal.training.batching import shuffled_batches
+from intentbal.training.loop import fine_tune
+from intentbal.training.losses import weighted_cross_entropy
 
 from conftest import toy_rows
 
@@ -37,14 +38,14 @@ def varied_data() -> IntentData:
 @pytest.fixture
 def on_cpu(monkeypatch):
     """fine_tune on the CPU even where there is a GPU (scripts/gpu_check.sh runs this file there)."""
-    from intentbal import distributed
+    from intentbal.training import distributed
 
     monkeypatch.setattr(distributed, "device", lambda: torch.device("cpu"))
 
 
 def run(model_dir, mode, monkeypatch, *, head="prototype", graphs=None, **train):
     """fine_tune on varied_data through ``mode``'s loop: the result and each step's loss."""
-    from intentbal import losses as losses_module
+    from intentbal.training import losses as losses_module
 
     losses = []
     settings = dict(epochs=4, batch_size=8, learning_rate=3e-3, warmup_ratio=0.25, save_steps=0, step=mode) | train
@@ -116,7 +117,7 @@ def test_plan_holds_the_eager_loops_batches_and_fills_them_with_the_filler():
 
 
 def test_additive_mask_means_what_the_2d_mask_means(tiny_model):
-    from intentbal.loading import load_for_training
+    from intentbal.model.loading import load_for_training
 
     mask = torch.tensor([[1, 1, 0], [1, 0, 0]])
     four_d = bucketed.additive_mask(mask, torch.float32)

@@ -55,8 +55,8 @@ def test_training_writes_a_card_with_front_matter_rare_intents_first_and_interva
 
 
 def test_card_of_a_hub_model_without_evaluation():
-    from intentbal.card import model_card, recipe
     from intentbal.config import load_config
+    from intentbal.reports.card import model_card, recipe
 
     config = load_config(overrides=["model.name_or_path=sentence-transformers/all-MiniLM-L6-v2", "model.head=standard"])
     meta = {"train_counts": {"a": 2, "b": 40, "c": 60}, "max_length": 64, "recipe": recipe(config),
@@ -73,8 +73,8 @@ def test_card_of_a_hub_model_without_evaluation():
 
 
 def test_recipe_names_a_base_model_only_for_hub_names(tiny_model):
-    from intentbal.card import recipe
     from intentbal.config import load_config
+    from intentbal.reports.card import recipe
 
     assert recipe(load_config(overrides=[f"model.name_or_path={tiny_model}"]))["base_model"] is None
     assert recipe(load_config(overrides=["model.name_or_path=bert-base-uncased"]))["base_model"] == "bert-base-uncased"

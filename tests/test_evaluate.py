@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
-from intentbal.evaluate import evaluate_predictions
+from intentbal.evaluation.metrics import evaluate_predictions
 
 TRAIN = {"a": 50, "b": 20, "c": 5, "d": 2, "e": 1}
 
@@ -81,7 +81,7 @@ def test_report_dict_contract():
 
 # --- intervals, verdicts, confusions, threshold-free measures -----------------------------------
 
-from intentbal.evaluate import judge, wilson_interval  # noqa: E402
+from intentbal.evaluation.metrics import judge, wilson_interval  # noqa: E402
 
 
 @pytest.mark.parametrize("k, n, low, high", [

@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from intentbal import soup
 from intentbal.config import ModelConfig, TrainConfig
-from intentbal.soup import train_soup
-from intentbal.train import fine_tune
+from intentbal.training import soup
+from intentbal.training.loop import fine_tune
+from intentbal.training.soup import train_soup
 
 from conftest import toy_data
 

@@ -1,0 +1,117 @@
+"""``intentbal cv``: repeated stratified K-fold of the recipe ``train`` ships, recall pooled over folds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from intentbal.config import Config, config_to_yaml
+from intentbal.data.inputs import (
+    check_shared_intents,
+    load_data,
+    load_described,
+    load_training,
+    load_unlabeled,
+    run_inputs,
+)
+from intentbal.data.profiling import profile_intents
+from intentbal.data.splits import fold_assignment, hold_out_validation
+from intentbal.data.types import IntentData
+from intentbal.errors import IntentbalError
+from intentbal.evaluation.metrics import Report, evaluate_predictions
+from intentbal.io.atomic import atomic_write_text, json_text
+from intentbal.io.folders import atomic_dir, output_folder
+from intentbal.reports.files import predictions_csv, write_report
+from intentbal.reports.manifest import build_manifest
+from intentbal.training.recipe import Fitted, fit
+
+if TYPE_CHECKING:
+    from intentbal.progress import Progress
+
+
+def cross_validate(
+    config: Config, *, folds: int, repeats: int = 1, progress: Progress | None = None
+) -> tuple[Report, int]:
+    """Repeated stratified K-fold over ``data.train``; recall pooled over every held-out fold.
+
+    Each fold's model is made by :func:`intentbal.training.recipe.fit` from the other folds' rows exactly
+    as ``train`` makes the model it reports on from ``data.train`` with a ``data.eval`` file:
+    the same validation hold-out (or ``data.validation``) for tau, the same rebalancing, soup
+    and seed (``seed + repeat``). Each intent's examples are spread over the folds from a random
+    offset, so an intent with fewer examples than folds still has each example held out once,
+    and is evaluated. Writes the pooled report, ``predictions.csv``, ``config.yaml`` and
+    ``manifest.json`` to ``config.output_dir``; returns the report and the number of models.
+    """
+    if folds < 2 or repeats < 1:
+        raise IntentbalError(f"--folds {folds} --repeats {repeats}: expected at least 2 folds and 1 repeat; "
+                             "raise them")
+    with output_folder(config.output_dir, kind="cv", inputs=run_inputs(config)) as out:
+        return _cross_validate(config.model_copy(update={"output_dir": out}), folds=folds, repeats=repeats,
+                               progress=progress)
+
+
+def _cross_validate(
+    config: Config, *, folds: int, repeats: int, progress: Progress | None
+) -> tuple[Report, int]:
+    data = load_training(config, missing="no data to cross-validate: expected --train PATH or data.train in the "
+                                         "config")
+    validation = load_data(config, config.data.validation, "validation") if config.data.validation else None
+    if validation is not None:
+        check_shared_intents(data, validation, "validation", ignore=config.data.oos_label)
+    pool = load_unlabeled(config, held=set(validation.texts) if validation else set())
+    descriptions, _ = load_described(config, data)
+    held_rows: list[int] = []
+    predicted: list[str] = []
+    confidence: list[float] = []
+    taus: list[float] = []
+    for repeat in range(repeats):
+        fold_config = config.model_copy(update={"seed": config.seed + repeat})
+        assignment = fold_assignment(data.intents, folds=folds, seed=config.seed + repeat)
+        for fold in range(folds):
+            held = [i for i, f in enumerate(assignment) if f == fold]
+            if not held:
+                continue
+            rows = data.subset(i for i, f in enumerate(assignment) if f != fold)
+            fitted = fit_fold(fold_config, rows, validation, unlabeled=_without(pool, data, held),
+                              descriptions=descriptions)
+            pred, conf = fitted.classifier.predict([data.texts[i] for i in held])
+            held_rows += held
+            predicted += pred
+            confidence += conf
+            taus.append(fitted.adjustment.tau)
+            if progress:
+                progress("cv", len(taus), repeats * folds)
+    gold = [data.intents[i] for i in held_rows]
+    texts = [data.texts[i] for i in held_rows]
+    e = config.evaluate
+    report = evaluate_predictions(gold, predicted, train_counts=profile_intents(data.texts, data.intents).counts(),
+                                  rare_max=config.profile.rare_max, frequent_min=config.profile.frequent_min,
+                                  recall_threshold=e.recall_threshold, min_support=e.min_support)
+    with atomic_dir(config.output_dir, kind="cv") as out:
+        write_report(out, report, title=f"intentbal {folds}-fold cross-validation, {repeats} repeat(s)",
+                     extra={"cv": {"folds": folds, "repeats": repeats, "models": len(taus), "taus": taus}})
+        atomic_write_text(out / "predictions.csv", predictions_csv(texts, predicted, confidence, gold))
+        atomic_write_text(out / "config.yaml", config_to_yaml(config))
+        atomic_write_text(out / "manifest.json", json_text(build_manifest(config)))
+    return report, len(taus)
+
+
+def fit_fold(
+    config: Config, rows: IntentData, validation: IntentData | None, *, unlabeled: list[str] | None = None,
+    descriptions: dict[str, str] | None = None,
+) -> Fitted:
+    """The model ``train`` would report on for training rows ``rows``."""
+    if validation is not None:
+        return fit(config, rows, validation=validation, unlabeled=unlabeled, descriptions=descriptions)
+    train, held_out = hold_out_validation(config, rows)
+    pool = _without(unlabeled, held_out, range(len(held_out))) if held_out is not None else unlabeled
+    return fit(config, train, validation=held_out, validation_name="held out of train", unlabeled=pool,
+               descriptions=descriptions)
+
+
+def _without(pool: list[str] | None, data: IntentData, rows: Iterable[int]) -> list[str] | None:
+    """``pool`` without the texts of ``data``'s ``rows``: held-out texts are never trained on."""
+    if pool is None:
+        return None
+    held = {data.texts[i] for i in rows}
+    return [t for t in pool if t not in held]

@@ -1,0 +1,171 @@
+"""The frozen lower layers of an encoder, run once per row and cached (``train.trainable_layers``).
+
+With only the top layers of an encoder trained, everything below them -- the embeddings and
+the lower layers -- computes the same hidden states for a row at every epoch. For the
+BERT-family layout (``embeddings`` plus an ``encoder.layer`` list: BERT, MiniLM, RoBERTa, ...)
+:func:`freeze_lower` runs that part once per distinct row, in eval mode (no dropout), and each
+training step runs only the top layers, the pooling and the head. Other layouts are frozen
+without the cache: the same parameters train, but the lower layers run at every step.
+
+The swap lasts for the training loop only: :meth:`Frozen.restore` puts the encoder back, so
+the model is saved and loaded as a normal full model folder. Imported only when training
+(it needs torch, which ``import intentbal`` must not load).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from itertools import groupby
+from typing import Any
+
+import torch
+
+CACHE_LIMIT_BYTES = 1 << 30  # above this the frozen layers run at every step instead of being kept
+
+Row = tuple[int, ...]
+
+
+@dataclass
+class Frozen:
+    """What :func:`freeze_lower` changed in a model, and how to undo it."""
+
+    cached: bool
+    warning: str | None = None
+    undo: list[Callable[[], None]] = field(default_factory=list)
+
+    def restore(self) -> None:
+        """Put the encoder's own embeddings and full layer list back, or let the frozen parameters learn again."""
+        while self.undo:
+            self.undo.pop()()
+
+
+def encoder_of(model: Any) -> Any:
+    """The transformer inside a classifier: the prototype head's ``encoder``, else ``base_model``."""
+    from intentbal.model.modeling import IntentbalPrototypeClassifier
+
+    return model.encoder if isinstance(model, IntentbalPrototypeClassifier) else model.base_model
+
+
+def freeze_lower(model: Any, *, trainable: int | None, rows: Sequence[Sequence[int]], device: Any) -> Frozen | None:
+    """Freeze all but the top ``trainable`` layers of ``model``'s encoder; None when that is all of them.
+
+    With the BERT-family layout the frozen part is replaced, until :meth:`Frozen.restore`, by a
+    :class:`CachedBottom` that returns its output for each row of token ids (``rows``, the
+    training rows, are computed up front, unless they would take more than ``CACHE_LIMIT_BYTES``);
+    its parameters then leave ``model.parameters()``. Other layouts keep their frozen parameters
+    in place with ``requires_grad`` off. A model whose layers cannot be found trains every layer,
+    and the result says so in ``warning``.
+    """
+    encoder = encoder_of(model)
+    layers = _layer_list(encoder)
+    if trainable is None or (layers is not None and trainable >= len(layers)):
+        return None
+    if layers is None:
+        return Frozen(cached=False, warning=f"train.trainable_layers={trainable}: found no list of layers in "
+                      f"{type(encoder).__name__}, so every layer was trained")
+    bert_layout = hasattr(encoder, "embeddings") and getattr(getattr(encoder, "encoder", None), "layer", None) is layers
+    if not bert_layout:
+        return _freeze_in_place(encoder, layers, trainable)
+    keep = _cache_bytes(rows, encoder.config.hidden_size) <= CACHE_LIMIT_BYTES
+    bottom = CachedBottom(encoder.embeddings, list(layers[: len(layers) - trainable]), device=device, keep=keep)
+    if keep:
+        bottom.fill(rows)
+    return _swap(encoder, bottom, layers, trainable)
+
+
+def _layer_list(encoder: Any) -> torch.nn.ModuleList | None:
+    """The encoder's list of transformer layers: the module list as long as the model is deep."""
+    depth = getattr(encoder.config, "num_hidden_layers", None)
+    return next((m for m in encoder.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == depth), None)
+
+
+def _freeze_in_place(encoder: Any, layers: Any, trainable: int) -> Frozen:
+    """Every parameter of the encoder outside its top ``trainable`` layers stops learning, until restored."""
+    top = {id(p) for layer in layers[len(layers) - trainable:] for p in layer.parameters()}
+    frozen = [p for p in encoder.parameters() if id(p) not in top and p.requires_grad]
+    for param in frozen:
+        param.requires_grad_(False)
+
+    def undo() -> None:
+        for param in frozen:
+            param.requires_grad_(True)
+
+    return Frozen(cached=False, undo=[undo])
+
+
+def _swap(encoder: Any, bottom: CachedBottom, layers: Any, trainable: int) -> Frozen:
+    embeddings, stack = encoder.embeddings, encoder.encoder
+    stack.layer = torch.nn.ModuleList(list(layers[len(layers) - trainable:]))
+    encoder.embeddings = bottom
+    hook = encoder.register_forward_pre_hook(bottom.see_mask, with_kwargs=True)
+
+    def undo() -> None:
+        hook.remove()
+        encoder.embeddings, stack.layer = embeddings, layers
+
+    return Frozen(cached=bottom.keep, undo=[undo])
+
+
+def _cache_bytes(rows: Sequence[Sequence[int]], hidden: int) -> int:
+    return sum(len(r) for r in {tuple(r) for r in rows}) * hidden * 4
+
+
+class CachedBottom(torch.nn.Module):
+    """Stands in for an encoder's ``embeddings``: the output of the embeddings and the lower layers.
+
+    Those modules are kept out of the module tree (so out of the optimiser and the checkpoints) and
+    run in eval mode under ``inference_mode``. Rows are keyed by their token ids, right-padded as
+    :func:`intentbal.model.encoding.pad` pads them; the count of real tokens comes from the attention mask
+    the encoder was called with (see :meth:`see_mask`). A row is computed alone at its own length,
+    which is what the full model computes for it under any padding. With ``keep`` off nothing is
+    kept: each call computes its rows.
+    """
+
+    def __init__(self, embeddings: Any, lower: list[Any], *, device: Any, keep: bool = True) -> None:
+        super().__init__()
+        self.frozen = (embeddings, *lower)  # a tuple, so not registered as submodules
+        for module in self.frozen:
+            module.eval()
+        self.device, self.keep = device, keep
+        self.memo: dict[Row, torch.Tensor] = {}
+        self.mask: torch.Tensor | None = None
+
+    def see_mask(self, _module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Forward pre-hook on the encoder: remember the attention mask of the coming call."""
+        self.mask = kwargs.get("attention_mask", args[1] if len(args) > 1 else None)
+
+    def fill(self, rows: Sequence[Sequence[int]], batch_size: int = 128) -> dict[Row, torch.Tensor]:
+        """The states of the rows not in the memo, computed in batches of one length (no padding)."""
+        todo = sorted({tuple(r) for r in rows} - self.memo.keys(), key=len)
+        found: dict[Row, torch.Tensor] = {}
+        with torch.inference_mode():
+            for _, same in groupby(todo, key=len):
+                group = list(same)
+                for start in range(0, len(group), batch_size):
+                    found.update(self._run(group[start:start + batch_size]))
+        if self.keep:
+            self.memo.update(found)
+        return found
+
+    def _run(self, chunk: list[Row]) -> dict[Row, torch.Tensor]:
+        embeddings, *lower = self.frozen
+        hidden = embeddings(input_ids=torch.tensor(chunk, device=self.device))
+        for layer in lower:
+            out = layer(hidden)
+            hidden = out[0] if isinstance(out, tuple) else out  # older transformers return tuples
+        return dict(zip(chunk, hidden))
+
+    def forward(self, input_ids: torch.Tensor | None = None, **_: Any) -> torch.Tensor:
+        if input_ids is None:
+            raise ValueError("the cached frozen layers are keyed by input_ids; inputs_embeds cannot be used")
+        mask = self.mask if self.mask is not None else torch.ones_like(input_ids)
+        lengths = [int(n) for n in mask.sum(1).tolist()]
+        rows = [tuple(ids[:n]) for ids, n in zip(input_ids.tolist(), lengths)]
+        missing = self.fill([r for r in rows if r not in self.memo])
+        first = self.memo.get(rows[0], missing.get(rows[0]))
+        assert first is not None  # every row is in the memo or was just computed
+        out = torch.zeros(*input_ids.shape, first.shape[-1], dtype=first.dtype, device=first.device)
+        for i, (row, n) in enumerate(zip(rows, lengths)):
+            out[i, :n] = self.memo[row] if row in self.memo else missing[row]
+        return out
