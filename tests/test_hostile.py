@@ -460,3 +460,34 @@ def test_augment_to_rasa_keeps_entities_and_every_other_section(tmp_path):
             [m["annotation"] for m in ENTITY.finditer(raw)]
     back = load_intents(out)
     assert back.texts.count("fly me to Berlin") == 1 and "book_flight" in back.intents
+
+
+# --- a real full disk --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 160 KiB tmpfs: room for the data and a lock, not for a model (skipped where it cannot be mounted)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if shutil.which("mount") is None or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(disk)],
+                                                       capture_output=True).returncode != 0:
+        pytest.skip("a tmpfs cannot be mounted here (needs root)")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_a_full_disk_during_train_is_one_line_and_leaves_nothing(small_disk, fast_overrides, capsys):
+    train = write_csv(small_disk / "train.csv", toy_rows())
+    assert run_cli("train", "--train", train, "--output", small_disk / "run", *set_args(fast_overrides)) == 2
+    one_line_error(capsys, "could not write the output", "free disk space")
+    assert sorted(p.name for p in small_disk.iterdir()) == ["train.csv"]
+
+
+def test_a_full_disk_during_predict_is_one_line_and_leaves_nothing(small_disk, trained_run, capsys):
+    texts = write_csv(small_disk / "t.csv", [(f"where is my parcel number {i} " * 20,) for i in range(180)],
+                      header=("text",))
+    assert run_cli("predict", "--model", trained_run / "model", "--input", texts,
+                   "--output", small_disk / "p.csv") == 2
+    one_line_error(capsys, "could not write the output", "free disk space")
+    assert sorted(p.name for p in small_disk.iterdir()) == ["t.csv"]

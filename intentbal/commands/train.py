@@ -119,7 +119,10 @@ def train_run(config: Config, *, progress: Progress | None = None, resume: bool 
     rarest intents lose half their examples to the hold-outs, so the evaluated teacher labels
     the pool for them worst.
     """
-    with output_folder(config.output_dir, kind="train", inputs=run_inputs(config)) as out:
+    from intentbal.training import distributed
+
+    with output_folder(config.output_dir, kind="train", inputs=run_inputs(config), writer=distributed.is_main()) \
+            as out:
         return _train_run(config.model_copy(update={"output_dir": out}), progress=progress, resume=resume)
 
 

@@ -77,10 +77,17 @@ _held_lock = threading.Lock()
 
 
 @contextmanager
-def output_folder(target: Path, *, kind: str, inputs: Iterable[str | Path | None] = ()) -> Iterator[Path]:
+def output_folder(
+    target: Path, *, kind: str, inputs: Iterable[str | Path | None] = (), writer: bool = True
+) -> Iterator[Path]:
     """Hold the output folder ``target`` for one command: the folder to write (a link's target),
-    locked, mended and checked (:func:`check_output_dir`) before the caller's work begins."""
+    locked, mended and checked (:func:`check_output_dir`) before the caller's work begins. Under a
+    launcher, the processes that will not write (``writer`` false) only check it."""
     real = resolve_output(target)
+    if not writer:
+        check_output_dir(real, kind=kind, inputs=inputs)
+        yield real
+        return
     with _locked(real):
         recover(real)
         check_output_dir(real, kind=kind, inputs=inputs)
@@ -162,8 +169,13 @@ def _acquire(target: Path) -> list[Path]:
         except OSError as exc:
             _unmake(made)
             raise write_error(target, exc) from exc
-        with os.fdopen(fd, "w") as f:
-            f.write(record)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(record)
+        except OSError as exc:  # a full disk
+            path.unlink(missing_ok=True)
+            _unmake(made)
+            raise write_error(target, exc) from exc
         return made
     _unmake(made)
     raise IntentbalError(f"{path}: expected to lock the output, found the lock taken again and again; "
