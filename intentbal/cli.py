@@ -176,8 +176,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if resumed:
         print(f"resumed from the checkpoint at {' and '.join(resumed)}")
     print("\n".join(profile_lines(run.profile)))
-    if run.augmentation is not None and run.augmentation.target:
-        print(f"augmented {len(run.augmentation.synthetic)} rows (target {run.augmentation.target} per intent)")
+    synthetic = run.evaluated.rows.made_by("augment")
+    if synthetic:
+        print(f"augmented {len(synthetic)} rows for the rare intents")
     if run.adjustment.tau or run.adjustment.chosen_on != "given":
         reported = run.reported_adjustment
         other = (f"; {reported.tau:g} for the model reported on"

@@ -93,7 +93,7 @@ def test_without_validation_data_the_recipe_holds_some_of_train_out(tmp_path, fa
 
     run = train_run(config)
     assert run.adjustment.chosen_on == "held out of train"
-    synthetic_sources = {s.source_text for s in run.augmentation.synthetic}
+    synthetic_sources = {p.source for p in run.evaluated.rows.provenance or [] if p is not None}
     assert not synthetic_sources & set(split.validation.texts)
     # no hold-out when the adjustment is fixed: nothing to choose
     fixed = config.model_copy(update={"train": config.train.model_copy(update={"logit_adjustment": 1.0})})

@@ -92,15 +92,17 @@ def test_augment_file_writes_provenance(tmp_path, toy_csv):
 
 
 def test_augmentation_never_sees_held_out_data(toy_csv):
-    from intentbal.training.recipe import rebalance
+    from intentbal.rebalance.augmentation import synthetic_rows
+    from intentbal.rebalance.transforms import apply
+    from intentbal.training.recipe import row_transforms
 
     config = load_config(overrides=[f"data.train={toy_csv}", "augment.enabled=true", "augment.target_count=9"])
     split = load_split(config)
-    result = rebalance(config, split.train)
+    rows = apply(row_transforms(config), split.train)
     held_out = set(split.eval.texts)
     assert held_out, "a split was held out"
-    assert all(s.source_text not in held_out for s in result.synthetic)
-    assert not held_out & set(result.data.texts)
+    assert synthetic_rows(rows) and all(s.source_text not in held_out for s in synthetic_rows(rows))
+    assert not held_out & set(rows.texts)
 
 
 def test_synonym_needs_wordnet_data():

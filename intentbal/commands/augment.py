@@ -16,11 +16,13 @@ from intentbal.data.rasa import (
     rasa_nlu_yaml,
     read_document,
 )
+from intentbal.data.types import IntentData
 from intentbal.io.atomic import atomic_write_text
 from intentbal.io.folders import output_file
 from intentbal.io.tables import TABLE_SUFFIXES, write_table
-from intentbal.rebalance.augmentation import AugmentResult
-from intentbal.training.recipe import rebalance
+from intentbal.rebalance.augmentation import AugmentRare, AugmentResult
+from intentbal.rebalance.transforms import apply
+from intentbal.training.recipe import rebalancing
 
 if TYPE_CHECKING:
     from intentbal.progress import Progress
@@ -50,9 +52,10 @@ def _augment(config: Config, *, output: Path, progress: Progress | None) -> Augm
     source = config.data.train
     document = read_document(source) if to_rasa and source is not None and \
         source.suffix.lower() in RASA_SUFFIXES else None
-    result = rebalance(config, train, progress=progress, force=True,
-                       keep_words=entity_words(document) if document is not None else None)
-    assert result is not None  # force=True always augments
+    *before, augmentation = rebalancing(config, force=True, progress=progress,
+                                        keep_words=entity_words(document) if document is not None else None)
+    assert isinstance(augmentation, AugmentRare)  # forced, the augmentation comes last
+    result = augmentation.run(apply(before, train))
     if document is not None:  # a Rasa project's file goes back whole: entities, synonyms, regexes, lookups
         doc, duplicated = augmented_document(document, [asdict(s) for s in result.synthetic])
         atomic_write_text(output, document_yaml(doc))
@@ -61,16 +64,15 @@ def _augment(config: Config, *, output: Path, progress: Progress | None) -> Augm
                 f"{duplicated} synthetic row(s) lost an entity value of their source and were written as the "
                 "source again (augmenter: duplicate), so that every example keeps its entity markup")])
     elif to_rasa:
-        atomic_write_text(output, rasa_nlu_yaml(augmented_records(result)))
+        atomic_write_text(output, rasa_nlu_yaml(augmented_records(result.data)))
     else:
-        write_table(output, augmented_records(result), columns=AUGMENT_COLUMNS)
+        write_table(output, augmented_records(result.data), columns=AUGMENT_COLUMNS)
     return result
 
 
-def augmented_records(result: AugmentResult | None, *, synthetic_only: bool = False) -> list[dict[str, str]]:
-    """The original rows with empty provenance (unless ``synthetic_only``), then the synthetic ones."""
-    rows = [] if synthetic_only or result is None else [
-        {"text": t, "intent": i, "source_text": "", "augmenter": ""}
-        for t, i in zip(result.data.texts[: len(result.data) - len(result.synthetic)], result.data.intents)
-    ]
-    return rows + [asdict(s) for s in (result.synthetic if result else [])]
+def augmented_records(rows: IntentData) -> list[dict[str, str]]:
+    """Every row: the labelled ones with empty provenance, then the synthetic ones with their source
+    text and augmenter."""
+    made = rows.provenance or [None] * len(rows)
+    return [{"text": t, "intent": i, "source_text": m.source if m else "", "augmenter": m.detail if m else ""}
+            for t, i, m in zip(rows.texts, rows.intents, made)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from intentbal.config import Config, config_to_yaml
@@ -12,18 +11,18 @@ from intentbal.data.inputs import (
     load_described,
     load_training,
     load_unlabeled,
+    make_split,
     run_inputs,
 )
 from intentbal.data.profiling import profile_intents
-from intentbal.data.splits import fold_assignment, hold_out_validation
-from intentbal.data.types import IntentData
+from intentbal.data.splits import fold_assignment
 from intentbal.errors import IntentbalError
 from intentbal.evaluation.metrics import Report, evaluate_predictions
 from intentbal.io.atomic import atomic_write_text, json_text
 from intentbal.io.folders import atomic_dir, output_folder
 from intentbal.reports.files import predictions_csv, write_report
 from intentbal.reports.manifest import build_manifest
-from intentbal.training.recipe import Fitted, fit
+from intentbal.training.recipe import fit_evaluated
 
 if TYPE_CHECKING:
     from intentbal.progress import Progress
@@ -34,8 +33,8 @@ def cross_validate(
 ) -> tuple[Report, int]:
     """Repeated stratified K-fold over ``data.train``; recall pooled over every held-out fold.
 
-    Each fold's model is made by :func:`intentbal.training.recipe.fit` from the other folds' rows exactly
-    as ``train`` makes the model it reports on from ``data.train`` with a ``data.eval`` file:
+    Each fold's model is made by :func:`intentbal.training.recipe.fit_evaluated` from the other folds'
+    rows exactly as ``train`` makes the model it reports on from ``data.train`` with a ``data.eval`` file:
     the same validation hold-out (or ``data.validation``) for tau, the same rebalancing, soup
     and seed (``seed + repeat``). Each intent's examples are spread over the folds from a random
     offset, so an intent with fewer examples than folds still has each example held out once,
@@ -71,9 +70,10 @@ def _cross_validate(
             held = [i for i, f in enumerate(assignment) if f == fold]
             if not held:
                 continue
-            rows = data.subset(i for i, f in enumerate(assignment) if f != fold)
-            fitted = fit_fold(fold_config, rows, validation, unlabeled=_without(pool, data, held),
-                              descriptions=descriptions)
+            split = make_split(fold_config, data.subset(i for i, f in enumerate(assignment) if f != fold),
+                               eval_data=data.subset(held), validation=validation)
+            fitted = fit_evaluated(fold_config, split, unlabeled=_without(pool, split.held_texts()),
+                                   descriptions=descriptions)
             pred, conf = fitted.classifier.predict([data.texts[i] for i in held])
             held_rows += held
             predicted += pred
@@ -96,22 +96,6 @@ def _cross_validate(
     return report, len(taus)
 
 
-def fit_fold(
-    config: Config, rows: IntentData, validation: IntentData | None, *, unlabeled: list[str] | None = None,
-    descriptions: dict[str, str] | None = None,
-) -> Fitted:
-    """The model ``train`` would report on for training rows ``rows``."""
-    if validation is not None:
-        return fit(config, rows, validation=validation, unlabeled=unlabeled, descriptions=descriptions)
-    train, held_out = hold_out_validation(config, rows)
-    pool = _without(unlabeled, held_out, range(len(held_out))) if held_out is not None else unlabeled
-    return fit(config, train, validation=held_out, validation_name="held out of train", unlabeled=pool,
-               descriptions=descriptions)
-
-
-def _without(pool: list[str] | None, data: IntentData, rows: Iterable[int]) -> list[str] | None:
-    """``pool`` without the texts of ``data``'s ``rows``: held-out texts are never trained on."""
-    if pool is None:
-        return None
-    held = {data.texts[i] for i in rows}
-    return [t for t in pool if t not in held]
+def _without(pool: list[str] | None, held: set[str]) -> list[str] | None:
+    """``pool`` without the ``held`` texts (a fold's eval and validation rows): never trained on."""
+    return None if pool is None else [t for t in pool if t not in held]

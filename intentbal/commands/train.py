@@ -1,22 +1,23 @@
-"""``intentbal train``: split, fit the recipe, report on held-out rows, refit on every row, save.
+"""``intentbal train``: a coordinator of named phases; every recipe decision is the recipe's.
 
-The phases, in order: check the output folder; load and split the data
-(:func:`intentbal.data.inputs.load_split`); fit the evaluated model
-(:func:`intentbal.training.recipe.fit`); refit on every labelled row with the same choices when rows
-were held out (``train.refit``); score the evaluated model on the eval rows; write the run
-folder in one atomic step.
+1. claim the output folder (checked, locked, mended);
+2. load the data and split it into roles (:func:`intentbal.data.inputs.load_split`), profile it;
+3. fit the model reported on (:func:`intentbal.training.recipe.fit_evaluated`);
+4. fit the model shipped (:func:`intentbal.training.recipe.fit_shipped`: the refit policy);
+5. score the reported model on the eval rows and choose the fallback threshold;
+6. write the run folder in one atomic step.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import intentbal
-from intentbal.commands.augment import AUGMENT_COLUMNS, augmented_records
+from intentbal.commands.augment import AUGMENT_COLUMNS
 from intentbal.config import Config, config_to_yaml
 from intentbal.data.inputs import Split, load_described, load_split, load_unlabeled, profile_of, run_inputs
 from intentbal.data.overlap import text_hashes, train_eval_overlap
@@ -30,31 +31,18 @@ from intentbal.io.atomic import atomic_write_text, json_text
 from intentbal.io.folders import atomic_dir, output_folder
 from intentbal.io.tables import write_table
 from intentbal.model.adjustment import Adjustment
-from intentbal.progress import Progress, suffixed
-from intentbal.rebalance.augmentation import AugmentResult
+from intentbal.progress import Progress
+from intentbal.rebalance.augmentation import synthetic_rows
 from intentbal.reports.card import card_text, recipe
 from intentbal.reports.files import write_scores
-from intentbal.training.recipe import FitMetrics, Fitted, fit
+from intentbal.training.recipe import FitMetrics, Fitted, RefitNote, fit_evaluated, fit_shipped
 
 log = logging.getLogger(__name__)
 
 PSEUDO_COLUMNS = ["text", "intent", "confidence"]
 
 
-@dataclass(frozen=True)
-class RefitNote:
-    """The shipped model was refit on every labelled row after the report was made."""
-
-    rows: int  # every labelled row the shipped model trained on
-    held_out_rows: int  # rows the evaluated (reported) model did not train on
-    validation_rows: int = 0  # of them, rows of the validation file
-
-    def to_dict(self) -> dict[str, object]:
-        return {"rows": self.rows, "held_out_rows": self.held_out_rows, "validation_rows": self.validation_rows,
-                "reported_on": "model trained without the held-out rows"}
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SavedFallback:
     """The fallback threshold saved with the model, where it was chosen, and the intent it answers."""
 
@@ -66,7 +54,7 @@ class SavedFallback:
         return {"threshold": self.threshold, "chosen_on": self.chosen_on, "intent": self.intent}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainMetrics:
     """``train_metrics.json``: the shipped fit and, with a refit, the evaluated one."""
 
@@ -82,21 +70,34 @@ class TrainMetrics:
         return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainRun:
     """What ``train_run`` wrote and found."""
 
     output_dir: Path
     profile: Profile
-    augmentation: AugmentResult | None  # of the evaluated model's rows
+    evaluated: Fitted  # the model reported on
+    shipped: Fitted  # the model in output_dir/model (the same one without a refit)
     report: Report | None  # None without eval rows
     metrics: TrainMetrics
     warnings: list[str]
-    adjustment: Adjustment  # the shipped model's
     refit: RefitNote | None = None
     fallback: SavedFallback | None = None
-    pseudo: dict[str, int] = field(default_factory=dict)  # unlabeled utterances trained on, per intent
-    reported_adjustment: Adjustment | None = None  # the model reported on, when a refit ships another
+
+    @property
+    def adjustment(self) -> Adjustment:
+        """The shipped model's logit adjustment."""
+        return self.shipped.adjustment
+
+    @property
+    def reported_adjustment(self) -> Adjustment | None:
+        """The reported model's logit adjustment, when a refit ships another model."""
+        return self.evaluated.adjustment if self.refit is not None else None
+
+    @property
+    def pseudo(self) -> dict[str, int]:
+        """Unlabeled utterances the shipped model trained on, per intent."""
+        return self.shipped.pseudo_counts()
 
 
 def train_run(config: Config, *, progress: Progress | None = None, resume: bool = False) -> TrainRun:
@@ -131,62 +132,38 @@ def _train_run(config: Config, *, progress: Progress | None, resume: bool) -> Tr
     from intentbal.training.results import check_trainable
 
     distributed.setup()
+    main = distributed.is_main()
     split = load_split(config)
     check_trainable(split.train)
     profile = profile_of(config, split.train, split.eval.intents if split.eval else ())
+    unlabeled = load_unlabeled(config, held=split.held_texts())
+    descriptions, warnings = load_described(config, split.labelled)
     checkpoints = checkpoint_dir(config.output_dir)
     _check_resume(config, checkpoints, resume=resume)
-    rows = refit_data(config, split)
-    refitting = config.train.refit != "off" and len(rows) > len(split.train)
-    from_validation = len(rows) - len(split.labelled)  # validation-file rows the refit trains on
-    unlabeled = load_unlabeled(config, held=split.held_texts())
-    descriptions, described_warnings = load_described(config, split.labelled)
-    main = distributed.is_main()
+    shown = progress if main else None
     try:
-        fits = _fit_both(config, split, rows, refitting=refitting, from_validation=from_validation,
-                         unlabeled=unlabeled, descriptions=descriptions, checkpoints=checkpoints, resume=resume,
-                         progress=progress if main else None)
+        evaluated = fit_evaluated(config, split, unlabeled=unlabeled, descriptions=descriptions,
+                                  checkpoints=checkpoints, resume=resume, progress=shown)
+        shipped = fit_shipped(config, split, evaluated, unlabeled=unlabeled, descriptions=descriptions,
+                              checkpoints=checkpoints, resume=resume, progress=shown)
     except TrainingDiverged:
         shutil.rmtree(checkpoints, ignore_errors=True)  # a diverged state is no use to a resume
         raise
-    evaluated, shipped = fits
-    metrics = TrainMetrics(shipped.metrics(), evaluated.metrics() if refitting else None, distributed.world_size())
-    refit = RefitNote(len(rows), len(rows) - len(split.train), from_validation) if refitting else None
-    report, fallback, warnings = None, None, [*described_warnings, *shipped.trained.warnings]
+    metrics = TrainMetrics(shipped=shipped.fitted.metrics(),
+                           evaluated=evaluated.metrics() if shipped.refit is not None else None,
+                           processes=distributed.world_size())
+    report, fallback, warnings = None, None, [*warnings, *shipped.fitted.trained.warnings]
     if main:
-        scores = _score(config, evaluated, split, refit)
+        scores = _score(config, evaluated, split, shipped.refit)
         fallback = _saved_fallback(config, evaluated, split, scores)
-        _write_run(config, evaluated=evaluated, shipped=shipped, profile=profile, metrics=metrics, scores=scores,
-                   fallback=fallback, descriptions=descriptions)
+        _write_run(config, evaluated=evaluated, shipped=shipped.fitted, profile=profile, metrics=metrics,
+                   scores=scores, fallback=fallback, descriptions=descriptions)
         report = scores.report if scores else None
         warnings += scores.warnings if scores else []
         shutil.rmtree(checkpoints, ignore_errors=True)
     distributed.teardown()
-    return TrainRun(config.output_dir, profile, evaluated.augmentation, report, metrics, warnings,
-                    shipped.adjustment, refit, fallback, shipped.pseudo_counts(),
-                    reported_adjustment=evaluated.adjustment if refitting else None)
-
-
-def _fit_both(
-    config: Config, split: Split, rows: IntentData, *, refitting: bool, from_validation: int,
-    unlabeled: list[str] | None, descriptions: dict[str, str], checkpoints: Path, resume: bool,
-    progress: Progress | None,
-) -> tuple[Fitted, Fitted]:
-    """The evaluated model and the shipped one (the same when there is no refit)."""
-    evaluated = fit(config, split.train, validation=split.validation,
-                    validation_name="held out of train" if split.validation_held_out else "validation",
-                    unlabeled=unlabeled, descriptions=descriptions, checkpoints=checkpoints / "evaluated",
-                    keep=refitting, resume=resume, progress=progress)
-    if not refitting:
-        return evaluated, evaluated
-    # tau is chosen on rows a model never trained on: the refit's own on a validation file it
-    # leaves out, else the evaluated model's (held-out validation rows are among the refit's)
-    own_tau = split.validation is not None and not split.validation_held_out and from_validation == 0
-    shipped = fit(config, rows, validation=split.validation if own_tau else None,
-                  adjustment=None if own_tau else evaluated.adjustment, unlabeled=unlabeled,
-                  descriptions=descriptions, checkpoints=checkpoints / "refit",
-                  resume=resume, progress=suffixed(progress, "(refit on all rows)"))
-    return evaluated, shipped
+    return TrainRun(output_dir=config.output_dir, profile=profile, evaluated=evaluated, shipped=shipped.fitted,
+                    report=report, metrics=metrics, warnings=warnings, refit=shipped.refit, fallback=fallback)
 
 
 def _check_resume(config: Config, checkpoints: Path, *, resume: bool) -> None:
@@ -200,20 +177,6 @@ def _check_resume(config: Config, checkpoints: Path, *, resume: bool) -> None:
             f"{config.output_dir}: expected no unfinished run into it, found the checkpoint of an interrupted one "
             f"({checkpoints}); pass --resume to continue it, or delete that folder to start over"
         )
-
-
-def refit_data(config: Config, split: Split) -> IntentData:
-    """The rows a refit trains on: every row of ``data.train`` and, with ``train.refit`` "all", the
-    ``data.validation`` file's rows of intents ``data.train`` has (never out-of-scope rows, never an
-    intent the evaluated model could not predict). Eval rows are never trained on, not even when the
-    validation file is the eval file."""
-    labelled, validation = split.labelled, split.validation
-    if config.train.refit != "all" or validation is None or split.validation_held_out:
-        return labelled
-    known, scored = set(labelled.intents), set(split.eval.texts if split.eval else ())
-    extra = validation.subset(i for i, (text, intent) in enumerate(zip(validation.texts, validation.intents))
-                              if intent in known and text not in scored)
-    return IntentData([*labelled.texts, *extra.texts], [*labelled.intents, *extra.intents], labelled.source)
 
 
 def checkpoint_dir(output_dir: Path) -> Path:
@@ -240,7 +203,7 @@ def _saved_fallback(config: Config, evaluated: Fitted, split: Split, scores: Sco
         if choice is None:
             return None
         chosen, on, deployable = choice.threshold, choice.chosen_on, choice.deployable
-    return SavedFallback(chosen, on, config.evaluate.fallback_intent) if deployable else None
+    return SavedFallback(threshold=chosen, chosen_on=on, intent=config.evaluate.fallback_intent) if deployable else None
 
 
 def _write_run(
@@ -255,7 +218,7 @@ def _write_run(
         atomic_write_text(out / "config.yaml", config_to_yaml(config))
         atomic_write_text(out / "manifest.json", json_text(build_manifest(config)))
         atomic_write_text(out / "profile.json", json_text(profile.to_dict()))
-        write_table(out / "augmentation.jsonl", augmented_records(shipped.augmentation, synthetic_only=True),
+        write_table(out / "augmentation.jsonl", [asdict(r) for r in synthetic_rows(shipped.rows)],
                     columns=AUGMENT_COLUMNS)
         if shipped.pseudo:
             write_table(out / "pseudo_labels.jsonl", [asdict(p) for p in shipped.pseudo], columns=PSEUDO_COLUMNS)

@@ -17,11 +17,11 @@ from intentbal.errors import IntentbalError
 from intentbal.listing import listing
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Split:
-    """The rows of a train run, by role."""
+    """The rows of a run, by role."""
 
-    labelled: IntentData  # every row of data.train
+    labelled: IntentData  # every labelled training row (data.train, or a cv fold's rows)
     train: IntentData  # the rows the evaluated model trains on
     eval: IntentData | None
     not_evaluable: list[str]  # intents too small to hold any example out (they stay in train)
@@ -50,30 +50,37 @@ def load_training(config: Config, *, missing: str = "no training data: expected 
 
 
 def load_split(config: Config) -> Split:
-    """The training, eval and validation data.
-
-    Eval is ``data.eval`` if given, else a stratified split of train. Validation is
-    ``data.validation`` if given, else held out of train by :func:`intentbal.data.splits.hold_out_validation`.
-    """
+    """The training, eval and validation data of ``data.train``, ``data.eval`` and ``data.validation``
+    (see :func:`make_split`)."""
     labelled = load_training(config)
     validation = load_data(config, config.data.validation, "validation") if config.data.validation else None
     if validation is not None:
         check_shared_intents(labelled, validation, "validation", ignore=config.data.oos_label)
-    not_evaluable: list[str] = []
+    eval_data = None
     if config.data.eval is not None:
-        eval_data: IntentData | None = load_data(config, config.data.eval, "eval")
-        assert eval_data is not None
+        eval_data = load_data(config, config.data.eval, "eval")
         check_shared_intents(labelled, eval_data, "eval", ignore=config.data.oos_label)
-        train = labelled
-    else:
-        train, eval_data, not_evaluable = stratified_split(labelled, fraction=config.data.eval_fraction,
-                                                           seed=config.seed)
-        eval_data = eval_data if len(eval_data) else None
+    return make_split(config, labelled, eval_data=eval_data, validation=validation)
+
+
+def make_split(
+    config: Config, labelled: IntentData, *, eval_data: IntentData | None, validation: IntentData | None
+) -> Split:
+    """The roles of ``labelled``'s rows: eval is ``eval_data`` if given, else a stratified share of
+    each intent (``data.eval_fraction``); validation is ``validation`` if given, else held out of
+    the rest by :func:`intentbal.data.splits.hold_out_validation`. ``train`` and ``cv`` folds both
+    split this way."""
+    not_evaluable: list[str] = []
+    train = labelled
+    if eval_data is None:
+        train, held, not_evaluable = stratified_split(labelled, fraction=config.data.eval_fraction, seed=config.seed)
+        eval_data = held if len(held) else None
     held_out = False
     if validation is None:
         train, validation = hold_out_validation(config, train)
         held_out = validation is not None
-    return Split(labelled, train, eval_data, not_evaluable, validation, validation_held_out=held_out)
+    return Split(labelled=labelled, train=train, eval=eval_data, not_evaluable=not_evaluable, validation=validation,
+                 validation_held_out=held_out)
 
 
 def load_unlabeled(config: Config, *, held: set[str]) -> list[str] | None:

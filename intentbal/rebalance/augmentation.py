@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from intentbal.data.keywords import discriminative_words
-from intentbal.data.types import IntentData
+from intentbal.data.types import IntentData, Provenance
 from intentbal.progress import Progress
 
 DUPLICATE = "duplicate"
@@ -98,12 +98,37 @@ def augment_rare(
             synthetic.append(_one(sources[k % len(sources)], intent, tools, rng, seen, max_attempts, guard))
         if progress:
             progress("augment", n, len(rare))
-    out = IntentData(
-        data.texts + [s.text for s in synthetic],
-        data.intents + [s.intent for s in synthetic],
-        data.source,
-    )
+    made = [Provenance(made_by="augment", detail=s.augmenter, source=s.source_text) for s in synthetic]
+    out = data.extended([s.text for s in synthetic], [s.intent for s in synthetic], provenance=made)
     return AugmentResult(out, synthetic, target, warnings, protected)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AugmentRare:
+    """The row transform of :func:`augment_rare` (``augment``): the rare intents raised to the target
+    that ``target_count`` or ``target_fraction`` of the median count gives, each synthetic row's
+    augmenter and source in its provenance."""
+
+    target_count: int | None
+    target_fraction: float
+    augmenters: Sequence[str]
+    seed: int
+    max_attempts: int = 10
+    protect_words: int = 0
+    keep_words: Mapping[str, Sequence[str]] | None = None
+    progress: Progress | None = None
+    name: str = "augmentation"
+
+    def run(self, rows: IntentData) -> AugmentResult:
+        """:meth:`resample` with what an augment command reports: the target, the words kept and warnings."""
+        counts = Counter(rows.intents)
+        target = resolve_target(counts, target_count=self.target_count, target_fraction=self.target_fraction)
+        return augment_rare(rows, target=target, augmenters=self.augmenters, seed=self.seed,
+                            max_attempts=self.max_attempts, protect_words=self.protect_words,
+                            keep_words=self.keep_words, progress=self.progress)
+
+    def resample(self, rows: IntentData) -> IntentData:
+        return self.run(rows).data
 
 
 def _protected(data: IntentData, rare: list[str], *, top_k: int) -> dict[str, list[str]]:
@@ -235,3 +260,13 @@ def _wordnet_present() -> bool:
         return True
     except (ImportError, LookupError):
         return False
+
+
+def synthetic_rows(rows: IntentData) -> list[Synthetic]:
+    """The rows of ``rows`` that augmentation made, with their augmenter and source."""
+    found = []
+    for i in rows.made_by("augment"):
+        made = (rows.provenance or [])[i]
+        assert made is not None  # made_by lists rows with a provenance
+        found.append(Synthetic(rows.texts[i], rows.intents[i], made.source, made.detail))
+    return found

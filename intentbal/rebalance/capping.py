@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from dataclasses import dataclass
 
 from intentbal.data.types import IntentData
 
@@ -18,3 +19,15 @@ def cap_intents(data: IntentData, *, max_count: int, seed: int) -> IntentData:
         rows = by_intent[intent]
         keep += rows if len(rows) <= max_count else random.Random(f"{seed}:cap:{intent}").sample(rows, max_count)
     return data.subset(sorted(keep))
+
+
+@dataclass(frozen=True, kw_only=True)
+class CapIntents:
+    """The row transform of :func:`cap_intents`: rows removed, none added."""
+
+    max_count: int
+    seed: int
+    name: str = "capping"
+
+    def resample(self, rows: IntentData) -> IntentData:
+        return cap_intents(rows, max_count=self.max_count, seed=self.seed)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from intentbal.data.types import IntentData, Provenance
+
 
 @dataclass(frozen=True)
 class PseudoLabel:
@@ -77,3 +79,28 @@ def select_pseudo_labels(
         ranked = sorted(candidates[intent], key=lambda p: -p.confidence)  # stable: pool order breaks ties
         kept += ranked[: math.ceil(rates[intent] * len(ranked))]
     return kept
+
+
+@dataclass(frozen=True, kw_only=True)
+class PseudoRows:
+    """The row transform of self-training: the ``labels`` a teacher chose join the rows, each
+    weighing ``weight`` of a labelled row in the loss, its confidence in its provenance."""
+
+    labels: Sequence[PseudoLabel]
+    weight: float
+    name: str = "pseudo-labels"
+
+    def resample(self, rows: IntentData) -> IntentData:
+        made = [Provenance(made_by="pseudo", confidence=p.confidence) for p in self.labels]
+        return rows.extended([p.text for p in self.labels], [p.intent for p in self.labels], weight=self.weight,
+                             provenance=made)
+
+
+def pseudo_labels(rows: IntentData) -> list[PseudoLabel]:
+    """The pseudo-labelled rows among ``rows``, as the teacher chose them."""
+    labels = []
+    for i in rows.made_by("pseudo"):
+        made = (rows.provenance or [])[i]
+        assert made is not None and made.confidence is not None  # made_by lists rows with a provenance
+        labels.append(PseudoLabel(rows.texts[i], rows.intents[i], made.confidence))
+    return labels

@@ -1,11 +1,15 @@
 """The recipe: the one place a model is made from labelled rows.
 
-``fit`` is what ``train`` ships and what every ``cv`` fold measures: rebalance the rows
-(``augment``), fine-tune one model or a soup (``train``), then the post-hoc logit
-adjustment (``train.logit_adjustment``) written into the model's output bias. With unlabeled
-utterances, that model is a teacher: its confident labels of them (see :mod:`intentbal.pseudo`)
-join the labelled rows, and the same steps make the student. Every job that makes a model
-calls it; none of them repeats a step of it.
+A model is made by :func:`fit`: the row transforms (:func:`row_transforms`, in order: capping,
+augmentation, pseudo-labelled rows, description rows), a fine-tune of one model or a soup
+(``train``), then the post-hoc logit adjustment (``train.logit_adjustment``) written into the
+model's output bias. With unlabeled utterances, that model is a teacher: its confident labels of
+them (see :mod:`intentbal.rebalance.pseudo`) join the rows, and the same steps make the student.
+
+Which models a run makes is the recipe's too: :func:`fit_evaluated`, the model reported on (what
+every ``cv`` fold measures), trained without the eval and validation rows; and
+:func:`fit_shipped`, the refit policy (``train.refit``): the rows the shipped model trains on, the
+tau it applies and its own teacher. The commands call these and decide nothing of them.
 """
 
 from __future__ import annotations
@@ -19,20 +23,22 @@ from typing import TYPE_CHECKING
 
 from intentbal.config import Config
 from intentbal.data.descriptions import intent_texts
-from intentbal.data.profiling import profile_intents
+from intentbal.data.inputs import Split
 from intentbal.data.types import IntentData
 from intentbal.model.adjustment import Adjustment, TauSource
 from intentbal.progress import Progress, suffixed
-from intentbal.rebalance.augmentation import AugmentResult, augment_rare, resolve_target
-from intentbal.rebalance.capping import cap_intents
-from intentbal.rebalance.pseudo import PseudoLabel, select_pseudo_labels
+from intentbal.rebalance.augmentation import AugmentRare
+from intentbal.rebalance.capping import CapIntents
+from intentbal.rebalance.description_rows import DescriptionRows
+from intentbal.rebalance.pseudo import PseudoLabel, PseudoRows, pseudo_labels, select_pseudo_labels
+from intentbal.rebalance.transforms import RowTransform, apply
 
 if TYPE_CHECKING:
     from intentbal.inference.classifier import IntentClassifier
     from intentbal.training.results import TrainResult
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FitMetrics:
     """How one fit went: its time, what it trained on, and where a resume picked it up."""
 
@@ -55,30 +61,88 @@ class FitMetrics:
                 "pseudo_rows": self.pseudo_rows, "history": self.history}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Fitted:
     """A model made by :func:`fit`, ready to predict, with what it was made from."""
 
     classifier: IntentClassifier
     trained: TrainResult
-    data: IntentData  # the labelled rows, before rebalancing
-    augmentation: AugmentResult | None  # the rows after rebalancing, when anything was rebalanced
+    data: IntentData  # the labelled rows, before the row transforms
+    rows: IntentData  # the rows it trained on, with the provenance of those the transforms added
     adjustment: Adjustment
-    pseudo: list[PseudoLabel] = field(default_factory=list)  # unlabeled utterances it also trained on
-    teacher: Fitted | None = None  # the model that chose them
+    teacher: Fitted | None = None  # with self-training, the model that chose the pseudo-labelled rows
 
     @property
     def train_rows(self) -> IntentData:
-        """The labelled rows the model trained on (rebalanced when rebalancing applied)."""
-        return self.augmentation.data if self.augmentation is not None else self.data
+        """The labelled rows the model trained on, rebalanced (without pseudo-labelled and description rows)."""
+        return self.rows.without("pseudo", "description")
+
+    @property
+    def pseudo(self) -> list[PseudoLabel]:
+        """The unlabeled utterances it also trained on, as its teacher labelled them."""
+        return pseudo_labels(self.rows)
 
     def pseudo_counts(self) -> dict[str, int]:
         return dict(Counter(p.intent for p in self.pseudo))
 
     def metrics(self) -> FitMetrics:
         t = self.trained
-        return FitMetrics(t.train_seconds, t.train_samples, t.steps, t.resumed_from, len(self.train_rows),
-                          len(self.pseudo), [r.to_dict() for r in t.history])
+        return FitMetrics(train_seconds=t.train_seconds, train_samples=t.train_samples, steps=t.steps,
+                          resumed_from_step=t.resumed_from, train_rows=len(self.train_rows),
+                          pseudo_rows=len(self.rows.made_by("pseudo")), history=[r.to_dict() for r in t.history])
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefitNote:
+    """The shipped model was refit on every labelled row after the report was made."""
+
+    rows: int  # every labelled row the shipped model trained on
+    held_out_rows: int  # rows the evaluated (reported) model did not train on
+    validation_rows: int = 0  # of them, rows of the validation file
+
+    def to_dict(self) -> dict[str, object]:
+        return {"rows": self.rows, "held_out_rows": self.held_out_rows, "validation_rows": self.validation_rows,
+                "reported_on": "model trained without the held-out rows"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Shipped:
+    """The model a run ships (:func:`fit_shipped`) and, when it is a refit, how it differs from the
+    model reported on."""
+
+    fitted: Fitted
+    refit: RefitNote | None
+
+
+def rebalancing(
+    config: Config, *, force: bool = False, keep_words: Mapping[str, Sequence[str]] | None = None,
+    progress: Progress | None = None,
+) -> list[RowTransform]:
+    """The transforms of ``augment``: capping (``max_per_intent``), then augmentation (when enabled,
+    or ``force``; ``keep_words`` as in :func:`intentbal.rebalance.augmentation.augment_rare`)."""
+    a = config.augment
+    transforms: list[RowTransform] = []
+    if a.max_per_intent is not None:
+        transforms.append(CapIntents(max_count=a.max_per_intent, seed=config.seed))
+    if a.enabled or force:
+        transforms.append(AugmentRare(target_count=a.target_count, target_fraction=a.target_fraction,
+                                      augmenters=a.augmenters, seed=config.seed, max_attempts=a.max_attempts,
+                                      protect_words=a.protect_words, keep_words=keep_words, progress=progress))
+    return transforms
+
+
+def row_transforms(
+    config: Config, *, pseudo: Sequence[PseudoLabel] = (), descriptions: Mapping[str, str] | None = None,
+    progress: Progress | None = None,
+) -> list[RowTransform]:
+    """The recipe's row transforms, in order: :func:`rebalancing`, the ``pseudo``-labelled rows
+    (``self_training.weight``), one row per described intent (``train.description_rows``)."""
+    transforms = rebalancing(config, progress=progress)
+    if pseudo:
+        transforms.append(PseudoRows(labels=pseudo, weight=config.self_training.weight))
+    if config.train.description_rows and descriptions:
+        transforms.append(DescriptionRows(texts=descriptions, weight=config.train.description_rows))
+    return transforms
 
 
 def fit(
@@ -97,16 +161,15 @@ def fit(
 ) -> Fitted:
     """The model the config's recipe makes from ``data``.
 
-    Rebalance (``augment``; drawn on rank 0 and shared under torchrun), fine-tune
-    (``train``, a soup when ``train.soup`` > 1), then adjust the logits: ``adjustment`` when
-    given (a refit without a validation file reuses the tau chosen for the model it replaces),
-    else ``train.logit_adjustment`` ("auto": chosen on ``validation``, reported as
-    ``validation_name``; the default tau without it). The prior is each intent's share of ``data`` before rebalancing.
+    The row transforms (:func:`row_transforms`; drawn on rank 0 and shared under torchrun), a
+    fine-tune (``train``, a soup when ``train.soup`` > 1), then the logit adjustment: ``adjustment``
+    when given, else ``train.logit_adjustment`` ("auto": chosen on ``validation``, reported as
+    ``validation_name``; the default tau without it). The prior is each intent's share of ``data``
+    before the transforms.
 
     Self-training: with ``unlabeled`` texts, the model so made is the teacher; the texts it labels
-    with confidence (``self_training``) join the rebalanced rows, weighing ``self_training.weight``
-    each, and the same steps make the student, which is returned (``teacher`` holds the teacher).
-    Teacher and student share ``adjustment`` when it is given.
+    with confidence (``self_training``) join the rows, and the same steps make the student, which is
+    returned (``teacher`` holds the teacher). Teacher and student share ``adjustment`` when given.
 
     ``descriptions`` (intent to description) and, with ``train.intent_names`` "auto", the intent names
     made of words describe the intents (see :mod:`intentbal.data.descriptions`): they pull the prototype
@@ -128,6 +191,62 @@ def fit(
                      progress=progress, descriptions=descriptions)
 
 
+def fit_evaluated(
+    config: Config, split: Split, *, unlabeled: list[str] | None = None, descriptions: Mapping[str, str] | None = None,
+    checkpoints: Path | None = None, resume: bool = False, progress: Progress | None = None,
+) -> Fitted:
+    """The model a run reports on (and a ``cv`` fold measures): trained on ``split.train``, its tau
+    chosen on ``split.validation``. Kept beside its checkpoints when a refit follows (:func:`refits`)."""
+    return fit(config, split.train, validation=split.validation,
+               validation_name="held out of train" if split.validation_held_out else "validation",
+               unlabeled=unlabeled, descriptions=descriptions,
+               checkpoints=checkpoints / "evaluated" if checkpoints is not None else None,
+               keep=refits(config, split) and checkpoints is not None, resume=resume, progress=progress)
+
+
+def fit_shipped(
+    config: Config, split: Split, evaluated: Fitted, *, unlabeled: list[str] | None = None,
+    descriptions: Mapping[str, str] | None = None, checkpoints: Path | None = None, resume: bool = False,
+    progress: Progress | None = None,
+) -> Shipped:
+    """The model a run ships: ``evaluated`` itself, or, when :func:`refits`, the same recipe and seed
+    on :func:`refit_rows` (self-trained, with ``unlabeled``, by its own teacher made from those rows:
+    the rarest intents lose half their examples to the hold-outs, so the evaluated teacher labels
+    the pool for them worst). Its tau is chosen on rows it never trained on: on the validation file
+    when the refit leaves it out, else it is the evaluated model's."""
+    if not refits(config, split):
+        return Shipped(fitted=evaluated, refit=None)
+    rows = refit_rows(config, split)
+    from_validation = len(rows) - len(split.labelled)
+    own_tau = split.validation is not None and not split.validation_held_out and from_validation == 0
+    fitted = fit(config, rows, validation=split.validation if own_tau else None,
+                 adjustment=None if own_tau else evaluated.adjustment, unlabeled=unlabeled, descriptions=descriptions,
+                 checkpoints=checkpoints / "refit" if checkpoints is not None else None, resume=resume,
+                 progress=suffixed(progress, "(refit on all rows)"))
+    note = RefitNote(rows=len(rows), held_out_rows=len(rows) - len(split.train), validation_rows=from_validation)
+    return Shipped(fitted=fitted, refit=note)
+
+
+def refits(config: Config, split: Split) -> bool:
+    """Whether the shipped model is a refit: ``train.refit`` is not "off" and the evaluated model
+    did not train on every row the refit would."""
+    return config.train.refit != "off" and len(refit_rows(config, split)) > len(split.train)
+
+
+def refit_rows(config: Config, split: Split) -> IntentData:
+    """The rows a refit trains on: every labelled row and, with ``train.refit`` "all", the
+    ``data.validation`` file's rows of intents the labelled rows have (never out-of-scope rows, never
+    an intent the evaluated model could not predict). Eval rows are never trained on, not even when
+    the validation file is the eval file."""
+    labelled, validation = split.labelled, split.validation
+    if config.train.refit != "all" or validation is None or split.validation_held_out:
+        return labelled
+    known, scored = set(labelled.intents), set(split.eval.texts if split.eval else ())
+    extra = validation.subset(i for i, (text, intent) in enumerate(zip(validation.texts, validation.intents))
+                              if intent in known and text not in scored)
+    return IntentData([*labelled.texts, *extra.texts], [*labelled.intents, *extra.intents], labelled.source)
+
+
 def label_pool(config: Config, teacher: Fitted, unlabeled: list[str]) -> list[PseudoLabel]:
     """The pool texts whose teacher labels the student trains on (see :mod:`intentbal.rebalance.pseudo`)."""
     s = config.self_training
@@ -145,39 +264,18 @@ def _fit_once(
     from intentbal.inference.classifier import IntentClassifier
     from intentbal.training import distributed
 
-    main = distributed.is_main()
-    augmented = distributed.share(rebalance(config, data, progress=progress if main else None) if main else None)
-    rows = augmented.data if augmented is not None else data
-    if pseudo:
-        rows = rows.extended([p.text for p in pseudo], [p.intent for p in pseudo],
-                             weight=config.self_training.weight)
     texts = intent_texts(sorted(set(data.intents)), descriptions=descriptions, names=config.train.intent_names)
-    if config.train.description_rows and texts:
-        rows = rows.extended(list(texts.values()), list(texts), weight=config.train.description_rows)
+    main = distributed.is_main()
+    transforms = row_transforms(config, pseudo=pseudo or [], descriptions=texts,
+                                progress=progress if main else None)
+    rows: IntentData = distributed.share(apply(transforms, data) if main else data)  # rank 0's rows everywhere
     trained = _fine_tune(config, rows, checkpoints, validation=validation, keep=keep, resume=resume,
                          progress=progress, descriptions=texts)
     clf = IntentClassifier.from_trained(trained, max_length=config.model.max_length,
                                        batch_size=config.evaluate.batch_size)
     chosen = adjustment or choose_adjustment(config, clf, data, validation, validation_name=validation_name)
     _bake(trained, data, chosen.tau)
-    return Fitted(clf, trained, data, augmented, chosen, list(pseudo or []), teacher)
-
-
-def rebalance(config: Config, data: IntentData, *, progress: Progress | None = None,
-              force: bool = False, keep_words: Mapping[str, Sequence[str]] | None = None) -> AugmentResult | None:
-    """``data`` rebalanced per ``config.augment``: frequent intents capped at ``max_per_intent``,
-    then rare intents augmented (always, with ``force``; ``keep_words`` as in
-    :func:`intentbal.rebalance.augmentation.augment_rare`). None when neither applies."""
-    a = config.augment
-    if a.max_per_intent is not None:
-        data = cap_intents(data, max_count=a.max_per_intent, seed=config.seed)
-    if not (a.enabled or force):
-        return AugmentResult(data, [], 0) if a.max_per_intent is not None else None
-    counts = profile_intents(data.texts, data.intents).counts()
-    target = resolve_target(counts, target_count=a.target_count, target_fraction=a.target_fraction)
-    return augment_rare(data, target=target, augmenters=a.augmenters, seed=config.seed,
-                        max_attempts=a.max_attempts, protect_words=a.protect_words, keep_words=keep_words,
-                        progress=progress)
+    return Fitted(classifier=clf, trained=trained, data=data, rows=rows, adjustment=chosen, teacher=teacher)
 
 
 def choose_adjustment(
