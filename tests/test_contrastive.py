@@ -215,11 +215,13 @@ def test_the_cli_refuses_an_embedding_term_with_the_standard_head_before_any_wor
 
 
 def test_the_bucketed_loop_refuses_the_contrastive_term():
-    from intentbal.training import bucketed
+    from intentbal.config import TrainConfig
+    from intentbal.training.plan import plan_training
 
+    common = {"processes": 1, "row_weights": False, "prototype_head": True}
     with pytest.raises(IntentbalError, match="found train.contrastive_weight set"):
-        bucketed.applies("bucketed", device=torch.device("cpu"), world=1, smote=False, contrastive=True)
-    assert not bucketed.applies("auto", device=torch.device("cuda"), world=1, smote=False, contrastive=True)
+        plan_training(TrainConfig(step="bucketed", contrastive_weight=0.5), device_type="cpu", **common)
+    assert plan_training(TrainConfig(contrastive_weight=0.5), device_type="cuda", **common).loop == "eager"
 
 
 def test_train_with_balanced_batches_says_so_in_the_model_card(tiny_model, toy_csv, tmp_path, fast_overrides):

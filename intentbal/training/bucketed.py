@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from intentbal.config import TrainConfig
-from intentbal.errors import IntentbalError
-from intentbal.training.losses import weighted_cross_entropy
+from intentbal.training.plan import TrainingPlan
+from intentbal.training.step import batch_loss
 
 BASE_WIDTHS = (16, 32, 48, 64)  # most utterances are short: fine steps up to 64, doubling above
 WARMUP_STEPS = 3  # eager steps of a width before its graph is captured, as PyTorch's examples warm up
@@ -44,27 +44,6 @@ Progress = Callable[[str, int, int], None]
 class Trained:
     samples: int  # real rows trained on so far, the resumed ones included
     losses: Any  # each step's loss (fp32, on the device), in step order
-
-
-def applies(
-    mode: str, *, device: Any, world: int, smote: bool, weighted: bool = False, frozen: bool = False,
-    contrastive: bool = False,
-) -> bool:
-    """Whether ``train.step`` = ``mode`` trains through this loop on ``device``: ``bucketed`` always
-    (an error with several processes, embedding SMOTE, rows of their own loss weight (self-training),
-    frozen lower layers (train.trainable_layers) or the contrastive term, which need the eager loop),
-    ``auto`` on a single GPU without them, ``eager`` never."""
-    if mode == "eager":
-        return False
-    eager_only = smote or weighted or frozen or contrastive
-    if mode == "bucketed" and (world > 1 or eager_only):
-        found = (f"{world} processes" if world > 1 else "train.embedding_smote on" if smote
-                 else "pseudo-labelled rows (self-training)" if weighted
-                 else "train.trainable_layers set" if frozen else "train.contrastive_weight set")
-        raise IntentbalError(f"train.step=bucketed: expected a single process without embedding SMOTE, "
-                             f"self-training, frozen layers or the contrastive term, found {found}; set "
-                             "train.step=auto, which trains those with the eager loop")
-    return mode == "bucketed" or (device.type == "cuda" and world == 1 and not eager_only)
 
 
 def widths(max_length: int) -> tuple[int, ...]:
@@ -81,13 +60,6 @@ def widths(max_length: int) -> tuple[int, ...]:
 def width_for(longest: int, choices: Sequence[int]) -> int:
     """The narrowest of ``choices`` (ascending) that holds ``longest`` tokens."""
     return choices[min(bisect.bisect_left(choices, longest), len(choices) - 1)]
-
-
-def uses_bf16(precision: str, device: Any) -> bool:
-    """bf16 autocast: asked for, or ``auto`` on a GPU that has it (the eager loop's rule)."""
-    import torch
-
-    return precision == "bf16" or (precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
 
 
 def additive_mask(mask: Any, dtype: Any) -> Any:
@@ -112,8 +84,10 @@ class Rows:
     filler: int
 
 
-def to_device(ids: list[list[int]], targets: Any, *, pad_id: int, width: int, device: Any) -> Rows:
-    """``ids`` (each at most ``width`` tokens) and their ``targets`` as :class:`Rows` on ``device``."""
+def to_device(ids: list[list[int]], targets: Any, *, pad_id: int, width: int, device: Any,
+              row_weights: Any = None) -> Rows:
+    """``ids`` (each at most ``width`` tokens), their ``targets`` and weights in the loss (``row_weights``,
+    None for 1) as :class:`Rows` on ``device``."""
     import numpy as np
     import torch
 
@@ -124,6 +98,8 @@ def to_device(ids: list[list[int]], targets: Any, *, pad_id: int, width: int, de
         tokens[row, : len(seq)] = seq
         lengths[row] = len(seq)
     weights = torch.ones(n + 1)
+    if row_weights is not None:
+        weights[:n] = torch.as_tensor(row_weights, dtype=torch.float32)
     weights[n] = 0
     return Rows(torch.from_numpy(tokens).to(device), torch.from_numpy(lengths).to(device),
                 torch.cat([torch.as_tensor(targets, dtype=torch.int64), torch.zeros(1, dtype=torch.int64)]).to(device),
@@ -131,7 +107,7 @@ def to_device(ids: list[list[int]], targets: Any, *, pad_id: int, width: int, de
 
 
 @dataclass
-class Plan:
+class StepSchedule:
     """The steps' batches: row indices on the device, each step filled to the batch size with the filler."""
 
     rows: Any  # (steps, batch_size) int64 on the device
@@ -139,8 +115,8 @@ class Plan:
     real: list[int]  # real rows in each step
 
 
-def plan(batches: Iterator[list[int]], steps: int, *, ids: list[list[int]], batch_size: int,
-         choices: Sequence[int], filler: int, device: Any) -> Plan:
+def plan_steps(batches: Iterator[list[int]], steps: int, *, ids: list[list[int]], batch_size: int,
+         choices: Sequence[int], filler: int, device: Any) -> StepSchedule:
     """The next ``steps`` batches of ``batches``, each padded to the narrowest of ``choices`` that holds
     its longest text; one copy to the device for the whole run."""
     import numpy as np
@@ -153,30 +129,32 @@ def plan(batches: Iterator[list[int]], steps: int, *, ids: list[list[int]], batc
         rows[step, : len(batch)] = batch
         step_widths.append(width_for(max(len(ids[i]) for i in batch), choices))
         real.append(len(batch))
-    return Plan(torch.from_numpy(rows).to(device), step_widths, real)
+    return StepSchedule(torch.from_numpy(rows).to(device), step_widths, real)
 
 
 def train(
-    model: Any, optimizer: Any, scheduler: Any, batches: Iterator[list[int]], *, ids: list[list[int]],
-    targets: Any, pad_id: int, max_length: int, class_weights: Any, offset: Any, config: TrainConfig,
-    device: Any, steps: range, samples: int = 0, save: Callable[[int, int], None] | None = None,
-    progress: Progress | None = None, graphs: bool | None = None,
+    model: Any, optimizer: Any, scheduler: Any, batches: Iterator[list[int]], *, plan: TrainingPlan,
+    ids: list[list[int]], targets: Any, pad_id: int, max_length: int, loss_fn: Any, config: TrainConfig,
+    device: Any, steps: range, row_weights: Any = None, bottom: Any = None, samples: int = 0,
+    save: Callable[[int, int], None] | None = None, progress: Progress | None = None, graphs: bool | None = None,
 ) -> Trained:
     """Train ``model`` for ``steps`` (1-based, ending at the run's last step) on the next batches of
-    ``batches``, as :func:`intentbal.training.loop.fine_tune`'s eager loop would; ``save(step, samples)``
-    every ``config.save_steps`` steps before the last. CUDA graphs on CUDA unless ``graphs`` is False.
+    ``batches``, as the eager loop would (the same :func:`~intentbal.training.step.batch_loss`);
+    ``save(step, samples)`` every ``config.save_steps`` steps before the last. CUDA graphs as
+    ``plan.cuda_graphs`` says, unless ``graphs`` says otherwise. ``bottom``: the frozen lower
+    layers' cached states (:class:`~intentbal.training.frozen.CachedBottom`), selected by row.
 
-    ``optimizer`` and ``scheduler`` are fine_tune's AdamW (fused on CUDA) and warm-up schedule,
+    ``optimizer`` and ``scheduler`` are the eager loop's AdamW (fused on CUDA) and warm-up schedule,
     resumed or fresh.
     """
     choices = widths(max_length)
-    rows = to_device(ids, targets, pad_id=pad_id, width=choices[-1], device=device)
-    schedule = plan(batches, len(steps), ids=ids, batch_size=config.batch_size, choices=choices,
-                    filler=rows.filler, device=device)
-    graphs = device.type == "cuda" if graphs is None else graphs
+    rows = to_device(ids, targets, pad_id=pad_id, width=choices[-1], device=device, row_weights=row_weights)
+    schedule = plan_steps(batches, len(steps), ids=ids, batch_size=config.batch_size, choices=choices,
+                          filler=rows.filler, device=device)
+    graphs = plan.cuda_graphs if graphs is None else graphs
     last = steps.stop - 1
-    runner = Runner(model, optimizer, scheduler, rows, class_weights=class_weights, offset=offset, device=device,
-                    bf16=uses_bf16(config.precision, device), steps=steps, graphs=graphs)
+    runner = Runner(model, optimizer, scheduler, rows, plan=plan, loss_fn=loss_fn, bottom=bottom, device=device,
+                    steps=steps, graphs=graphs)
     try:
         for i, step in enumerate(steps):
             runner.step(schedule.rows[i], schedule.widths[i])
@@ -195,13 +173,12 @@ def train(
 class Runner:
     """One model's bucketed steps: the eager step, its CUDA graph per width, and the state they share."""
 
-    def __init__(self, model: Any, optimizer: Any, scheduler: Any, rows: Rows, *, class_weights: Any, offset: Any,
-                 device: Any, bf16: bool, steps: range, graphs: bool) -> None:
+    def __init__(self, model: Any, optimizer: Any, scheduler: Any, rows: Rows, *, plan: TrainingPlan, loss_fn: Any,
+                 bottom: Any, device: Any, steps: range, graphs: bool) -> None:
         import torch
 
-        self.model, self.optimizer, self.scheduler, self.rows, self.bf16 = model, optimizer, scheduler, rows, bf16
-        self.class_weights = class_weights.to(device) if class_weights is not None else None
-        self.offset = offset.to(device) if offset is not None else None
+        self.model, self.optimizer, self.scheduler, self.rows = model, optimizer, scheduler, rows
+        self.plan, self.loss_fn, self.bottom = plan, loss_fn, bottom
         self.positions = torch.arange(rows.tokens.shape[1], device=device)
         # The CPU's AdamW takes a float64 rate exactly as the eager loop's Python float; CUDA's fused one wants fp32.
         lr_dtype = torch.float64 if device.type == "cpu" else torch.float32
@@ -214,7 +191,7 @@ class Runner:
             group["lr"] = lr
         self.index = torch.full((1,), first - 1, dtype=torch.int64, device=device)  # the step's row in the tables
         self.history = torch.zeros(last, device=device)
-        mask_dtype = torch.bfloat16 if bf16 else torch.float32
+        mask_dtype = torch.bfloat16 if plan.bf16 else torch.float32
         self.hook = use_4d_mask(model, mask_dtype)
         self.graphs: dict[int, tuple[Any, Any]] = {}
         self.eager_steps: Counter[int] = Counter()
@@ -241,10 +218,10 @@ class Runner:
         self.optimizer.zero_grad(set_to_none=True)  # a graph's gradients are its own; never add to them
         input_ids = r.tokens.narrow(1, 0, width).index_select(0, batch)
         mask = (self.positions[:width] < r.lengths.index_select(0, batch)[:, None]).long()
-        with torch.autocast(input_ids.device.type, dtype=torch.bfloat16, enabled=self.bf16, cache_enabled=False):
-            out = self.model(input_ids=input_ids, attention_mask=mask)
-        loss = weighted_cross_entropy(out.logits, r.targets.index_select(0, batch), self.class_weights, self.offset,
-                                      r.weights.index_select(0, batch))
+        if self.bottom is not None:  # the frozen layers' states of these rows, gathered on the device
+            self.bottom.select(batch)
+        loss, _ = batch_loss(self.plan, self.model, self.loss_fn, input_ids, mask, r.targets.index_select(0, batch),
+                             row_weights=r.weights.index_select(0, batch))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         for lr, table in zip(self.lr, self.lr_rows):
@@ -301,6 +278,8 @@ class Runner:
     def close(self) -> None:
         """Drop the graphs and the mask hook; the optimizer holds Python learning rates again."""
         self.hook.remove()
+        if self.bottom is not None:
+            self.bottom.select(None)
         self.graphs.clear()
         self.optimizer.zero_grad(set_to_none=True)
         for group, lr in zip(self.optimizer.param_groups, self.eager_lr):

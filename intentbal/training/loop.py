@@ -11,7 +11,6 @@ from typing import Any
 
 from intentbal.config import ModelConfig, TrainConfig
 from intentbal.data.types import IntentData
-from intentbal.errors import IntentbalError
 from intentbal.model.adjustment import macro_recall
 from intentbal.model.encoding import encode, pad, pad_id_of
 from intentbal.model.prototypes import description_anchors, init_prototypes
@@ -20,7 +19,9 @@ from intentbal.training import bucketed
 from intentbal.training.batching import balanced_batches, shuffled_batches
 from intentbal.training.checkpoint import Checkpoint, run_fingerprint
 from intentbal.training.monitor import LossMeter, check_finite_weights, epochs_of
+from intentbal.training.plan import TrainingPlan, plan_training
 from intentbal.training.results import EpochRecord, TrainResult, check_trainable, loss_weights
+from intentbal.training.step import batch_loss
 
 NOTE_SECONDS = 1.0  # the bar's running loss costs a device sync: at most one a second, and only for a bar
 
@@ -67,10 +68,15 @@ def fine_tune(
     targets = torch.tensor([index[i] for i in data.intents])
     row_weights = None if data.weights is None else torch.tensor(data.weights, dtype=torch.float32)
 
+    plan = plan_training(train_config, device_type=device.type, processes=world, row_weights=row_weights is not None,
+                         prototype_head=hasattr(model, "embed"),
+                         bf16_supported=device.type == "cuda" and torch.cuda.is_bf16_supported())
     # --- train.trainable_layers: the lower layers frozen, their output cached once per row ---
     from intentbal.training.frozen import freeze_lower
 
-    frozen = freeze_lower(model, trainable=train_config.trainable_layers, rows=ids, device=device)
+    width = bucketed.width_for(max((len(i) for i in ids), default=1), bucketed.widths(model_config.max_length))
+    frozen = freeze_lower(model, trainable=train_config.trainable_layers, rows=ids, device=device, width=width)
+    bottom = frozen.bottom if frozen is not None and frozen.cached else None
     # --- end train.trainable_layers
     if train_config.prototype_init and hasattr(model, "embed"):
         anchors = description_anchors(tokenizer, descriptions, index, model_config.max_length,
@@ -84,8 +90,8 @@ def fine_tune(
     meter = LossMeter(device, rank, world, per_epoch=per_epoch, learning_rate=train_config.learning_rate)
     done, samples, elapsed, history = (checkpoint.restore(model, optimizer, scheduler, meter) if resume
                                        else (0, 0, 0.0, []))
-    step_fn = _step(distributed.wrap(_training_forward(model, smote, train_config)), loss_fn, optimizer, scheduler,
-                    device, train_config.precision)
+    step_fn = _step(plan, distributed.wrap(_training_forward(model, smote, plan)), loss_fn, optimizer, scheduler,
+                    device, bottom)
     check = _validator(validation, tokenizer, intents, model_config.max_length, train_config.batch_size)
     batches = _batches(ids, targets, train_config, torch.Generator().manual_seed(seed))
     for _ in range(done * world):  # replay the stream up to where the checkpoint stopped
@@ -95,13 +101,11 @@ def fine_tune(
     start = time.perf_counter() - elapsed
     noted = time.monotonic()
     eager_from = done + 1
-    if bucketed.applies(train_config.step, device=device, world=world, smote=smote is not None,
-                        weighted=row_weights is not None, frozen=frozen is not None,
-                        contrastive=bool(train_config.contrastive_weight)):  # train.step
+    if plan.loop == "bucketed":  # train.step
         ran = range(done + 1, total + 1)
         fast = bucketed.train(
-            model, optimizer, scheduler, batches, ids=ids, targets=targets, pad_id=pad_id_of(tokenizer),
-            max_length=model_config.max_length, class_weights=loss_fn.weights, offset=loss_fn.offset,
+            model, optimizer, scheduler, batches, plan=plan, ids=ids, targets=targets, row_weights=row_weights,
+            pad_id=pad_id_of(tokenizer), max_length=model_config.max_length, loss_fn=loss_fn, bottom=bottom,
             config=train_config, device=device, steps=ran, samples=samples, progress=progress,
             save=lambda at, n: checkpoint.save(model, optimizer, scheduler, at, n, time.perf_counter() - start,
                                                meter, history),
@@ -114,7 +118,7 @@ def fine_tune(
         group = [next(batches) for _ in range(world)]  # every rank draws the same stream
         batch = group[rank]
         mix = smote.partners(batch, step=step) if smote else None
-        loss, embeddings = step_fn(*pad([ids[i] for i in batch], pad_id_of(tokenizer)), targets[batch], mix,
+        loss, embeddings = step_fn(batch, *pad([ids[i] for i in batch], pad_id_of(tokenizer)), targets[batch], mix,
                                    None if row_weights is None else row_weights[batch])
         meter.add(loss, step)
         if smote:
@@ -160,9 +164,6 @@ def _note(record: EpochRecord) -> str:
 def _smote(config: TrainConfig, model: Any, texts: list[str], targets: list[int], seed: int) -> Any:
     if not config.embedding_smote:
         return None
-    if not hasattr(model, "embed"):
-        raise IntentbalError("train.embedding_smote: expected model.head=prototype (it interpolates the "
-                             "prototype head's embeddings), found the standard head; set one or the other")
     from intentbal.training.smote import EmbeddingSmote
 
     return EmbeddingSmote(texts, targets, seed=seed)
@@ -185,18 +186,15 @@ def _batches(ids: list[list[int]], targets: Any, config: TrainConfig, generator:
     return shuffled_batches(ids, config.batch_size, generator)
 
 
-def _training_forward(model: Any, smote: Any, config: TrainConfig) -> Any:
-    """What a training step calls: the model; with embedding SMOTE the head that adds synthetic
-    rows; with the contrastive term the head that also returns embeddings and intent vectors."""
-    if smote is not None:
+def _training_forward(model: Any, smote: Any, plan: TrainingPlan) -> Any:
+    """What a training step calls (:attr:`TrainingPlan.forward`): the model; with embedding SMOTE the
+    head that adds synthetic rows; with the contrastive term the head that also returns embeddings
+    and intent vectors."""
+    if plan.forward == "smote":
         from intentbal.training.smote import SmoteHead
 
         return SmoteHead(model)
-    if config.contrastive_weight:
-        if not hasattr(model, "embed"):
-            raise IntentbalError("train.contrastive_weight: expected model.head=prototype (the term pulls "
-                                 "embeddings towards the prototype head's intent vectors), found the standard "
-                                 "head; set model.head=prototype or train.contrastive_weight=0")
+    if plan.forward == "contrastive":
         from intentbal.training.contrastive import ContrastiveHead
 
         return ContrastiveHead(model)
@@ -204,34 +202,29 @@ def _training_forward(model: Any, smote: Any, config: TrainConfig) -> Any:
 
 
 def _step(
-    forward: Any, loss_fn: Any, optimizer: Any, scheduler: Any, device: Any, precision: str
+    plan: TrainingPlan, forward: Any, loss_fn: Any, optimizer: Any, scheduler: Any, device: Any, bottom: Any,
 ) -> Callable[..., tuple[Any, Any]]:
-    """One optimisation step on a padded batch; bf16 autocast on GPUs unless told otherwise."""
+    """One eager optimisation step on a batch padded on the host: :func:`batch_loss`, then the
+    backward pass, clipping, AdamW and the schedule."""
     import torch
 
-    bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
-    contrastive = bool(loss_fn.contrastive)  # then the forward is a ContrastiveHead (_training_forward)
-
-    def step(input_ids: Any, mask: Any, target: Any, mix: tuple[Any, Any] | None = None,
+    def step(rows: list[int], input_ids: Any, mask: Any, target: Any, mix: tuple[Any, Any] | None = None,
              row_weight: Any = None) -> tuple[Any, Any]:
-        """``(loss, embeddings)``: the batch's loss (detached, on the device) and, with ``mix``
-        (embedding SMOTE's partners and weights), the rows' embeddings, else None. ``row_weight``:
-        each row's weight in the loss (pseudo-labelled rows weigh less), None for 1."""
+        """``(loss, embeddings)`` of the batch of training ``rows`` (see :func:`batch_loss`)."""
         input_ids, mask = input_ids.to(device, non_blocking=True), mask.to(device, non_blocking=True)
         target = target.to(device, non_blocking=True)
-        embeddings = pooled = prototypes = None
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            if mix is not None:
-                logits, target, embeddings = forward(input_ids, mask, target, mix[0].to(device), mix[1].to(device))
-            elif contrastive:
-                logits, pooled, prototypes = forward(input_ids, mask)
-            else:
-                logits = forward(input_ids=input_ids, attention_mask=mask).logits
         if row_weight is not None:
             row_weight = row_weight.to(device, non_blocking=True)
-            if mix is not None:  # the synthetic rows follow the real ones and weigh as their sources
-                row_weight = torch.cat([row_weight, row_weight[mix[1].to(device) > 0]])
-        loss = loss_fn(logits, target, row_weight, embeddings=pooled, prototypes=prototypes)
+        if mix is not None:
+            mix = (mix[0].to(device), mix[1].to(device))
+        if bottom is not None:  # the frozen layers' cached states of these rows
+            bottom.select(torch.tensor(rows, device=device))
+        try:
+            loss, embeddings = batch_loss(plan, forward, loss_fn, input_ids, mask, target, row_weights=row_weight,
+                                          mix=mix)
+        finally:
+            if bottom is not None:
+                bottom.select(None)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(forward.parameters(), 1.0)
         optimizer.step()
