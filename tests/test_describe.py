@@ -235,7 +235,7 @@ def test_a_run_keeps_its_descriptions_in_intentbal_json_and_the_card(tmp_path, c
     assert "3 of 4 training intents have no description" in out
     meta = json.loads((tmp_path / "run" / "model" / "intentbal.json").read_text(encoding="utf-8"))
     assert meta["descriptions"] == {"fraud": FRAUD}
-    assert meta["recipe"]["description_weight"] == 2
+    assert meta["config"]["train"]["description_weight"] == 2
     card = (tmp_path / "run" / "model" / "README.md").read_text(encoding="utf-8")
     assert f"| fraud | {FRAUD} |" in card
     assert "counts its description as 2 examples" in card

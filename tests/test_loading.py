@@ -115,7 +115,7 @@ def test_save_then_load_gives_the_same_classifier(oos_run, tmp_path):
 def test_only_the_torch_backend_can_be_saved(tmp_path):
     from intentbal.inference.classifier import IntentClassifier
 
-    clf = IntentClassifier(model=object(), tokenizer=object(), intents=["a", "b"], max_length=8, meta={},
+    clf = IntentClassifier(model=object(), tokenizer=object(), intents=["a", "b"], max_length=8,
                            backend="onnx")
     with pytest.raises(IntentbalError, match="expected a classifier on the torch backend to save, found the onnx") \
             as info:
@@ -128,7 +128,7 @@ def test_a_folder_that_cannot_be_made_is_one_line(tmp_path):
     from intentbal.inference.classifier import IntentClassifier
 
     (tmp_path / "taken").write_text("a file, not a folder")
-    clf = IntentClassifier(model=object(), tokenizer=object(), intents=["a", "b"], max_length=8, meta={})
+    clf = IntentClassifier(model=object(), tokenizer=object(), intents=["a", "b"], max_length=8)
     with pytest.raises(IntentbalError, match="could not write the model .*; free disk space or choose a writable") \
             as info:
         clf.save(tmp_path / "taken" / "model")

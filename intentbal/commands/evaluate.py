@@ -44,8 +44,9 @@ def _evaluate(
     config: Config, *, model_dir: Path, data: Path, output: Path, backend: Backend, update_card: bool,
     progress: Progress | None,
 ) -> Report:
-    clf = load_classifier(config, model_dir, backend)
-    if update_card and not clf.meta:
+    clf = open_classifier(config, model_dir, backend)
+    record = clf.record
+    if update_card and record is None:
         raise IntentbalError(f"model {model_dir}: expected an intentbal model folder (with intentbal.json) for "
                              "--update-card, found none; evaluate it without --update-card")
     eval_data = load_data(config, data, "eval")
@@ -55,22 +56,23 @@ def _evaluate(
             f"model {model_dir}: its intents ({few(known)}) share none with {data} ({few(set(eval_data.intents))}); "
             "pass the model trained for this data, or the right --set data.intent_column"
         )
-    counts = clf.meta.get("train_counts", {})
     validation = load_data(config, config.data.validation, "validation") if config.data.validation else None
-    hashes = clf.meta.get("train_text_sha1")  # absent in folders saved before intentbal kept them
-    overlap = overlap_with_hashes(hashes, eval_data.texts, eval_data.intents) if isinstance(hashes, dict) else None
-    m = clf.meta
-    scores = score(config, clf, eval_data, train_counts=counts, augmented_counts=m.get("augmented_counts", counts),
-                   pseudo_counts=m.get("pseudo_counts"), validation=validation, overlap=overlap, progress=progress)
+    counts = record.train_counts if record is not None else {}
+    hashes = record.train_text_sha1 if record is not None else None  # absent in folders saved before 0.1
+    overlap = overlap_with_hashes(hashes.model_dump(), eval_data.texts, eval_data.intents) if hashes else None
+    scores = score(config, clf, eval_data, train_counts=counts,
+                   augmented_counts=(record.augmented_counts if record is not None else {}) or counts,
+                   pseudo_counts=record.pseudo_counts if record is not None else None, validation=validation,
+                   overlap=overlap, progress=progress)
     with atomic_dir(output, kind="evaluate") as out:
         write_scores(config, out, scores)
-        if update_card:  # inside the block: a card that cannot be written leaves no report either
+        if update_card and record is not None:  # inside the block: a card that cannot be written leaves no report
             atomic_write_text(Path(model_dir) / "README.md",
-                              card_text(config, clf.meta, scores.report, str(data), model_dir=Path(model_dir)))
+                              card_text(config, record, scores.report, Path(data).name, model_dir=Path(model_dir)))
     return scores.report
 
 
-def load_classifier(config: Config, model_dir: Path, backend: Backend = "auto") -> IntentClassifier:
+def open_classifier(config: Config, model_dir: Path, backend: Backend = "auto") -> IntentClassifier:
     """A saved model folder, with the config's model settings and prediction batch size."""
     from intentbal.inference.classifier import IntentClassifier
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from intentbal.commands.evaluate import load_classifier
+from intentbal.commands.evaluate import open_classifier
 from intentbal.config import Config
 from intentbal.data.inputs import load_data
 from intentbal.errors import IntentbalError
@@ -43,10 +43,10 @@ def _predict(
     config: Config, *, model_dir: Path, input_path: Path, output: Path, backend: Backend, top_k: int | None,
     fallback_threshold: float | None, progress: Progress | None,
 ) -> int:
-    clf = load_classifier(config, model_dir, backend)
+    clf = open_classifier(config, model_dir, backend)
     threshold = fallback_threshold if fallback_threshold is not None else config.evaluate.fallback_threshold
     if threshold is not None:
-        if not clf.meta.get("fallback"):  # a threshold saved with the model keeps its intent's name
+        if clf.record is None or clf.record.fallback is None:  # a saved threshold keeps its intent's name
             clf.fallback_intent = config.evaluate.fallback_intent
         clf.fallback_threshold = threshold
     data = load_data(config, input_path, "test", require_intent=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from intentbal.commands.audit import read_report
-from intentbal.commands.evaluate import load_classifier
+from intentbal.commands.evaluate import open_classifier
 from intentbal.config import Config
 from intentbal.data.inputs import load_data
 from intentbal.errors import IntentbalError
@@ -67,11 +67,12 @@ def _suggest(
     intents: Sequence[str] | None, per_intent: int, margin: float, backend: Backend, progress: Progress | None,
 ) -> SuggestResult:
     doc = read_report(report) if report is not None else None
-    clf = load_classifier(config, model_dir, backend)
-    selection = _select(config, clf.meta, clf.intents, model_dir=model_dir, report=report, doc=doc, intents=intents)
+    clf = open_classifier(config, model_dir, backend)
+    counts = clf.record.train_counts if clf.record is not None else None
+    selection = _select(config, counts, clf.intents, model_dir=model_dir, report=report, doc=doc, intents=intents)
     data = load_data(config, unlabeled, "train", require_intent=False)
-    hashes = clf.meta.get("train_text_sha1")
-    pool = new_texts(data.texts, train_hashes=hashes if isinstance(hashes, dict) else None)
+    hashes = clf.record.train_text_sha1 if clf.record is not None else None
+    pool = new_texts(data.texts, train_hashes=hashes.model_dump() if hashes is not None else None)
     if not pool.texts:
         raise IntentbalError(
             f"{unlabeled}: expected texts the model was not trained on, found only its {pool.in_training} training "
@@ -87,15 +88,14 @@ def _suggest(
 
 
 def _select(
-    config: Config, meta: Mapping[str, Any], known: Sequence[str], *, model_dir: Path, report: Path | None,
-    doc: Mapping[str, Any] | None, intents: Sequence[str] | None,
+    config: Config, counts: Mapping[str, int] | None, known: Sequence[str], *, model_dir: Path,
+    report: Path | None, doc: Mapping[str, Any] | None, intents: Sequence[str] | None,
 ) -> Selection:
     if intents:
         return asked(intents, known, model=str(model_dir))
     if doc is not None:
         return from_report(doc, known, source=str(report))
-    counts = meta.get("train_counts")
-    if not isinstance(counts, dict):
+    if not counts:
         raise IntentbalError(
             f"model {model_dir}: expected a report to choose intents by (report.json beside the model in its run "
             "folder, or --report PATH) or the training counts in its intentbal.json, found neither; "

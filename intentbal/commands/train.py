@@ -31,9 +31,10 @@ from intentbal.io.atomic import atomic_write_text, json_text
 from intentbal.io.folders import atomic_dir, output_folder
 from intentbal.io.tables import write_table
 from intentbal.model.adjustment import Adjustment
+from intentbal.model.record import FallbackRecord, ModelRecord, TauRecord, TextHashes, input_digests, portable
 from intentbal.progress import Progress
 from intentbal.rebalance.augmentation import synthetic_rows
-from intentbal.reports.card import card_text, recipe
+from intentbal.reports.card import card_text
 from intentbal.reports.files import write_scores
 from intentbal.training.recipe import FitMetrics, Fitted, RefitNote, fit_evaluated, fit_shipped
 
@@ -213,7 +214,8 @@ def _write_run(
     """The run folder, in one atomic step: ``shipped``'s model, ``evaluated``'s report."""
     from intentbal.reports.manifest import build_manifest
 
-    meta = model_meta(config, shipped, refit=shipped is not evaluated, fallback=fallback, descriptions=descriptions)
+    record = model_record(config, shipped, refit=shipped is not evaluated, fallback=fallback,
+                          descriptions=descriptions)
     with atomic_dir(config.output_dir, kind="train") as out:
         atomic_write_text(out / "config.yaml", config_to_yaml(config))
         atomic_write_text(out / "manifest.json", json_text(build_manifest(config)))
@@ -225,9 +227,9 @@ def _write_run(
         atomic_write_text(out / "train_metrics.json", json_text(metrics.to_dict()))
         if scores is not None:
             write_scores(config, out, scores, extra_figures=_curve(config, evaluated))
-        replace(shipped.classifier, meta=meta).save(out / "model")
+        replace(shipped.classifier, record=record).save(out / "model")
         atomic_write_text(out / "model" / "README.md",
-                          card_text(config, meta, scores.report if scores else None, _eval_name(config)))
+                          card_text(config, record, scores.report if scores else None, _eval_name(config)))
 
 
 def _curve(config: Config, fitted: Fitted) -> dict[str, bytes]:
@@ -239,20 +241,22 @@ def _curve(config: Config, fitted: Fitted) -> dict[str, bytes]:
     return {"training_curve": plots.training_curve(fitted.trained.history)}
 
 
-def model_meta(
+def model_record(
     config: Config, fitted: Fitted, *, refit: bool, fallback: SavedFallback | None,
     descriptions: dict[str, str] | None = None,
-) -> dict[str, object]:
-    """``intentbal.json``: what the model folder says about how it was made; ``descriptions`` are
-    the training intents' descriptions (``data.descriptions``), kept for the model card."""
-    counts = _counts(fitted.data)
-    return {"train_counts": counts, "augmented_counts": _counts(fitted.train_rows),
-            "max_length": config.model.max_length,
-            "class_weights": dict(zip(fitted.trained.intents, fitted.trained.class_weights)),
-            "logit_adjustment": fitted.adjustment.to_dict(), "refit": refit,
-            "intentbal_version": intentbal.__version__, "recipe": recipe(config),
-            "train_text_sha1": text_hashes(fitted.data.texts), "pseudo_counts": fitted.pseudo_counts(),
-            "fallback": fallback.to_dict() if fallback else None, "descriptions": dict(descriptions or {})}
+) -> ModelRecord:
+    """``intentbal.json``: what the model folder says about how it was made, from the config (every
+    field) and the fit; ``descriptions`` are the training intents' descriptions, kept for the card."""
+    return ModelRecord(
+        intentbal_version=intentbal.__version__, config=portable(config), files=input_digests(config),
+        max_length=config.model.max_length, train_counts=_counts(fitted.data),
+        augmented_counts=_counts(fitted.train_rows), pseudo_counts=fitted.pseudo_counts(),
+        class_weights=dict(zip(fitted.trained.intents, fitted.trained.class_weights)),
+        logit_adjustment=TauRecord(tau=fitted.adjustment.tau, chosen_on=fitted.adjustment.chosen_on), refit=refit,
+        train_text_sha1=TextHashes(**text_hashes(fitted.data.texts)),
+        fallback=FallbackRecord(**fallback.to_dict()) if fallback else None,
+        descriptions=dict(descriptions or {}),
+    )
 
 
 def _counts(data: IntentData) -> dict[str, int]:
@@ -262,6 +266,8 @@ def _counts(data: IntentData) -> dict[str, int]:
 
 
 def _eval_name(config: Config) -> str | None:
+    """The eval data as the card names it: a file name, never a path of this machine."""
     if config.data.eval is not None:
-        return str(config.data.eval)
-    return f"{config.data.eval_fraction:g} of each intent held out of {config.data.train} (seed {config.seed})"
+        return Path(config.data.eval).name
+    train = Path(config.data.train).name if config.data.train is not None else "the training data"
+    return f"{config.data.eval_fraction:g} of each intent held out of {train} (seed {config.seed})"

@@ -21,8 +21,9 @@ from typing import Any, Literal
 import numpy as np
 
 from intentbal.errors import IntentbalError, first_line
+from intentbal.io.digests import sha256_file
 from intentbal.model.encoding import length_sorted, pad_arrays
-from intentbal.model.loading import PICKLE_SUFFIXES, sha256_file
+from intentbal.model.loading import PICKLE_SUFFIXES
 from intentbal.progress import Progress
 
 Backend = Literal["auto", "torch", "onnx"]

@@ -14,16 +14,16 @@ import numpy as np
 from intentbal.config import ModelConfig
 from intentbal.errors import IntentbalError
 from intentbal.inference.backends import Backend, choose_backend, onnx_logits, open_session, run_batches, torch_logits
-from intentbal.io.atomic import atomic_write_text, json_text
+from intentbal.io.atomic import atomic_write_text
 from intentbal.model.encoding import encode, pad_id_of
 from intentbal.model.loading import (
-    INTENTBAL_META,
     check_max_length,
     folder_config,
     intents_of,
     load_classifier,
     load_tokenizer,
 )
+from intentbal.model.record import RECORD_FILE, ModelRecord
 from intentbal.progress import Progress
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ Ranking = list[tuple[str, float]]  # (intent, probability), most likely first
 DEFAULT_FALLBACK_INTENT = "nlu_fallback"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class IntentClassifier:
     """A loaded model folder, ready to predict, through PyTorch or ONNX Runtime (``backend``).
 
@@ -53,7 +53,7 @@ class IntentClassifier:
     tokenizer: Any
     intents: list[str]
     max_length: int
-    meta: dict[str, Any]
+    record: ModelRecord | None = None  # the folder's intentbal.json; None for a model intentbal did not save
     batch_size: int = 128
     truncated: int = 0  # texts cut to max_length in the last call
     backend: Literal["torch", "onnx"] = "torch"
@@ -77,36 +77,44 @@ class IntentClassifier:
         chosen: Literal["torch", "onnx"]
         with _quiet_transformers():
             if choose_backend(model_dir, backend) == "onnx":
-                tokenizer, intents, meta = load_tokenizer(model_dir, config)
+                tokenizer, intents, record = load_tokenizer(model_dir, config)
                 model, chosen = open_session(model_dir), "onnx"
             else:
-                tokenizer, model, meta = load_classifier(model_dir, config)
+                tokenizer, model, record = load_classifier(model_dir, config)
                 intents, chosen = intents_of(model), "torch"
-        max_length = meta.get("max_length", config.max_length)
-        saved = "max_length" in meta
+        saved = record is not None
+        max_length = record.max_length if record is not None else config.max_length
         check_max_length(max_length, folder_config(model_dir), str(model_dir),
-                         key=f"{Path(model_dir) / INTENTBAL_META}: max_length" if saved else "model.max_length",
-                         fix=f"fix max_length in {Path(model_dir) / INTENTBAL_META}" if saved else None)
-        fallback = meta.get("fallback") or {}
-        return cls(model, tokenizer, intents, max_length, meta, batch_size, backend=chosen,
-                   fallback_threshold=fallback.get("threshold"),
-                   fallback_intent=fallback.get("intent", DEFAULT_FALLBACK_INTENT))
+                         key=f"{Path(model_dir) / RECORD_FILE}: max_length" if saved else "model.max_length",
+                         fix=f"fix max_length in {Path(model_dir) / RECORD_FILE}" if saved else None)
+        fallback = record.fallback if record is not None else None
+        return cls(model=model, tokenizer=tokenizer, intents=intents, max_length=max_length, record=record,
+                   batch_size=batch_size, backend=chosen,
+                   fallback_threshold=fallback.threshold if fallback else None,
+                   fallback_intent=fallback.intent if fallback else DEFAULT_FALLBACK_INTENT)
 
     @classmethod
     def from_trained(
-        cls, trained: TrainResult, *, max_length: int, batch_size: int = 128, meta: dict[str, Any] | None = None
+        cls, trained: TrainResult, *, max_length: int, batch_size: int = 128, record: ModelRecord | None = None
     ) -> IntentClassifier:
         """The classifier of a model just trained, without a round trip through disk."""
-        return cls(trained.model, trained.tokenizer, trained.intents, max_length, meta or {}, batch_size)
+        return cls(model=trained.model, tokenizer=trained.tokenizer, intents=trained.intents, max_length=max_length,
+                   record=record, batch_size=batch_size)
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The folder's ``intentbal.json`` as a dict ({} without one)."""
+        return self.record.model_dump(mode="json") if self.record is not None else {}
 
     def save(self, folder: str | Path) -> None:
         """Write this classifier into ``folder`` (created if missing) for :meth:`load` to give back.
 
         Writes the model as safetensors (``save_pretrained``), the tokenizer with its
         ``model_max_length`` set to ``max_length`` (so transformers cuts where intentbal does) and
-        ``intentbal.json``: ``meta`` with this ``max_length``; the fallback :meth:`load` reads is
-        ``meta["fallback"]``, not ``fallback_threshold``. The model card (``README.md``) and the
-        atomicity of the folder as a whole are the caller's. Only the torch backend can be saved.
+        ``intentbal.json``: ``record`` with this ``max_length``; the fallback :meth:`load` reads is
+        ``record.fallback``, not ``fallback_threshold``. No path of this machine is written. The model
+        card (``README.md``) and the atomicity of the folder as a whole are the caller's. Only the
+        torch backend can be saved.
         """
         if self.backend != "torch":
             raise IntentbalError(
@@ -117,6 +125,10 @@ class IntentClassifier:
 
         check_finite_weights(self.model)
         folder = Path(folder)
+        config = getattr(self.model, "config", None)
+        own = getattr(config, "_name_or_path", None)
+        if config is not None:
+            config._name_or_path = folder.name  # where it was loaded from is a path of this machine
         try:
             folder.mkdir(parents=True, exist_ok=True)
             self.model.save_pretrained(folder, safe_serialization=True)
@@ -124,7 +136,11 @@ class IntentClassifier:
         except OSError as exc:
             raise IntentbalError(f"{folder}: could not write the model ({exc.strerror or type(exc).__name__}); "
                                  "free disk space or choose a writable folder") from exc
-        atomic_write_text(folder / INTENTBAL_META, json_text({**self.meta, "max_length": self.max_length}))
+        finally:
+            if config is not None:
+                config._name_or_path = own
+        record = self.record or ModelRecord(max_length=self.max_length)
+        atomic_write_text(folder / RECORD_FILE, record.model_copy(update={"max_length": self.max_length}).to_json())
 
     def _save_tokenizer(self, folder: Path) -> None:
         own = self.tokenizer.model_max_length

@@ -86,8 +86,8 @@ def export_onnx(
     ort = require("onnx", "onnxscript", "onnxruntime")
     check_path = target.parent / CHECK_FILE
     config = config or ModelConfig()
-    tokenizer, model, meta = load_classifier(model_dir, config)
-    max_length = meta.get("max_length", config.max_length)
+    tokenizer, model, record = load_classifier(model_dir, config)
+    max_length = record.max_length if record is not None else config.max_length
     with atomic_file(target) as tmp:
         _export_graph(model, tokenizer, tmp, max_length=max_length)
         diff = max_abs_diff(torch_logits(model), onnx_logits(session(tmp)), tokenizer, max_length=max_length)

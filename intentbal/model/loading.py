@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import logging
@@ -12,6 +11,8 @@ from typing import Any
 
 from intentbal.config import DEFAULT_MODEL, ModelConfig
 from intentbal.errors import IntentbalError, first_line
+from intentbal.io.digests import sha256_file
+from intentbal.model.record import ModelRecord, read_record
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +69,6 @@ def embedded_model_dir() -> Path:
     return folder
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
 
@@ -97,27 +90,32 @@ def load_for_training(config: ModelConfig, intents: list[str]) -> tuple[Any, Any
 
     tokenizer, encoder = _load(config.name_or_path, config, auto_class="AutoModel")
     check_max_length(config.max_length, encoder.config, config.name_or_path)
-    head_config = IntentbalConfig(encoder=encoder.config.to_dict(), num_labels=len(intents), **labels)
+    settings = {k: v for k, v in encoder.config.to_dict().items() if k != "_name_or_path"}  # a path of this machine
+    head_config = IntentbalConfig(encoder=settings, num_labels=len(intents), **labels)
     model = IntentbalPrototypeClassifier(head_config)
     model.set_encoder(encoder)
     return tokenizer, model
 
 
-def load_classifier(model_dir: str | Path, config: ModelConfig | None = None) -> tuple[Any, Any, dict[str, Any]]:
+def load_classifier(
+    model_dir: str | Path, config: ModelConfig | None = None
+) -> tuple[Any, Any, ModelRecord | None]:
     """A trained intentbal (or any sequence-classification) model folder.
 
-    Returns ``(tokenizer, model, meta)``; ``meta`` holds the training counts intentbal
-    saved beside the weights, or is empty for a foreign model. intentbal's own prototype
+    Returns ``(tokenizer, model, record)``; ``record`` is the folder's ``intentbal.json``
+    (:class:`~intentbal.model.record.ModelRecord`), None for a foreign model. intentbal's own prototype
     models load from this package's code, never from the code file saved beside them.
     """
     _register_prototype_head()
     tokenizer, model = _load(str(model_dir), config or ModelConfig())
     model.eval()
-    return tokenizer, model, _meta(model_dir)
+    return tokenizer, model, read_record(model_dir)
 
 
-def load_tokenizer(model_dir: str | Path, config: ModelConfig | None = None) -> tuple[Any, list[str], dict[str, Any]]:
-    """What :func:`load_classifier` gives but the weights: ``(tokenizer, intents, meta)``.
+def load_tokenizer(
+    model_dir: str | Path, config: ModelConfig | None = None
+) -> tuple[Any, list[str], ModelRecord | None]:
+    """What :func:`load_classifier` gives but the weights: ``(tokenizer, intents, record)``.
 
     For a backend that runs the model from another file (ONNX Runtime and ``model.onnx``).
     """
@@ -131,31 +129,7 @@ def load_tokenizer(model_dir: str | Path, config: ModelConfig | None = None) -> 
         model_config = AutoConfig.from_pretrained(source, trust_remote_code=config.trust_remote_code)
     except (OSError, ValueError) as exc:
         raise IntentbalError(f"model {model_dir}: could not be loaded ({first_line(exc)})") from exc
-    return tokenizer, _labels(model_config.id2label), _meta(model_dir)
-
-
-def _meta(model_dir: str | Path) -> dict[str, Any]:
-    """The folder's ``intentbal.json``; {} for a foreign model. An intentbal folder (it carries the
-    head's ``modeling.py``) without one loads, but what the file held (the fallback threshold, the
-    max length, the training counts) is unknown, and a warning says so."""
-    folder = Path(model_dir)
-    meta_path = folder / INTENTBAL_META
-    if not meta_path.is_file():
-        if (folder / "modeling.py").is_file():
-            log.warning("model %s: found no %s beside the weights, so its saved fallback threshold, max length and "
-                        "training counts are unknown: predicting without a fallback at model.max_length; restore "
-                        "the file from the run folder's copy to use them", model_dir, INTENTBAL_META)
-        return {}
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise IntentbalError(f"{meta_path}: expected the JSON record intentbal saved with the model, found it "
-                             f"unreadable ({first_line(exc)}); restore it from a copy of the folder, or train again") \
-            from exc
-    if not isinstance(meta, dict):
-        raise IntentbalError(f"{meta_path}: expected the JSON object intentbal saved with the model, found "
-                             f"{type(meta).__name__}; restore it from a copy of the folder, or train again")
-    return meta
+    return tokenizer, _labels(model_config.id2label), read_record(model_dir)
 
 
 def position_limit(model_config: Any) -> int | None:

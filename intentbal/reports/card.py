@@ -7,7 +7,6 @@ counts, the recipe) and of a report, so ``intentbal train`` and ``intentbal eval
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from statistics import median
 from typing import TYPE_CHECKING, Any
@@ -18,37 +17,17 @@ from intentbal.data.profiling import tier_of
 from intentbal.evaluation.metrics import Report
 from intentbal.model.adjustment import describe_tau
 from intentbal.reports.text import report_table, summary_lines
-from intentbal.training.losses import loss_adjustment_of, weighting_of
 
 if TYPE_CHECKING:
     from intentbal.config import Config
+    from intentbal.model.record import ModelRecord
 
 
 TAGS = ["intentbal", "text-classification", "intent-classification", "long-tail"]
-HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")  # "model" or "owner/model"
 HEADS = {
     "prototype": "prototype: mean-pooled sentence embedding scored by cosine against one vector per intent",
     "standard": "standard: the model's own sequence-classification head",
 }
-
-
-def recipe(config: Config) -> dict[str, Any]:
-    """The training settings a card reports, saved in ``intentbal.json`` so the card can be
-    rewritten from the model folder alone. ``base_model`` is the Hub name, or None for a local folder."""
-    m, t, a = config.model, config.train, config.augment
-    local = Path(m.name_or_path).expanduser().exists() or m.name_or_path.startswith((".", "/", "~"))
-    return {
-        "base_model": None if local or not HUB_NAME.match(m.name_or_path) else m.name_or_path,
-        "head": m.head, "max_length": m.max_length, "weighting": weighting_of(t), "epochs": t.epochs,
-        "learning_rate": t.learning_rate, "batch_size": t.batch_size, "loss_adjustment": loss_adjustment_of(t),
-        "embedding_smote": t.embedding_smote, "soup": t.soup, "seed": config.seed,
-        "intent_names": t.intent_names, "description_weight": t.description_weight,
-        "description_rows": t.description_rows, "trainable_layers": t.trainable_layers,
-        "batches": t.batches, "intent_examples": t.intent_examples, "contrastive_weight": t.contrastive_weight,
-        "augmentation": {"augmenters": list(a.augmenters), "target_count": a.target_count,
-                         "target_fraction": a.target_fraction} if a.enabled else None,
-        "max_per_intent": a.max_per_intent,
-    }
 
 
 def card_name(model_dir: Path) -> str:
@@ -60,7 +39,7 @@ def card_name(model_dir: Path) -> str:
 def model_card(
     *,
     name: str,
-    meta: dict[str, Any],
+    record: ModelRecord,
     report: Report | None,
     eval_name: str | None,
     rare_max: int,
@@ -70,27 +49,27 @@ def model_card(
     evaluation (rarest intents first, recall with its 95% interval), the recipe, how to load the
     model, and its limitations.
 
-    ``meta`` is the folder's ``intentbal.json``; ``report`` the evaluation on ``eval_name`` (the data
-    as the user named it), or None when there was none.
+    ``record`` is the folder's ``intentbal.json``; ``report`` the evaluation on ``eval_name`` (the data's
+    file name), or None when there was none.
     """
-    r = meta.get("recipe") or {}
-    counts: dict[str, int] = meta.get("train_counts") or {}
+    r = record.settings()
+    counts = record.train_counts
     head = r.get("head", "prototype")
     parts = [
         "---", _front_matter(name, r, report, eval_name).rstrip(), "---", "",
         f"# {name}", "",
-        f"An intent classifier ({len(counts)} intents) trained with intentbal {meta.get('intentbal_version', '')} "
+        f"An intent classifier ({len(counts)} intents) trained with intentbal {record.intentbal_version} "
         f"on long-tailed data"
         + (f", fine-tuned from [{r['base_model']}](https://huggingface.co/{r['base_model']})" if r.get("base_model")
            else "")
         + ". Every intent's recall is reported, the rarest intents first, with a 95% interval: a model that "
         "forgets its rare intents cannot hide behind its accuracy.", "",
-        *_profile_section(counts, meta.get("augmented_counts") or counts, report, rare_max, frequent_min),
-        *_descriptions_section(meta.get("descriptions") or {}),
+        *_profile_section(counts, record.augmented_counts or counts, report, rare_max, frequent_min),
+        *_descriptions_section(record.descriptions),
         *_evaluation_section(report, eval_name),
-        *_recipe_section(r, meta),
-        *_usage_section(head, meta.get("max_length", r.get("max_length"))),
-        *_limitations_section(report, eval_name, meta.get("max_length", r.get("max_length"))),
+        *_recipe_section(r, record),
+        *_usage_section(head, record.max_length),
+        *_limitations_section(report, eval_name, record.max_length),
     ]
     return "\n".join(parts).rstrip() + "\n"
 
@@ -167,19 +146,18 @@ def _evaluation_section(report: Report | None, eval_name: str | None) -> list[st
     ]
 
 
-def _recipe_section(r: dict[str, Any], meta: dict[str, Any]) -> list[str]:
-    adjustment = meta.get("logit_adjustment") or {}
+def _recipe_section(r: dict[str, Any], record: ModelRecord) -> list[str]:
+    adjustment = record.logit_adjustment
     rows = []
     if "base_model" in r:
         rows.append(("base model", r["base_model"] or "a local model folder"))
     if "head" in r:
         rows.append(("head", HEADS.get(r["head"], r["head"])))
-    if meta.get("max_length") or r.get("max_length"):
-        rows.append(("max length", f"{meta.get('max_length', r.get('max_length'))} tokens (longer texts are cut)"))
+    rows.append(("max length", f"{record.max_length} tokens (longer texts are cut)"))
     if "weighting" in r:
         rows.append(("class weighting of the loss", r["weighting"]))
-    if adjustment:
-        rows.append(("logit adjustment tau", f"{adjustment['tau']:g} ({describe_tau(adjustment['chosen_on'])})"))
+    if adjustment is not None:
+        rows.append(("logit adjustment tau", f"{adjustment.tau:g} ({describe_tau(adjustment.chosen_on)})"))
     if r.get("loss_adjustment"):
         rows.append(("logit-adjusted loss tau", f"{r['loss_adjustment']:g}"))
     for key, label in (("epochs", "epochs"), ("learning_rate", "learning rate"), ("batch_size", "batch size")):
@@ -283,9 +261,9 @@ def _limitations_section(report: Report | None, eval_name: str | None, max_lengt
 
 
 def card_text(
-    config: Config, meta: dict[str, object], report: Report | None, eval_name: str | None,
+    config: Config, record: ModelRecord, report: Report | None, eval_name: str | None,
     *, model_dir: Path | None = None,
 ) -> str:
     """:func:`model_card` with the config's names and tiers: the card (``README.md``) of a model folder."""
-    return model_card(name=card_name(model_dir or config.output_dir / "model"), meta=meta, report=report,
+    return model_card(name=card_name(model_dir or config.output_dir / "model"), record=record, report=report,
                       eval_name=eval_name, rare_max=config.profile.rare_max, frequent_min=config.profile.frequent_min)
