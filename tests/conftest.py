@@ -201,3 +201,22 @@ def oos_run(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Path:
                      "--output", folder / "run", *set_args(overrides))
     assert status == 0
     return folder / "run"
+
+
+@pytest.fixture(autouse=True)
+def _keep_threads():
+    """Restore torch's thread count and the thread variables a test changed (the benchmark scripts
+    set them in-process): later tests' numbers must not depend on which tests ran before them."""
+    import torch
+
+    names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TOKENIZERS_PARALLELISM")
+    env = {name: os.environ.get(name) for name in names}
+    threads = torch.get_num_threads()
+    yield
+    for name, value in env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)

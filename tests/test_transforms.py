@@ -18,7 +18,8 @@ from intentbal.training.recipe import row_transforms
 
 from conftest import toy_data
 
-PSEUDO = [PseudoLabel("parcel not here yet", "track_order", 0.93), PseudoLabel("stolen wallet", "fraud", 0.81)]
+PSEUDO = [PseudoLabel(text="parcel not here yet", intent="track_order", confidence=0.93),
+          PseudoLabel(text="stolen wallet", intent="fraud", confidence=0.81)]
 TRANSFORMS = {
     "capping": CapIntents(max_count=4, seed=0),
     "augmentation": AugmentRare(target_count=6, target_fraction=1.0, augmenters=["duplicate", "word_swap"], seed=0),

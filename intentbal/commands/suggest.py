@@ -84,7 +84,8 @@ def _suggest(
         suggestions = rank_candidates(probs, clf.intents, list(selection.reasons), per_intent=per_intent,
                                       margin=margin)
     write_table(output, suggestion_rows(suggestions, selection, pool.texts), columns=COLUMNS)
-    return SuggestResult(selection, pool, len(data), suggestions, clf.truncated)
+    return SuggestResult(selection=selection, pool=pool, pool_rows=len(data), suggestions=suggestions,
+                         truncated=clf.truncated)
 
 
 def _select(

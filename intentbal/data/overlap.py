@@ -42,7 +42,7 @@ def seen_texts(train_hashes: dict[str, list[str]], texts: Sequence[str]) -> list
     return [_hash(normalise(text)) in known for text in texts]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Overlap:
     """How many eval rows repeat a training text, overall and per eval intent (intents without
     overlap are left out of ``per_intent``)."""
@@ -78,7 +78,8 @@ def overlap_with_hashes(
             norm[intent] += 1
     per_intent = {i: {"exact": exact[i], "normalised": norm[i]}
                   for i in sorted(norm, key=lambda i: (-norm[i], i))}
-    return Overlap(sum(exact.values()), sum(norm.values()), len(eval_texts), per_intent)
+    return Overlap(exact=sum(exact.values()), normalised=sum(norm.values()), eval_rows=len(eval_texts),
+                   per_intent=per_intent)
 
 
 def overlap_warning(overlap: Overlap, *, see: str) -> str | None:

@@ -13,7 +13,7 @@ from intentbal.data.overlap import overlap_warning, train_eval_overlap
 SHOWN = 10  # texts shared by several intents listed one per warning line; the rest are counted
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class IntentProfile:
     intent: str
     count: int
@@ -21,7 +21,7 @@ class IntentProfile:
     tier: str  # "rare", "medium" or "frequent"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Profile:
     """What the training data looks like, intent by intent, with warnings."""
 
@@ -70,7 +70,7 @@ def profile_intents(
     counts = Counter(intents)
     total = len(intents)
     rows = [
-        IntentProfile(i, c, c / total, tier_of(c, rare_max=rare_max, frequent_min=frequent_min))
+        IntentProfile(intent=i, count=c, share=c / total, tier=tier_of(c, rare_max=rare_max, frequent_min=frequent_min))
         for i, c in sorted(counts.items(), key=lambda kv: (kv[1], kv[0]))
     ]
     warnings = _warnings(texts, intents, counts, eval_intents, min_count)

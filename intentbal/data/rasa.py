@@ -29,7 +29,7 @@ def plain(text: str) -> str:
     return ENTITY.sub(r"\g<value>", text)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RasaDocument:
     """A parsed Rasa NLU file and, per intent, its examples as written (markup included)."""
 
@@ -57,7 +57,7 @@ def read_document(path: Path) -> RasaDocument:
     for item in doc["nlu"]:
         if isinstance(item, dict) and "intent" in item:
             examples.setdefault(str(item["intent"]).strip(), []).extend(_raw_examples(item.get("examples")))
-    return RasaDocument(doc, examples)
+    return RasaDocument(doc=doc, examples=examples)
 
 
 def _raw_examples(examples: Any) -> list[str]:

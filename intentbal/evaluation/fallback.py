@@ -29,7 +29,7 @@ def describe_threshold(chosen_on: str) -> str:
     return THRESHOLD_SOURCES.get(chosen_on, chosen_on)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FallbackChoice:
     """A fallback threshold, where it was chosen, and whether it may be saved with a model: only a
     given one or one chosen on out-of-scope examples may (see :func:`choose_threshold`)."""
@@ -39,7 +39,7 @@ class FallbackChoice:
     deployable: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FallbackAnalysis:
     threshold: float
     chosen_on: ThresholdSource  # "eval": chosen and measured on the same data

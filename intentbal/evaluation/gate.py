@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 ALPHA = 0.05
+Verdict = Literal["worse", "better", "same", "n/a"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Change:
     """One intent's recall in two reports."""
 
@@ -33,7 +34,7 @@ class Change:
             return None
         return self.recall_b - self.recall_a
 
-    def verdict(self, alpha: float = ALPHA) -> str:
+    def verdict(self, alpha: float = ALPHA) -> Verdict:
         if self.p_lower is None:
             return "n/a"
         if self.p_lower < alpha:
@@ -41,7 +42,7 @@ class Change:
         return "better" if self.p_higher is not None and self.p_higher < alpha else "same"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AuditResult:
     passed: bool
     failing: list[str]
@@ -54,7 +55,7 @@ class AuditResult:
     compared: list[Change] = field(default_factory=list)  # every intent against the baseline, when given
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Scope:
     """Which intents two reports could be compared on: those with a recall in both."""
 
@@ -99,7 +100,9 @@ def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> list[Change]:
         test = None
         if rec_a is not None and rec_b is not None:
             test = two_proportion_p(round(rec_a * n_a), n_a, round(rec_b * n_b), n_b)
-        changes.append(Change(intent, n_a, n_b, rec_a, rec_b, *(test or (None, None))))
+        p_lower, p_higher = test or (None, None)
+        changes.append(Change(intent=intent, support_a=n_a, support_b=n_b, recall_a=rec_a, recall_b=rec_b,
+                              p_lower=p_lower, p_higher=p_higher))
     return changes
 
 

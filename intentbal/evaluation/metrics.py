@@ -24,7 +24,7 @@ TAIL_SHARE = 3  # the tail is the third of evaluated intents with the fewest tra
 Z95 = 1.959963984540054
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class IntentMetrics:
     intent: str
     tier: str  # rare / medium / frequent, or "unseen" when absent from training
@@ -45,7 +45,7 @@ class IntentMetrics:
     pseudo_count: int = 0  # unlabeled utterances the model also trained on as this intent (self-training)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Summary:
     """A report's headline numbers: means over the evaluated intents (``None``: nothing to average,
     never 0), the tail (the third of them with the fewest training examples) and the verdicts."""
@@ -85,7 +85,7 @@ class Summary:
         return d
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Report:
     summary: Summary
     intents: list[IntentMetrics]
@@ -177,7 +177,7 @@ def evaluate_predictions(
             confused_from=_top(confused_from[intent].items())[:top_confusions],
             pseudo_count=(pseudo_counts or {}).get(intent, 0),
         ))
-    return Report(_summary(rows, gold, predicted, recall_threshold, min_support), rows)
+    return Report(summary=_summary(rows, gold, predicted, recall_threshold, min_support), intents=rows)
 
 
 def _mean(values: list[float | None]) -> float:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from intentbal.progress import Progress
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Scores:
     """A model's predictions on eval data, scored: the report, the fallback weighed on them, and
     what the caller should be warned of."""
@@ -72,7 +72,8 @@ def score(
                       oos_caught=fallback.oos_recall, overlap=overlap.to_dict() if overlap is not None else None,
                       refit=refit)
     report = replace(report, summary=summary)
-    return Scores(data, predicted, confidence, probs, clf.intents, report, fallback, warnings)
+    return Scores(data=data, predicted=predicted, confidence=confidence, probabilities=probs, intents=clf.intents,
+                  report=report, fallback=fallback, warnings=warnings)
 
 
 def choose_fallback(
@@ -99,16 +100,16 @@ def choose_fallback(
         return oos is not None and part is not None and oos in part.intents
 
     if e.fallback_threshold is not None:
-        return FallbackChoice(e.fallback_threshold, "given", True)
+        return FallbackChoice(threshold=e.fallback_threshold, chosen_on="given", deployable=True)
     if validation is not None and (has_oos(validation) or not has_oos(data)):
         v_pred, v_conf = clf.decide(clf.proba(validation.texts))
         threshold = choose_threshold(validation.intents, v_pred, v_conf, oos_label=oos,
                                      target_precision=e.fallback_precision)
-        return FallbackChoice(threshold, "validation", has_oos(validation))
+        return FallbackChoice(threshold=threshold, chosen_on="validation", deployable=has_oos(validation))
     if clf.fallback_threshold is not None:
-        return FallbackChoice(clf.fallback_threshold, "model", True)
+        return FallbackChoice(threshold=clf.fallback_threshold, chosen_on="model", deployable=True)
     if data is None or predicted is None or confidence is None:
         return None
     threshold = choose_threshold(data.intents, predicted, confidence, oos_label=oos,
                                  target_precision=e.fallback_precision)
-    return FallbackChoice(threshold, "eval", has_oos(data))
+    return FallbackChoice(threshold=threshold, chosen_on="eval", deployable=has_oos(data))

@@ -30,7 +30,7 @@ COLUMNS = ["suggested_intent", "reason", "kind", "rank", "text", "probability", 
 CHUNK = 8192  # rows of the probability array handled at once, to bound the memory of large pools
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Selection:
     """The intents to suggest texts for, each with why (``reason``), in the order to list them."""
 
@@ -39,7 +39,7 @@ class Selection:
     unknown: list[str]  # intents the source named that the model cannot predict, left out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Pool:
     """The unlabelled texts to rank: each once, none a training text."""
 
@@ -48,7 +48,7 @@ class Pool:
     in_training: int  # rows dropped as training texts, once normalised
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Suggestion:
     """One pool text proposed for ``intent``; ``rank`` counts from 1 within the intent and kind."""
 
@@ -60,7 +60,7 @@ class Suggestion:
     predicted: str  # the model's most likely intent
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SuggestResult:
     selection: Selection
     pool: Pool
@@ -99,12 +99,13 @@ def asked(names: Sequence[str], known: Sequence[str], *, model: str) -> Selectio
                 f"--intents: expected intents of model {model}, found {name!r}{hint}; "
                 f"it knows {listing(sorted(known))}"
             )
-    return Selection(dict.fromkeys(names, ASKED), "--intents", [])
+    return Selection(reasons=dict.fromkeys(names, ASKED), source="--intents", unknown=[])
 
 
 def _known(chosen: dict[str, str], known: Sequence[str], source: str) -> Selection:
     names = set(known)
-    return Selection({i: r for i, r in chosen.items() if i in names}, source, [i for i in chosen if i not in names])
+    return Selection(reasons={i: r for i, r in chosen.items() if i in names}, source=source,
+                     unknown=[i for i in chosen if i not in names])
 
 
 def new_texts(texts: Sequence[str], *, train_hashes: dict[str, list[str]] | None = None) -> Pool:
@@ -120,7 +121,7 @@ def new_texts(texts: Sequence[str], *, train_hashes: dict[str, list[str]] | None
             unique.append(text)
     trained = seen_texts(train_hashes, unique) if train_hashes else [False] * len(unique)
     kept = [t for t, was in zip(unique, trained) if not was]
-    return Pool(kept, len(texts) - len(unique), len(unique) - len(kept))
+    return Pool(texts=kept, duplicates=len(texts) - len(unique), in_training=len(unique) - len(kept))
 
 
 def top_two(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -158,7 +159,8 @@ def rank_candidates(
         for kind, members in ((LIKELY, top == c), (NEAR_MISS, (second == c) & close)):
             found = np.flatnonzero(members)
             best = found[np.argsort(-probs[found, c], kind="stable")][:per_intent]
-            out += [Suggestion(intent, kind, rank, int(i), float(probs[i, c]), intents[int(top[i])])
+            out += [Suggestion(intent=intent, kind=kind, rank=rank, index=int(i), probability=float(probs[i, c]),
+                               predicted=intents[int(top[i])])
                     for rank, i in enumerate(best, start=1)]
     return out
 

@@ -55,7 +55,7 @@ CHECK_TEXTS = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ExportResult:
     """Where the graph and its check went, and how far ONNX Runtime's logits were from PyTorch's."""
 
@@ -102,7 +102,8 @@ def export_onnx(
              "max_length": max_length, "opset": OPSET, "onnxruntime": ort.__version__,
              "torch": _version("torch"), "weights_sha256": weights_digest(model_dir)}
     atomic_write_text(check_path, json_text(check))
-    return ExportResult(target, check_path, diff, atol, OPSET, ort.__version__, len(CHECK_TEXTS))
+    return ExportResult(path=target, check_path=check_path, max_abs_diff=diff, atol=atol, opset=OPSET,
+                        onnxruntime_version=ort.__version__, texts_checked=len(CHECK_TEXTS))
 
 
 def max_abs_diff(expected: Logits, found: Logits, tokenizer: Any, *, max_length: int) -> float:

@@ -79,7 +79,7 @@ TAU_SOURCES: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Adjustment:
     """The post-hoc logit adjustment: ``tau`` and where it was chosen."""
 

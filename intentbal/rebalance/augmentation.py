@@ -31,7 +31,7 @@ from intentbal.progress import Progress
 DUPLICATE = "duplicate"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Synthetic:
     """One augmented row and where it came from."""
 
@@ -41,7 +41,7 @@ class Synthetic:
     augmenter: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AugmentResult:
     data: IntentData  # the original rows followed by the synthetic ones
     synthetic: list[Synthetic]
@@ -100,7 +100,7 @@ def augment_rare(
             progress("augment", n, len(rare))
     made = [Provenance(made_by="augment", detail=s.augmenter, source=s.source_text) for s in synthetic]
     out = data.extended([s.text for s in synthetic], [s.intent for s in synthetic], provenance=made)
-    return AugmentResult(out, synthetic, target, warnings, protected)
+    return AugmentResult(data=out, synthetic=synthetic, target=target, warnings=warnings, protected=protected)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,8 +176,8 @@ def _one(
         text = clean_text(produced[0] if isinstance(produced, list) else str(produced or ""))
         if text and _key(text) not in seen:
             seen.add(_key(text))
-            return Synthetic(text, intent, source, name)
-    return Synthetic(source, intent, source, DUPLICATE)
+            return Synthetic(text=text, intent=intent, source_text=source, augmenter=name)
+    return Synthetic(text=source, intent=intent, source_text=source, augmenter=DUPLICATE)
 
 
 @contextmanager
@@ -268,5 +268,6 @@ def synthetic_rows(rows: IntentData) -> list[Synthetic]:
     for i in rows.made_by("augment"):
         made = (rows.provenance or [])[i]
         assert made is not None  # made_by lists rows with a provenance
-        found.append(Synthetic(rows.texts[i], rows.intents[i], made.source, made.detail))
+        found.append(Synthetic(text=rows.texts[i], intent=rows.intents[i], source_text=made.source,
+                               augmenter=made.detail))
     return found

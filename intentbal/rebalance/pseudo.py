@@ -24,7 +24,7 @@ import numpy as np
 from intentbal.data.types import IntentData, Provenance
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PseudoLabel:
     """A pool utterance labelled by the teacher."""
 
@@ -73,7 +73,7 @@ def select_pseudo_labels(
             continue
         seen.add(text)
         intent = intents[best[row]]
-        candidates[intent].append(PseudoLabel(text, intent, confidence))
+        candidates[intent].append(PseudoLabel(text=text, intent=intent, confidence=confidence))
     kept: list[PseudoLabel] = []
     for intent in intents:
         ranked = sorted(candidates[intent], key=lambda p: -p.confidence)  # stable: pool order breaks ties
@@ -102,5 +102,5 @@ def pseudo_labels(rows: IntentData) -> list[PseudoLabel]:
     for i in rows.made_by("pseudo"):
         made = (rows.provenance or [])[i]
         assert made is not None and made.confidence is not None  # made_by lists rows with a provenance
-        labels.append(PseudoLabel(rows.texts[i], rows.intents[i], made.confidence))
+        labels.append(PseudoLabel(text=rows.texts[i], intent=rows.intents[i], confidence=made.confidence))
     return labels

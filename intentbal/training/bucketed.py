@@ -40,7 +40,7 @@ WARMUP_STEPS = 3  # eager steps of a width before its graph is captured, as PyTo
 Progress = Callable[[str, int, int], None]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Trained:
     samples: int  # real rows trained on so far, the resumed ones included
     losses: Any  # each step's loss (fp32, on the device), in step order
@@ -72,7 +72,7 @@ def additive_mask(mask: Any, dtype: Any) -> Any:
     return blocked.expand(-1, 1, mask.shape[1], -1)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Rows:
     """Every training row on the device, padded to the widest width, and one filler row after
     them (index ``filler``): a pad token, length 1 (so no attention row is empty), weight 0."""
@@ -101,12 +101,13 @@ def to_device(ids: list[list[int]], targets: Any, *, pad_id: int, width: int, de
     if row_weights is not None:
         weights[:n] = torch.as_tensor(row_weights, dtype=torch.float32)
     weights[n] = 0
-    return Rows(torch.from_numpy(tokens).to(device), torch.from_numpy(lengths).to(device),
-                torch.cat([torch.as_tensor(targets, dtype=torch.int64), torch.zeros(1, dtype=torch.int64)]).to(device),
-                weights.to(device), n)
+    return Rows(tokens=torch.from_numpy(tokens).to(device), lengths=torch.from_numpy(lengths).to(device),
+                targets=torch.cat([torch.as_tensor(targets, dtype=torch.int64), torch.zeros(1,
+                                                                                            dtype=torch.int64)]).to(device),
+                weights=weights.to(device), filler=n)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StepSchedule:
     """The steps' batches: row indices on the device, each step filled to the batch size with the filler."""
 
@@ -129,7 +130,7 @@ def plan_steps(batches: Iterator[list[int]], steps: int, *, ids: list[list[int]]
         rows[step, : len(batch)] = batch
         step_widths.append(width_for(max(len(ids[i]) for i in batch), choices))
         real.append(len(batch))
-    return StepSchedule(torch.from_numpy(rows).to(device), step_widths, real)
+    return StepSchedule(rows=torch.from_numpy(rows).to(device), widths=step_widths, real=real)
 
 
 def train(
@@ -167,7 +168,7 @@ def train(
         losses = runner.finish(steps)
     finally:
         runner.close()
-    return Trained(samples, losses)
+    return Trained(samples=samples, losses=losses)
 
 
 class Runner:

@@ -25,7 +25,8 @@ def untrained(data: IntentData, *, model_config: ModelConfig, train_config: Trai
     tokenizer, model = load_for_training(model_config, intents)
     model.eval()
     weights = loss_weights(Counter(data.intents), intents, train_config)
-    return TrainResult(model, tokenizer, intents, weights, 0.0, 0, 0)
+    return TrainResult(model=model, tokenizer=tokenizer, intents=intents, class_weights=weights, train_seconds=0.0,
+                       train_samples=0, steps=0)
 
 
 def keep_fit(
@@ -109,7 +110,7 @@ def run_fingerprint(data: IntentData, model: ModelConfig, train: TrainConfig, se
     return h.hexdigest()
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Checkpoint:
     """The training state in a folder: weights in safetensors, the rest loaded without pickle."""
 

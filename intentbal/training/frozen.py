@@ -30,7 +30,7 @@ CACHE_LIMIT_BYTES = 1 << 30  # above this the frozen layers run at every step in
 Row = tuple[int, ...]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Frozen:
     """What :func:`freeze_lower` changed in a model, and how to undo it."""
 

@@ -86,7 +86,8 @@ def fine_tune(
     total = max(1, math.ceil(train_config.epochs * per_epoch))
     optimizer, scheduler = _optimiser(model, train_config, total, device)
     smote = _smote(train_config, model, data.texts, targets.tolist(), seed)
-    checkpoint = Checkpoint(checkpoint_dir, run_fingerprint(data, model_config, train_config, seed, world), smote)
+    checkpoint = Checkpoint(folder=checkpoint_dir, fingerprint=run_fingerprint(data, model_config, train_config, seed,
+                                                                               world), smote=smote)
     meter = LossMeter(device, rank, world, per_epoch=per_epoch, learning_rate=train_config.learning_rate)
     done, samples, elapsed, history = (checkpoint.restore(model, optimizer, scheduler, meter) if resume
                                        else (0, 0, 0.0, []))
@@ -129,7 +130,8 @@ def fine_tune(
             mean = meter.epoch_mean()  # a sync: it also stops a run whose loss diverged
             recall = check(model) if check else None
             start += time.perf_counter() - checking  # validating is not training: train_seconds leaves it out
-            history.append(EpochRecord(round(step / per_epoch, 4), step, mean, recall))
+            history.append(EpochRecord(epoch=round(step / per_epoch, 4), step=step, loss=mean,
+                                       validation_macro_recall=recall))
             note(progress, "train", _note(history[-1]))
         elif shows_notes(progress) and time.monotonic() - noted >= NOTE_SECONDS:
             noted = time.monotonic()
@@ -152,7 +154,8 @@ def fine_tune(
         warnings += [frozen.warning] if frozen.warning else []
     # --- end train.trainable_layers
     weights = loss_weights(counts, intents, train_config)
-    return TrainResult(model, tokenizer, intents, weights, seconds, samples, total,
+    return TrainResult(model=model, tokenizer=tokenizer, intents=intents, class_weights=weights,
+                       train_seconds=seconds, train_samples=samples, steps=total,
                        resumed_from=done, warnings=warnings, history=history)
 
 

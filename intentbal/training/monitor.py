@@ -17,8 +17,8 @@ def epochs_of(losses: Any, steps: range, per_epoch: int, recall: float | None) -
     records, first = [], steps.start
     for end in ends:
         chunk = values[first - steps.start : end - steps.start + 1]
-        records.append(EpochRecord(round(end / per_epoch, 4), end, sum(chunk) / len(chunk),
-                                   recall if end == ends[-1] else None))
+        records.append(EpochRecord(epoch=round(end / per_epoch, 4), step=end, loss=sum(chunk) / len(chunk),
+                                   validation_macro_recall=recall if end == ends[-1] else None))
         first = end + 1
     return records
 

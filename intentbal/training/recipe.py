@@ -290,12 +290,13 @@ def choose_adjustment(
 
     setting = config.train.logit_adjustment
     if setting != "auto":
-        return Adjustment(float(setting), "given")
+        return Adjustment(tau=float(setting), chosen_on="given")
     if validation is None:
-        return Adjustment(adjust.DEFAULT_TAU, "default")
+        return Adjustment(tau=adjust.DEFAULT_TAU, chosen_on="default")
     prior = adjust.log_prior(Counter(data.intents), clf.intents)
     log_probs = np.log(clf.proba(validation.texts) + 1e-12)
-    return Adjustment(adjust.choose_tau(log_probs, validation.intents, clf.intents, prior), validation_name)
+    return Adjustment(tau=adjust.choose_tau(log_probs, validation.intents, clf.intents, prior),
+                      chosen_on=validation_name)
 
 
 def _bake(trained: TrainResult, data: IntentData, tau: float) -> None:

@@ -12,7 +12,7 @@ from intentbal.errors import IntentbalError
 from intentbal.training.losses import class_weights, weighting_of
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EpochRecord:
     """One point of the training curve: the mean training loss over the steps of an epoch (the
     last one may be partial) and the macro recall on the validation data after its last step."""
@@ -27,7 +27,7 @@ class EpochRecord:
         return asdict(self)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TrainResult:
     model: Any
     tokenizer: Any

@@ -63,7 +63,8 @@ def train_soup(
             _accumulate(total, skeleton.model)
             continue
         result = fine_tune(data, model_config=model_config, train_config=train_config, seed=seed + k,
-                           progress=None if progress is None else Renamed(progress, f"train model {k + 1} of {size}"),
+                           progress=None if progress is None else Renamed(progress=progress,
+                                                                          stage=f"train model {k + 1} of {size}"),
                            checkpoint_dir=folder, resume=resume, validation=validation, descriptions=descriptions)
         member = [replace(r, member=k) for r in result.history]
         _keep(kept, result.model, member)
