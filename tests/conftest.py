@@ -49,14 +49,17 @@ def set_args(overrides: Iterable[str]) -> list[str]:
 
 
 def one_line_error(capsys: pytest.CaptureFixture, *fragments: str) -> str:
-    """The CLI's stderr, checked to be one ``intentbal: error:`` line without a traceback that
-    contains every fragment."""
+    """The CLI's error line, checked to be the one ``intentbal: error:`` line of stderr, its last,
+    without a traceback, containing every fragment."""
     err = capsys.readouterr().err
-    assert err.startswith("intentbal: error: "), err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
+    lines = err.splitlines()
+    # progress lines (INFO, plain text) may come first; the error is one line, the last, and there is no other
+    assert err.endswith("\n") and lines and lines[-1].startswith("intentbal: error: "), err
+    assert sum(line.startswith("intentbal: error") for line in lines) == 1 and "Traceback" not in err, err
+    assert not any(line.startswith(("  ", "\t")) for line in lines), err  # nothing that continues a message
     for fragment in fragments:
-        assert fragment in err, err
-    return err
+        assert fragment in lines[-1], err
+    return lines[-1] + "\n"
 
 
 def toy_rows() -> list[tuple[str, str]]:

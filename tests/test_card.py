@@ -65,7 +65,7 @@ def test_card_of_a_hub_model_without_evaluation():
     card = model_card(name="bot", record=record, report=None, eval_name=None, rare_max=10, frequent_min=50)
     front = front_matter(card)
     assert front["base_model"] == "sentence-transformers/all-MiniLM-L6-v2" and "model-index" not in front
-    assert "102 examples, 3 intents" in card and "imbalance ratio 30.0" in card
+    assert "trained on 102 examples of 3 intents" in card and "imbalance ratio 30.0" in card
     assert "1 rare (at most 10 examples), 1 medium, 1 frequent" in card
     table = [line for line in card.splitlines() if re.match(r"\| [abc] \|", line)]
     assert table == ["| a | rare | 2 | 2 |", "| b | medium | 40 | 40 |", "| c | frequent | 60 | 60 |"]

@@ -210,7 +210,8 @@ def test_errors_are_one_line_and_write_nothing(case, fragments, trained_run, tmp
     out = tmp_path / "s.csv"
     assert run_cli("suggest", "--model", model, "--unlabeled", pool, "--output", out, *extra) == 2
     if case == "no report, no counts":  # a model folder that lost its intentbal.json says so first
-        warning, error = capsys.readouterr().err.splitlines()
+        lines = capsys.readouterr().err.splitlines()
+        warning, error = lines[0], lines[-1]  # between them, progress lines
         assert warning.startswith("intentbal: warning: ") and "no intentbal.json" in warning
         assert error.startswith("intentbal: error: ") and all(f in error for f in fragments)
     else:

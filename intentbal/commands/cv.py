@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from intentbal.config import Config, config_to_yaml
@@ -26,6 +27,8 @@ from intentbal.training.recipe import fit_evaluated
 
 if TYPE_CHECKING:
     from intentbal.progress import Progress
+
+log = logging.getLogger(__name__)
 
 
 def cross_validate(
@@ -70,6 +73,8 @@ def _cross_validate(
             held = [i for i, f in enumerate(assignment) if f == fold]
             if not held:
                 continue
+            log.info("fold %d/%d of repeat %d/%d: %d rows held out", fold + 1, folds, repeat + 1, repeats,
+                     len(held))
             split = make_split(fold_config, data.subset(i for i, f in enumerate(assignment) if f != fold),
                                eval_data=data.subset(held), validation=validation)
             fitted = fit_evaluated(fold_config, split, unlabeled=_without(pool, split.held_texts()),
@@ -87,6 +92,7 @@ def _cross_validate(
     report = evaluate_predictions(gold, predicted, train_counts=profile_intents(data.texts, data.intents).counts(),
                                   rare_max=config.profile.rare_max, frequent_min=config.profile.frequent_min,
                                   recall_threshold=e.recall_threshold, min_support=e.min_support)
+    log.info("writing %s", config.output_dir)
     with atomic_dir(config.output_dir, kind="cv") as out:
         write_report(out, report, title=f"intentbal {folds}-fold cross-validation, {repeats} repeat(s)",
                      extra={"cv": {"folds": folds, "repeats": repeats, "models": len(taus), "taus": taus}})

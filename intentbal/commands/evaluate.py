@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from intentbal.inference.classifier import IntentClassifier
     from intentbal.progress import Progress
 
+log = logging.getLogger(__name__)
 
 def evaluate_model(
     config: Config, *, model_dir: Path, data: Path, output: Path, backend: Backend = "auto",
@@ -57,6 +59,7 @@ def _evaluate(
             "pass the model trained for this data, or the right --set data.intent_column"
         )
     validation = load_data(config, config.data.validation, "validation") if config.data.validation else None
+    log.info("scoring %d rows of %s", len(eval_data), data)
     counts = record.train_counts if record is not None else {}
     hashes = record.train_text_sha1 if record is not None else None  # absent in folders saved before 0.1
     overlap = overlap_with_hashes(hashes.model_dump(), eval_data.texts, eval_data.intents) if hashes else None
@@ -64,6 +67,7 @@ def _evaluate(
                    augmented_counts=(record.augmented_counts if record is not None else {}) or counts,
                    pseudo_counts=record.pseudo_counts if record is not None else None, validation=validation,
                    overlap=overlap, progress=progress)
+    log.info("writing %s", output)
     with atomic_dir(output, kind="evaluate") as out:
         write_scores(config, out, scores)
         if update_card and record is not None:  # inside the block: a card that cannot be written leaves no report
@@ -76,5 +80,7 @@ def open_classifier(config: Config, model_dir: Path, backend: Backend = "auto") 
     """A saved model folder, with the config's model settings and prediction batch size."""
     from intentbal.inference.classifier import IntentClassifier
 
-    return IntentClassifier.load(model_dir, config=config.model, batch_size=config.evaluate.batch_size,
-                                 backend=backend)
+    clf = IntentClassifier.load(model_dir, config=config.model, batch_size=config.evaluate.batch_size,
+                                backend=backend)
+    log.info("loaded %s: %d intents", model_dir, len(clf.intents))
+    return clf

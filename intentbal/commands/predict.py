@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from intentbal.inference.backends import Backend
     from intentbal.progress import Progress
 
+log = logging.getLogger(__name__)
 
 def predict_file(
     config: Config, *, model_dir: Path, input_path: Path, output: Path, backend: Backend = "auto",
@@ -50,11 +52,13 @@ def _predict(
             clf.fallback_intent = config.evaluate.fallback_intent
         clf.fallback_threshold = threshold
     data = load_data(config, input_path, "test", require_intent=False)
+    log.info("predicting %d rows of %s", len(data), input_path)
     probs = clf.proba(data.texts, progress=progress)
     predicted, confidence = clf.answer(probs)
     gold = data.intents if data.labelled else None
     rows = prediction_rows(data.texts, predicted, confidence, gold=gold,
                            rankings=clf.ranking(probs, top_k) if top_k else None,
                            flat=output.suffix.lower() != ".jsonl")
+    log.info("writing %s", output)
     write_table(output, rows, columns=list(rows[0]) if rows else prediction_columns(labelled=gold is not None))
     return len(data)

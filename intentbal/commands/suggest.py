@@ -3,6 +3,7 @@ theirs (the ranking is :mod:`intentbal.evaluation.suggestions`), written as a ta
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,8 @@ from intentbal.io.tables import TABLE_SUFFIXES, write_table
 if TYPE_CHECKING:
     from intentbal.inference.backends import Backend
     from intentbal.progress import Progress
+
+log = logging.getLogger(__name__)
 
 
 def suggest_file(
@@ -80,9 +83,11 @@ def _suggest(
         )
     suggestions: list[Suggestion] = []
     if selection.reasons:
+        log.info("ranking %d new texts for %d intent(s)", len(pool.texts), len(selection.reasons))
         probs = clf.proba(pool.texts, progress=progress)
         suggestions = rank_candidates(probs, clf.intents, list(selection.reasons), per_intent=per_intent,
                                       margin=margin)
+    log.info("writing %s", output)
     write_table(output, suggestion_rows(suggestions, selection, pool.texts), columns=COLUMNS)
     return SuggestResult(selection=selection, pool=pool, pool_rows=len(data), suggestions=suggestions,
                          truncated=clf.truncated)

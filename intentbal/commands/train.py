@@ -137,6 +137,9 @@ def _train_run(config: Config, *, progress: Progress | None, resume: bool) -> Tr
     split = load_split(config)
     check_trainable(split.train)
     profile = profile_of(config, split.train, split.eval.intents if split.eval else ())
+    if main:
+        log.info("profile: %d training rows of %d intents; %d validation rows, %d eval rows", len(split.train),
+                 profile.n_intents, len(split.validation or ()), len(split.eval or ()))
     unlabeled = load_unlabeled(config, held=split.held_texts())
     descriptions, warnings = load_described(config, split.labelled)
     checkpoints = checkpoint_dir(config.output_dir)
@@ -155,6 +158,8 @@ def _train_run(config: Config, *, progress: Progress | None, resume: bool) -> Tr
                            processes=distributed.world_size())
     report, fallback, warnings = None, None, [*warnings, *shipped.fitted.trained.warnings]
     if main:
+        if split.eval is not None:
+            log.info("scoring the model reported on, on %d eval rows", len(split.eval))
         scores = _score(config, evaluated, split, shipped.refit)
         fallback = _saved_fallback(config, evaluated, split, scores)
         _write_run(config, evaluated=evaluated, shipped=shipped.fitted, profile=profile, metrics=metrics,
@@ -216,6 +221,7 @@ def _write_run(
 
     record = model_record(config, shipped, refit=shipped is not evaluated, fallback=fallback,
                           descriptions=descriptions)
+    log.info("writing %s", config.output_dir)
     with atomic_dir(config.output_dir, kind="train") as out:
         atomic_write_text(out / "config.yaml", config_to_yaml(config))
         atomic_write_text(out / "manifest.json", json_text(build_manifest(config)))

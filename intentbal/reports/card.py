@@ -64,7 +64,8 @@ def model_card(
            else "")
         + ". Every intent's recall is reported, the rarest intents first, with a 95% interval: a model that "
         "forgets its rare intents cannot hide behind its accuracy.", "",
-        *_profile_section(counts, record.augmented_counts or counts, report, rare_max, frequent_min),
+        *_profile_section(counts, record.augmented_counts or counts, report, rare_max, frequent_min,
+                          refit=record.refit),
         *_descriptions_section(record.descriptions),
         *_evaluation_section(report, eval_name),
         *_recipe_section(r, record),
@@ -99,22 +100,28 @@ def _front_matter(name: str, r: dict[str, Any], report: Report | None, eval_name
 
 
 def _profile_section(
-    counts: dict[str, int], augmented: dict[str, int], report: Report | None, rare_max: int, frequent_min: int
+    counts: dict[str, int], augmented: dict[str, int], report: Report | None, rare_max: int, frequent_min: int,
+    *, refit: bool = False,
 ) -> list[str]:
+    """The shipped model's training rows; with a refit, which model the evaluation's counts belong to."""
     if not counts:
         return ["## Training data", "", "Not recorded with this model.", ""]
     values = list(counts.values())
     tiers = [tier_of(c, rare_max=rare_max, frequent_min=frequent_min) for c in values]
     lines = [
         "## Training data", "",
-        f"{sum(values)} examples, {len(counts)} intents, {min(values)} to {max(values)} per intent "
+        f"This model trained on {sum(values)} examples of {len(counts)} intents, {min(values)} to {max(values)} "
+        "per intent "
         f"(median {median(values):g}), imbalance ratio {max(values) / min(values):.1f} (most / fewest). "
         f"Tiers: {tiers.count('rare')} rare (at most {rare_max} examples), {tiers.count('medium')} medium, "
         f"{tiers.count('frequent')} frequent (at least {frequent_min}).",
     ]
     added = sum(augmented.values()) - sum(values)
     if added:
-        lines.append(f"Augmentation added {added} rows before training (the `augmented` column).")
+        lines.append(f"Augmentation added {added} rows to them before training.")
+    if refit and report is not None:
+        lines.append("It is a refit on every labelled row: the evaluation below is of the same recipe trained "
+                     "without the held-out rows, and its `train` and `augmented` columns count that model's rows.")
     lines.append("")
     if report is None:  # otherwise the evaluation table carries the counts
         lines += ["| intent | tier | train | augmented |", "| --- | --- | --- | --- |"]

@@ -29,12 +29,14 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem 
 padding:0 1rem}
 h1{font-size:1.6rem} h2{font-size:1.2rem;margin-top:2rem}
 ul.summary li{margin:.2rem 0}
-table{border-collapse:collapse;width:100%;font-size:.85rem}
-th,td{padding:.2rem .4rem;border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}
-td.w{white-space:normal;min-width:16rem;text-align:left} .scroll{overflow-x:auto}
+table{border-collapse:collapse;width:100%;font-size:.8rem}
+th,td{padding:.2rem .3rem;border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}
+th{white-space:normal;vertical-align:bottom}
+td:first-child,td.w{white-space:normal;overflow-wrap:anywhere;text-align:left}
+td:first-child{min-width:9rem} td.w{min-width:10rem;font-size:.8rem}
 .figs{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:1rem}
 th{cursor:pointer;background:#f3f3f3;position:sticky;top:0} th:hover{background:#e6e6e6}
-td:first-child,th:first-child,td.l{text-align:left}
+td:first-child,th:first-child,td.l,th.l,th.w{text-align:left}
 tr.fail td{background:#fdecea} tr.at_risk td{background:#fff8e1}
 tr.insufficient_evidence td,tr.not_evaluable td{color:#777}
 figure{margin:1rem 0} figure img{max-width:100%;border:1px solid #eee} figcaption{font-size:.85rem;color:#555}
@@ -93,7 +95,7 @@ def render_html(
     parts.append(f"<p><input type='search' id='intent-filter' data-total='{total}' placeholder='filter intents' "
                  f"aria-label='filter intents'> <span id='intent-count' class='note'>{total} of {total} intents"
                  "</span></p>")
-    parts.append(f"<div class='scroll'>{_table(report)}</div><script>{SORT_JS}{FILTER_JS}</script></body></html>")
+    parts.append(f"{_table(report)}<script>{SORT_JS}{FILTER_JS}</script></body></html>")
     return "\n".join(parts)
 
 
@@ -114,7 +116,8 @@ def _fallback_html(f: dict[str, Any]) -> str:
 def _table(report: Report) -> str:
     pseudo = any(m.pseudo_count for m in report.intents)  # self-training: what each intent borrowed from the pool
     columns = [*COLUMNS[:4], ("pseudo", ""), *COLUMNS[4:]] if pseudo else COLUMNS
-    head = "".join(f"<th data-sort='{i}'>{html.escape(name)}</th>" for i, (name, _) in enumerate(columns))
+    head = "".join(f"<th class='{align}' data-sort='{i}'>{html.escape(name)}</th>"
+                   for i, (name, align) in enumerate(columns))
     rows = []
     for m in report.intents:
         width = None if m.recall_ci is None else m.recall_ci[1] - m.recall_ci[0]

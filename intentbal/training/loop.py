@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import Counter
@@ -22,6 +23,8 @@ from intentbal.training.monitor import LossMeter, check_finite_weights, epochs_o
 from intentbal.training.plan import TrainingPlan, plan_training
 from intentbal.training.results import EpochRecord, TrainResult, check_trainable, loss_weights
 from intentbal.training.step import batch_loss
+
+log = logging.getLogger(__name__)
 
 NOTE_SECONDS = 1.0  # the bar's running loss costs a device sync: at most one a second, and only for a bar
 
@@ -98,6 +101,11 @@ def fine_tune(
     for _ in range(done * world):  # replay the stream up to where the checkpoint stopped
         next(batches)
 
+    epochs = math.ceil(total / per_epoch)
+    if rank == 0:
+        log.info("training %d rows: %d steps of %d (%d epochs), %s loop, %s on %s%s", len(ids), total - done,
+                 train_config.batch_size * world, epochs, plan.loop, "bf16" if plan.bf16 else "fp32", device.type,
+                 f", resumed at step {done}" if done else "")
     model.train()
     start = time.perf_counter() - elapsed
     noted = time.monotonic()
@@ -113,7 +121,11 @@ def fine_tune(
         )
         samples = fast.samples
         meter.check_losses(fast.losses, ran)
-        history += epochs_of(fast.losses, ran, per_epoch, check(model) if check else None)
+        curve = epochs_of(fast.losses, ran, per_epoch, check(model) if check else None)
+        if rank == 0:  # the bucketed loop does not stop between epochs: its lines come at its end
+            for record in curve:
+                log.info("%s", _epoch_line(record, epochs, samples, time.perf_counter() - start))
+        history += curve
         eager_from = total + 1  # the bucketed loop ran every step
     for step in range(eager_from, total + 1):
         group = [next(batches) for _ in range(world)]  # every rank draws the same stream
@@ -133,6 +145,8 @@ def fine_tune(
             history.append(EpochRecord(epoch=round(step / per_epoch, 4), step=step, loss=mean,
                                        validation_macro_recall=recall))
             note(progress, "train", _note(history[-1]))
+            if rank == 0:
+                log.info("%s", _epoch_line(history[-1], epochs, samples, time.perf_counter() - start))
         elif shows_notes(progress) and time.monotonic() - noted >= NOTE_SECONDS:
             noted = time.monotonic()
             note(progress, "train", f"loss {meter.running():.4f}")
@@ -157,6 +171,12 @@ def fine_tune(
     return TrainResult(model=model, tokenizer=tokenizer, intents=intents, class_weights=weights,
                        train_seconds=seconds, train_samples=samples, steps=total,
                        resumed_from=done, warnings=warnings, history=history)
+
+
+def _epoch_line(record: EpochRecord, epochs: int, samples: int, seconds: float) -> str:
+    """``epoch 3/10: loss 0.4123, validation macro recall 0.871, 512.3 samples/s, 45 s elapsed``."""
+    rate = samples / seconds if seconds > 0 else 0.0
+    return f"epoch {math.ceil(record.epoch)}/{epochs}: {_note(record)}, {rate:.1f} samples/s, {seconds:.0f} s elapsed"
 
 
 def _note(record: EpochRecord) -> str:

@@ -14,6 +14,7 @@ tau it applies and its own teacher. The commands call these and decide nothing o
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -36,6 +37,8 @@ from intentbal.rebalance.transforms import RowTransform, apply
 if TYPE_CHECKING:
     from intentbal.inference.classifier import IntentClassifier
     from intentbal.training.results import TrainResult
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,8 +161,9 @@ def fit(
     keep: bool = False,
     resume: bool = False,
     progress: Progress | None = None,
+    role: str = "the model",
 ) -> Fitted:
-    """The model the config's recipe makes from ``data``.
+    """The model the config's recipe makes from ``data`` (``role`` names it in the log).
 
     The row transforms (:func:`row_transforms`; drawn on rank 0 and shared under torchrun), a
     fine-tune (``train``, a soup when ``train.soup`` > 1), then the logit adjustment: ``adjustment``
@@ -184,11 +188,14 @@ def fit(
         folder = checkpoints.with_name(checkpoints.name + "-teacher") if checkpoints is not None else None
         teacher = _fit_once(config, data, validation=validation, validation_name=validation_name,
                             adjustment=adjustment, checkpoints=folder, keep=folder is not None, resume=resume,
-                            progress=suffixed(progress, "(teacher)"), descriptions=descriptions)
+                            progress=suffixed(progress, "(teacher)"), descriptions=descriptions,
+                            role=f"the teacher of {role}")
+        log.info("self-training: the teacher labels %d unlabeled utterances", len(unlabeled))
         pseudo = label_pool(config, teacher, unlabeled)
+        log.info("self-training: %d of them labelled with confidence join %s's rows", len(pseudo), role)
     return _fit_once(config, data, validation=validation, validation_name=validation_name, adjustment=adjustment,
                      pseudo=pseudo or [], teacher=teacher, checkpoints=checkpoints, keep=keep, resume=resume,
-                     progress=progress, descriptions=descriptions)
+                     progress=progress, descriptions=descriptions, role=role)
 
 
 def fit_evaluated(
@@ -201,7 +208,8 @@ def fit_evaluated(
                validation_name="held out of train" if split.validation_held_out else "validation",
                unlabeled=unlabeled, descriptions=descriptions,
                checkpoints=checkpoints / "evaluated" if checkpoints is not None else None,
-               keep=refits(config, split) and checkpoints is not None, resume=resume, progress=progress)
+               keep=refits(config, split) and checkpoints is not None, resume=resume, progress=progress,
+               role="the model reported on" if refits(config, split) else "the model")
 
 
 def fit_shipped(
@@ -219,10 +227,12 @@ def fit_shipped(
     rows = refit_rows(config, split)
     from_validation = len(rows) - len(split.labelled)
     own_tau = split.validation is not None and not split.validation_held_out and from_validation == 0
+    log.info("refit: the shipped model trains on all %d labelled rows (%d more than the model reported on)",
+             len(rows), len(rows) - len(split.train))
     fitted = fit(config, rows, validation=split.validation if own_tau else None,
                  adjustment=None if own_tau else evaluated.adjustment, unlabeled=unlabeled, descriptions=descriptions,
                  checkpoints=checkpoints / "refit" if checkpoints is not None else None, resume=resume,
-                 progress=suffixed(progress, "(refit on all rows)"))
+                 progress=suffixed(progress, "(refit on all rows)"), role="the shipped refit")
     note = RefitNote(rows=len(rows), held_out_rows=len(rows) - len(split.train), validation_rows=from_validation)
     return Shipped(fitted=fitted, refit=note)
 
@@ -259,7 +269,7 @@ def _fit_once(
     config: Config, data: IntentData, *, validation: IntentData | None, validation_name: TauSource,
     adjustment: Adjustment | None, checkpoints: Path | None, keep: bool, resume: bool, progress: Progress | None,
     pseudo: list[PseudoLabel] | None = None, teacher: Fitted | None = None,
-    descriptions: Mapping[str, str] | None = None,
+    descriptions: Mapping[str, str] | None = None, role: str = "the model",
 ) -> Fitted:
     from intentbal.inference.classifier import IntentClassifier
     from intentbal.training import distributed
@@ -269,13 +279,28 @@ def _fit_once(
     transforms = row_transforms(config, pseudo=pseudo or [], descriptions=texts,
                                 progress=progress if main else None)
     rows: IntentData = distributed.share(apply(transforms, data) if main else data)  # rank 0's rows everywhere
+    if main:
+        log.info("%s: %s", role, _rows_line(data, rows))
     trained = _fine_tune(config, rows, checkpoints, validation=validation, keep=keep, resume=resume,
                          progress=progress, descriptions=texts)
     clf = IntentClassifier.from_trained(trained, max_length=config.model.max_length,
                                        batch_size=config.evaluate.batch_size)
     chosen = adjustment or choose_adjustment(config, clf, data, validation, validation_name=validation_name)
     _bake(trained, data, chosen.tau)
+    if main:
+        log.info("%s: trained in %.0f s; logit adjustment tau %g (%s)", role, trained.train_seconds, chosen.tau,
+                 chosen.describe())
     return Fitted(classifier=clf, trained=trained, data=data, rows=rows, adjustment=chosen, teacher=teacher)
+
+
+def _rows_line(data: IntentData, rows: IntentData) -> str:
+    """What a model trains on, in words: its labelled rows and what each transform added."""
+    added = Counter(p.made_by for p in rows.provenance if p is not None) if rows.provenance else Counter()
+    words = {"augment": "augmented", "pseudo": "pseudo-labelled", "description": "description rows"}
+    extra = "".join(f" + {n} {words[kind]}" for kind, n in sorted(added.items()))
+    kept = len(rows) - sum(added.values())
+    capped = f" (capped from {len(data)})" if kept < len(data) else ""
+    return f"trains on {kept} labelled rows{capped}{extra}, {len(set(data.intents))} intents"
 
 
 def choose_adjustment(
