@@ -60,6 +60,19 @@ def test_regression_against_a_baseline_needs_significance():
     assert "two-proportion z-test" in result.reasons[0]
 
 
+def test_the_gate_reads_a_report_and_its_json_alike():
+    gold = ["a"] * 20 + ["b"] * 20 + ["c"] * 3
+    pred = ["a"] * 20 + ["b"] * 9 + ["a"] * 11 + ["a"] * 3
+    counts = {"a": 50, "b": 10, "c": 2}
+    typed = evaluate_predictions(gold, pred, train_counts=counts, recall_threshold=0.7)
+    old = report_of(gold, ["a"] * 20 + ["b"] * 20 + ["c"] * 3, counts)
+    on_report = audit_report(typed, min_tail_recall=0.5, baseline=old)
+    on_json = audit_report(json.loads(json.dumps(typed.to_dict())), min_tail_recall=0.5, baseline=old)
+    assert on_report == on_json
+    assert on_report.failing == ["b"] and on_report.tail_failed
+    assert [c.intent for c in on_report.regressions] == ["c", "b"]  # rarest first
+
+
 def test_compare_lists_intents_of_either_report():
     a = report_of(["a", "b"], ["a", "b"], {"a": 5, "b": 5})
     b = report_of(["a", "c"], ["a", "a"], {"a": 5, "c": 1})

@@ -73,8 +73,11 @@ def test_report_dict_contract():
     assert set(report["summary"]) == BARE_SUMMARY  # a cv report: no scoring fields, no refit
     scored = replace(bare.summary, oos_examples=0, fallback_threshold=0.4, oos_caught=None, overlap=None)
     assert set(scored.to_dict()) == BARE_SUMMARY | {"oos_examples", "fallback_threshold", "oos_caught", "overlap"}
-    refit = {"rows": 9, "held_out_rows": 2, "reported_on": "model trained without the held-out rows"}
-    assert replace(scored, refit=refit).to_dict()["refit"] == refit
+    from intentbal.evaluation.metrics import RefitNote
+
+    refit = {"rows": 9, "held_out_rows": 2, "validation_rows": 0,
+             "reported_on": "model trained without the held-out rows"}
+    assert replace(scored, refit=RefitNote(rows=9, held_out_rows=2)).to_dict()["refit"] == refit
     assert set(report["intents"][0]) >= {"intent", "train_count", "augmented_count", "support",
                                          "precision", "recall", "f1", "tier"}
 

@@ -249,7 +249,7 @@ def test_with_a_pool_the_refit_is_self_trained_by_a_teacher_refit_on_every_row(t
     monkeypatch.setattr(soup, "train_soup", lambda data, **kw: fits.append(len(data)) or real(data, **kw))
     run = train_run(config)
 
-    held = run.report.summary.refit["held_out_rows"]
+    held = run.report.summary.refit.held_out_rows
     # the evaluated teacher and student, then the refit's own teacher on every row and its student
     assert fits == [ROWS - held, ROWS - held + len(pool), ROWS, ROWS + len(pool)]
     borrowed = [json.loads(line) for line in (run.output_dir / "pseudo_labels.jsonl").read_text().splitlines()]

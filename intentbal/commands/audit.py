@@ -44,7 +44,7 @@ def audit_model(
             report = evaluate_model(config, model_dir=model_dir, data=data, output=Path(tmp) / "report")
     else:
         report = evaluate_model(config, model_dir=model_dir, data=data, output=output)
-    return report, audit_report(report.to_dict(), min_tail_recall=min_tail_recall, baseline=old)
+    return report, audit_report(report, min_tail_recall=min_tail_recall, baseline=old)
 
 
 def compare_files(a: Path, b: Path) -> list[Change]:

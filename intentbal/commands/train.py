@@ -25,7 +25,7 @@ from intentbal.data.profiling import Profile
 from intentbal.data.types import IntentData
 from intentbal.errors import IntentbalError, TrainingDiverged
 from intentbal.evaluation.fallback import ThresholdSource
-from intentbal.evaluation.metrics import Report
+from intentbal.evaluation.metrics import RefitNote, Report
 from intentbal.evaluation.scoring import Scores, choose_fallback, score
 from intentbal.io.atomic import atomic_write_text, json_text
 from intentbal.io.folders import atomic_dir, output_folder
@@ -36,7 +36,7 @@ from intentbal.progress import Progress
 from intentbal.rebalance.augmentation import synthetic_rows
 from intentbal.reports.card import card_text
 from intentbal.reports.files import write_scores
-from intentbal.training.recipe import FitMetrics, Fitted, RefitNote, fit_evaluated, fit_shipped
+from intentbal.training.recipe import FitMetrics, Fitted, fit_evaluated, fit_shipped
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ def _score(config: Config, evaluated: Fitted, split: Split, refit: RefitNote | N
     overlap = train_eval_overlap(split.train.texts, split.eval.texts, split.eval.intents)
     return score(config, evaluated.classifier, split.eval, train_counts=_counts(evaluated.data),
                  augmented_counts=_counts(evaluated.train_rows), pseudo_counts=evaluated.pseudo_counts(),
-                 validation=split.validation, overlap=overlap, refit=refit.to_dict() if refit else None)
+                 validation=split.validation, overlap=overlap, refit=refit)
 
 
 def _saved_fallback(config: Config, evaluated: Fitted, split: Split, scores: Scores | None) -> SavedFallback | None:

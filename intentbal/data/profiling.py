@@ -6,9 +6,11 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from statistics import median
-from typing import Any
+from typing import Any, Literal
 
 from intentbal.data.overlap import overlap_warning, train_eval_overlap
+
+Tier = Literal["rare", "medium", "frequent"]
 
 SHOWN = 10  # texts shared by several intents listed one per warning line; the rest are counted
 
@@ -42,7 +44,7 @@ class Profile:
         return asdict(self)
 
 
-def tier_of(count: int, *, rare_max: int, frequent_min: int) -> str:
+def tier_of(count: int, *, rare_max: int, frequent_min: int) -> Tier:
     """``rare`` up to ``rare_max`` examples, ``frequent`` from ``frequent_min``, else ``medium``."""
     if count <= rare_max:
         return "rare"

@@ -1,4 +1,5 @@
-"""The release gate and report comparison: pure functions of ``report.json`` contents.
+"""The release gate and report comparison: pure functions of a report (a :class:`Report`, or the
+contents of a ``report.json`` read from disk, both read through one typed view, :class:`Reported`).
 
 A failure is an intent whose whole recall interval lies under the threshold; an interval
 that straddles it is *at risk*, and too few examples are *insufficient evidence*. A
@@ -9,11 +10,56 @@ new recall lower at level ``alpha``.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from intentbal.evaluation.metrics import Report
 
 ALPHA = 0.05
 Verdict = Literal["worse", "better", "same", "n/a"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntentRecall:
+    """One intent's line of a report, as far as the gate reads it."""
+
+    intent: str
+    train_count: int
+    support: int
+    recall: float | None  # None: not evaluable
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reported:
+    """What the gate reads of a report: its verdicts, its tail recall and every intent's recall."""
+
+    recall_threshold: float
+    failing: list[str]
+    at_risk: list[str]
+    insufficient_evidence: list[str]
+    tail_recall: float
+    intents: list[IntentRecall]
+
+
+def reported(report: Report | Mapping[str, Any]) -> Reported:
+    """The gate's view of ``report``: a :class:`Report`, or ``report.json``'s contents (an older
+    report may lack a summary field the comparison does not need)."""
+    if not isinstance(report, Mapping):
+        t = report.summary
+        return Reported(recall_threshold=t.recall_threshold, failing=t.failing, at_risk=t.at_risk,
+                        insufficient_evidence=t.insufficient_evidence, tail_recall=t.tail_recall,
+                        intents=[IntentRecall(intent=m.intent, train_count=m.train_count, support=m.support,
+                                              recall=m.recall) for m in report.intents])
+    doc, s = report, report.get("summary", {})
+    return Reported(
+        recall_threshold=s.get("recall_threshold", 0.5), failing=list(s.get("failing", [])),
+        at_risk=list(s.get("at_risk", [])), insufficient_evidence=list(s.get("insufficient_evidence", [])),
+        tail_recall=s.get("tail_recall", 0.0),
+        intents=[IntentRecall(intent=r["intent"], train_count=r.get("train_count", 0), support=r.get("support", 0),
+                              recall=r.get("recall")) for r in doc["intents"]],
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,17 +132,16 @@ def two_proportion_p(k_a: int, n_a: int, k_b: int, n_b: int) -> tuple[float, flo
     return lower, 1.0 - lower
 
 
-def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> list[Change]:
+def compare_reports(a: Report | Mapping[str, Any], b: Report | Mapping[str, Any]) -> list[Change]:
     """Per-intent recall of report ``a`` against report ``b``, every intent of either, rarest first."""
-    rows_a = {r["intent"]: r for r in a["intents"]}
-    rows_b = {r["intent"]: r for r in b["intents"]}
-    order = sorted(set(rows_a) | set(rows_b),
-                   key=lambda i: ((rows_b.get(i) or rows_a[i]).get("train_count", 0), i))
+    rows_a = {r.intent: r for r in reported(a).intents}
+    rows_b = {r.intent: r for r in reported(b).intents}
+    order = sorted(set(rows_a) | set(rows_b), key=lambda i: ((rows_b.get(i) or rows_a[i]).train_count, i))
     changes = []
     for intent in order:
-        ra, rb = rows_a.get(intent, {}), rows_b.get(intent, {})
-        n_a, n_b = ra.get("support", 0), rb.get("support", 0)
-        rec_a, rec_b = ra.get("recall"), rb.get("recall")
+        ra, rb = rows_a.get(intent), rows_b.get(intent)
+        n_a, n_b = (ra.support if ra else 0), (rb.support if rb else 0)
+        rec_a, rec_b = (ra.recall if ra else None), (rb.recall if rb else None)
         test = None
         if rec_a is not None and rec_b is not None:
             test = two_proportion_p(round(rec_a * n_a), n_a, round(rec_b * n_b), n_b)
@@ -107,18 +152,18 @@ def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> list[Change]:
 
 
 def audit_report(
-    report: dict[str, Any],
+    report: Report | Mapping[str, Any],
     *,
     min_tail_recall: float | None = None,
-    baseline: dict[str, Any] | None = None,
+    baseline: Report | Mapping[str, Any] | None = None,
     alpha: float = ALPHA,
 ) -> AuditResult:
     """Judge a report made with ``recall_threshold`` as the minimum recall (see ``evaluate``)."""
-    s = report["summary"]
-    reasons = [f"intent {i!r}: recall interval wholly under {s['recall_threshold']:.2f}" for i in s["failing"]]
-    tail_failed = min_tail_recall is not None and s["tail_recall"] < min_tail_recall
+    s = reported(report)
+    reasons = [f"intent {i!r}: recall interval wholly under {s.recall_threshold:.2f}" for i in s.failing]
+    tail_failed = min_tail_recall is not None and s.tail_recall < min_tail_recall
     if tail_failed:
-        reasons.append(f"tail recall {s['tail_recall']:.3f} under the required {min_tail_recall:.3f}")
+        reasons.append(f"tail recall {s.tail_recall:.3f} under the required {min_tail_recall:.3f}")
     regressions, compared = [], []
     if baseline is not None:
         compared = compare_reports(baseline, report)
@@ -127,10 +172,10 @@ def audit_report(
                     f"(one-sided two-proportion z-test, p={c.p_lower:.3g} < {alpha})" for c in regressions]
     return AuditResult(
         passed=not reasons,
-        failing=list(s["failing"]),
-        at_risk=list(s["at_risk"]),
-        insufficient_evidence=list(s["insufficient_evidence"]),
-        tail_recall=s["tail_recall"],
+        failing=s.failing,
+        at_risk=s.at_risk,
+        insufficient_evidence=s.insufficient_evidence,
+        tail_recall=s.tail_recall,
         tail_failed=tail_failed,
         regressions=regressions,
         reasons=reasons,

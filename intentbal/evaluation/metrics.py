@@ -12,11 +12,14 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from intentbal.data.profiling import tier_of
+from intentbal.data.overlap import Overlap
+from intentbal.data.profiling import Tier, tier_of
+
+Status = Literal["pass", "at_risk", "fail", "insufficient_evidence", "not_evaluable"]
 
 # set by intentbal.evaluation.scoring.score
 SCORING_FIELDS = ("oos_examples", "fallback_threshold", "oos_caught", "overlap")
@@ -27,7 +30,7 @@ Z95 = 1.959963984540054
 @dataclass(frozen=True, kw_only=True)
 class IntentMetrics:
     intent: str
-    tier: str  # rare / medium / frequent, or "unseen" when absent from training
+    tier: Tier | Literal["unseen"]  # "unseen": absent from training
     train_count: int
     augmented_count: int
     support: int
@@ -37,12 +40,25 @@ class IntentMetrics:
     flagged: bool  # recall under the threshold
     recall_ci: list[float] | None = None  # 95% Wilson interval
     precision_ci: list[float] | None = None
-    status: str = "not_evaluable"  # pass / at_risk / fail / insufficient_evidence / not_evaluable
+    status: Status = "not_evaluable"
     roc_auc: float | None = None  # one-vs-rest, from the predicted probabilities
     average_precision: float | None = None
     confused_with: list[list[Any]] | None = None  # [[predicted intent, count], ...] of its examples
     confused_from: list[list[Any]] | None = None  # [[gold intent, count], ...] wrongly predicted as it
     pseudo_count: int = 0  # unlabeled utterances the model also trained on as this intent (self-training)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefitNote:
+    """The shipped model was refit on every labelled row after the report was made."""
+
+    rows: int  # every labelled row the shipped model trained on
+    held_out_rows: int  # rows the evaluated (reported) model did not train on
+    validation_rows: int = 0  # of them, rows of the validation file
+
+    def to_dict(self) -> dict[str, object]:
+        return {"rows": self.rows, "held_out_rows": self.held_out_rows, "validation_rows": self.validation_rows,
+                "reported_on": "model trained without the held-out rows"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,12 +89,14 @@ class Summary:
     oos_examples: int | None = None
     fallback_threshold: float | None = None
     oos_caught: float | None = None  # share of out-of-scope inputs the fallback threshold catches
-    overlap: dict[str, Any] | None = None  # eval texts also in training (intentbal.data.overlap)
-    refit: dict[str, Any] | None = None  # when the shipped model was refit on every row after this report
+    overlap: Overlap | None = None  # eval texts also in training
+    refit: RefitNote | None = None  # when the shipped model was refit on every row after this report
 
     def to_dict(self) -> dict[str, Any]:
         """``report.json``'s summary: the scoring fields only once a model was scored, ``refit`` only after one."""
         d = asdict(self)
+        d["overlap"] = self.overlap.to_dict() if self.overlap is not None else None
+        d["refit"] = self.refit.to_dict() if self.refit is not None else None
         unscored = SCORING_FIELDS if self.fallback_threshold is None else ()
         for key in (*unscored, *(("refit",) if self.refit is None else ())):
             del d[key]
@@ -106,7 +124,7 @@ def wilson_interval(successes: int, n: int, *, z: float = Z95) -> list[float] | 
     return [low, high]
 
 
-def judge(ci: list[float] | None, support: int, *, threshold: float, min_support: int) -> str:
+def judge(ci: list[float] | None, support: int, *, threshold: float, min_support: int) -> Status:
     """``fail`` when the whole interval lies under ``threshold``, ``at_risk`` when it straddles
     it, ``pass`` when it lies above; too few examples are ``insufficient_evidence``."""
     if ci is None:

@@ -10,7 +10,7 @@ from intentbal.data.overlap import Overlap
 from intentbal.data.types import IntentData
 from intentbal.errors import IntentbalError
 from intentbal.evaluation.fallback import FallbackAnalysis, FallbackChoice, analyse_fallback, choose_threshold
-from intentbal.evaluation.metrics import Report, evaluate_predictions
+from intentbal.evaluation.metrics import RefitNote, Report, evaluate_predictions
 
 if TYPE_CHECKING:
     import numpy as np
@@ -38,7 +38,7 @@ def score(
     config: Config, clf: IntentClassifier, data: IntentData, *, train_counts: dict[str, int],
     augmented_counts: dict[str, int], pseudo_counts: dict[str, int] | None = None,
     validation: IntentData | None = None, overlap: Overlap | None = None,
-    refit: dict[str, object] | None = None, progress: Progress | None = None,
+    refit: RefitNote | None = None, progress: Progress | None = None,
 ) -> Scores:
     """Predict ``data``, score the model's own decisions (out-of-scope rows aside, no fallback), and
     weigh the fallback threshold (see :func:`choose_fallback`).
@@ -69,7 +69,7 @@ def score(
     fallback = analyse_fallback(data.intents, predicted, confidence, threshold=chosen.threshold,
                                 chosen_on=chosen.chosen_on, oos_label=oos, deployable=chosen.deployable)
     summary = replace(report.summary, oos_examples=len(data) - len(keep), fallback_threshold=chosen.threshold,
-                      oos_caught=fallback.oos_recall, overlap=overlap.to_dict() if overlap is not None else None,
+                      oos_caught=fallback.oos_recall, overlap=overlap,
                       refit=refit)
     report = replace(report, summary=summary)
     return Scores(data=data, predicted=predicted, confidence=confidence, probabilities=probs, intents=clf.intents,

@@ -108,8 +108,8 @@ class IntentbalPrototypeClassifier(PreTrainedModel):
 
 def register() -> None:
     """Make ``AutoConfig`` and ``AutoModelForSequenceClassification`` (so ``transformers.pipeline``)
-    load folders of this head with this code, without ``trust_remote_code``. ``import intentbal``
-    calls it once transformers' auto classes are loaded; the copy in a model folder never does."""
+    load folders of this head with this code, without ``trust_remote_code``. ``intentbal.register()``
+    and intentbal's own loaders call it; the copy in a model folder never does."""
     from transformers import AutoModelForSequenceClassification
 
     AutoConfig.register(IntentbalConfig.model_type, IntentbalConfig, exist_ok=True)

@@ -76,7 +76,7 @@ def write_scores(config: Config, out: Path, scores: Scores, *, extra_figures: di
         figures = {**_figures(config, scores), **(extra_figures or {})}
         for name, png in figures.items():
             atomic_write_bytes(out / "plots" / f"{name}.png", png)
-        atomic_write_text(out / "report.html", render_html(report, figures=figures, fallback=fallback.summary()))
+        atomic_write_text(out / "report.html", render_html(report, figures=figures, fallback=fallback))
     write_report(out, report, extra={"fallback": fallback.summary()}, figures=list(figures))
     atomic_write_text(out / "fallback_curve.json", json_text(fallback.curve))
     atomic_write_text(out / "predictions.csv",

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import base64
 import html
-from typing import Any
 
-from intentbal.evaluation.fallback import describe_threshold
+from intentbal.evaluation.fallback import FallbackAnalysis, describe_threshold
 from intentbal.evaluation.metrics import Report
 from intentbal.reports.text import STATUS, fmt, interval, summary_lines
 
@@ -74,7 +73,7 @@ COLUMNS = [("intent", "l"), ("tier", "l"), ("train", ""), ("augmented", ""), ("s
 
 
 def render_html(
-    report: Report, *, figures: dict[str, bytes], fallback: dict[str, Any] | None = None,
+    report: Report, *, figures: dict[str, bytes], fallback: FallbackAnalysis | None = None,
     title: str = "intentbal report",
 ) -> str:
     """The whole page as a string; ``figures`` maps a figure name to PNG bytes."""
@@ -99,14 +98,14 @@ def render_html(
     return "\n".join(parts)
 
 
-def _fallback_html(f: dict[str, Any]) -> str:
-    chosen = describe_threshold(f["chosen_on"])
-    items = [f"confidence threshold {f['threshold']:.2f} ({chosen})",
-             f"correct in-scope predictions sent to fallback: {f['correct_sent_to_fallback']:.1%}",
-             f"in-scope recall after fallback: {f['in_scope_recall']:.3f}"]
-    if f.get("oos_recall") is not None:
-        items.append(f"out-of-scope inputs caught by the fallback: {f['oos_recall']:.1%}")
-    hit = sorted((p for p in f["per_intent"] if p["correct_lost"]), key=lambda p: -p["correct_lost"])[:5]
+def _fallback_html(f: FallbackAnalysis) -> str:
+    chosen = describe_threshold(f.chosen_on)
+    items = [f"confidence threshold {f.threshold:.2f} ({chosen})",
+             f"correct in-scope predictions sent to fallback: {f.correct_sent_to_fallback:.1%}",
+             f"in-scope recall after fallback: {f.in_scope_recall:.3f}"]
+    if f.oos_recall is not None:
+        items.append(f"out-of-scope inputs caught by the fallback: {f.oos_recall:.1%}")
+    hit = sorted((p for p in f.per_intent if p["correct_lost"]), key=lambda p: -p["correct_lost"])[:5]
     if hit:
         items.append("hardest hit: " + ", ".join(f"{p['intent']} ({p['correct_lost']:.0%} of its correct answers)"
                                                for p in hit))

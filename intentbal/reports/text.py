@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from intentbal.data.overlap import Overlap, overlap_warning
+from intentbal.data.overlap import overlap_warning
 from intentbal.evaluation.gate import Change, comparison_scope
 from intentbal.evaluation.metrics import IntentMetrics, Report
 from intentbal.listing import listing
@@ -65,14 +65,14 @@ def summary_lines(report: Report) -> list[str]:
         lines.append(f"not evaluable (no eval examples): {listing(s.not_evaluable, see='report.json')}")
     if s.unseen_in_train:
         lines.append(f"eval intents never seen in training: {listing(s.unseen_in_train, see='report.json')}")
-    overlap = overlap_warning(Overlap(**s.overlap), see="report.json") if s.overlap else None
+    overlap = overlap_warning(s.overlap, see="report.json") if s.overlap else None
     if overlap:
         lines.append(f"warning: {overlap}")
     if s.refit:
-        from_validation = s.refit.get("validation_rows", 0)
-        rows = (f"{s.refit['rows']} labelled rows ({from_validation} of them from the validation file)"
-                if from_validation else f"{s.refit['rows']} training rows")
-        lines.append(f"measured on the model trained without the {s.refit['held_out_rows']} held-out rows; "
+        from_validation = s.refit.validation_rows
+        rows = (f"{s.refit.rows} labelled rows ({from_validation} of them from the validation file)"
+                if from_validation else f"{s.refit.rows} training rows")
+        lines.append(f"measured on the model trained without the {s.refit.held_out_rows} held-out rows; "
                      f"the shipped model was then refit on all {rows}")
     return lines
 

@@ -1,4 +1,4 @@
-"""Running under ``torchrun`` or ``accelerate launch``: process group, rank and sharing.
+"""Running under ``torchrun`` (or any launcher that sets the same variables): process group, rank and sharing.
 
 Launchers describe the job in environment variables (``WORLD_SIZE``, ``RANK``,
 ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``); a plain run has none and is rank 0 of 1.

@@ -26,6 +26,7 @@ from intentbal.config import Config
 from intentbal.data.descriptions import intent_texts
 from intentbal.data.inputs import Split
 from intentbal.data.types import IntentData
+from intentbal.evaluation.metrics import RefitNote
 from intentbal.model.adjustment import Adjustment, TauSource
 from intentbal.progress import Progress, suffixed
 from intentbal.rebalance.augmentation import AugmentRare
@@ -93,19 +94,6 @@ class Fitted:
         return FitMetrics(train_seconds=t.train_seconds, train_samples=t.train_samples, steps=t.steps,
                           resumed_from_step=t.resumed_from, train_rows=len(self.train_rows),
                           pseudo_rows=len(self.rows.made_by("pseudo")), history=[r.to_dict() for r in t.history])
-
-
-@dataclass(frozen=True, kw_only=True)
-class RefitNote:
-    """The shipped model was refit on every labelled row after the report was made."""
-
-    rows: int  # every labelled row the shipped model trained on
-    held_out_rows: int  # rows the evaluated (reported) model did not train on
-    validation_rows: int = 0  # of them, rows of the validation file
-
-    def to_dict(self) -> dict[str, object]:
-        return {"rows": self.rows, "held_out_rows": self.held_out_rows, "validation_rows": self.validation_rows,
-                "reported_on": "model trained without the held-out rows"}
 
 
 @dataclass(frozen=True, kw_only=True)
