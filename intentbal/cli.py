@@ -14,12 +14,9 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 from intentbal.errors import IntentbalError
-
-if TYPE_CHECKING:
-    from intentbal.jobs.train import TrainRun
 
 EXIT_USAGE = 2
 BACKENDS = ("auto", "torch", "onnx")
@@ -98,25 +95,48 @@ def _progress() -> _Bars:
 
 
 class _Bars:
-    """One tqdm bar per stage on stderr (none when stderr is not a terminal); a stage's note,
-    such as the training loss, shows after its bar."""
+    """One tqdm bar per stage on a terminal; a stage's note, such as the training loss, shows after
+    its bar. Off a terminal (a log file, CI, nohup), a plain line every ``PLAIN_SECONDS`` instead."""
+
+    PLAIN_SECONDS = 30.0
 
     def __init__(self) -> None:
         self.bars: dict[str, Any] = {}
         self.notes: dict[str, str] = {}
+        self.plain = not sys.stderr.isatty()
+        self.said: dict[str, float] = {}  # off a terminal: when each stage last said how far it got
+        self.long: set[str] = set()  # stages that have said so at least once
 
     def __call__(self, stage: str, done: int, total: int, /) -> None:
+        if self.plain:
+            self._line(stage, done, total)
+            return
         from tqdm.auto import tqdm
 
         bar = self.bars.get(stage)
         if bar is None:
-            unit = "step" if stage.startswith("train") else "text" if stage == "predict" else "intent"
-            bar = self.bars[stage] = tqdm(total=total, desc=stage, unit=unit,
-                                          file=sys.stderr, dynamic_ncols=True, leave=False, disable=None,
+            bar = self.bars[stage] = tqdm(total=total, desc=stage, unit=_unit_of(stage),
+                                          file=sys.stderr, dynamic_ncols=True, leave=False,
                                           postfix=self.notes.get(stage))
         bar.update(done - bar.n)
         if done >= total:
             bar.close()
+
+    def _line(self, stage: str, done: int, total: int) -> None:
+        import time
+
+        now = time.monotonic()
+        last = self.said.setdefault(stage, now)  # a stage's first call starts its clock
+        # a line every PLAIN_SECONDS, and the last one of a stage that said something before
+        if now - last >= self.PLAIN_SECONDS or (done >= total and stage in self.long):
+            self.said[stage] = now
+            self.long.add(stage)
+            note = f", {self.notes[stage]}" if stage in self.notes else ""
+            logging.getLogger("intentbal.progress").info(
+                "%s: %d/%d %ss (%.0f%%)%s", stage, done, total, _unit_of(stage), 100 * done / max(total, 1), note)
+        if done >= total:
+            self.said.pop(stage, None)
+            self.long.discard(stage)
 
     def note(self, stage: str, text: str) -> None:
         self.notes[stage] = text
@@ -124,156 +144,90 @@ class _Bars:
             self.bars[stage].set_postfix_str(text, refresh=False)  # shown with the next update
 
 
+def _say(lines: Sequence[str]) -> None:
+    print("\n".join(lines))
+
+
+def _unit_of(stage: str) -> str:
+    return "step" if stage.startswith("train") else "text" if stage == "predict" else "intent"
+
+
 def _cmd_profile(args: argparse.Namespace) -> int:
-    from intentbal.jobs.profile import profile_data
-    from intentbal.report import profile_lines, profile_table
+    from intentbal.commands.profile import profile_data
+    from intentbal.reports.console import profile_summary
 
     profile = profile_data(_config(args, **{"data.train": args.data, "data.eval": args.eval}), output=args.output,
                            overwrite=args.overwrite)
-    print(profile_table(profile))
-    print("\n".join(profile_lines(profile)))
-    print(f"wrote {args.output}")
+    _say(profile_summary(profile, output=args.output))
     return 0
 
 
 def _cmd_augment(args: argparse.Namespace) -> int:
-    from intentbal.jobs.augment import augment_file
+    from intentbal.commands.augment import augment_file
+    from intentbal.reports.console import augment_summary
 
     result = augment_file(_config(args, **{"data.train": args.data}), output=args.output, overwrite=args.overwrite,
                           progress=_progress())
-    by_tool: dict[str, int] = {}
-    for row in result.synthetic:
-        by_tool[row.augmenter] = by_tool.get(row.augmenter, 0) + 1
-    tools = ", ".join(f"{k} {v}" for k, v in sorted(by_tool.items())) or "none needed"
-    print(f"target {result.target} per intent: {len(result.synthetic)} synthetic rows ({tools})")
-    if result.protected:
-        print("words the augmenters left intact (augment.protect_words):")
-        for intent, words in result.protected.items():
-            print(f"  {intent}: {', '.join(words) or '-'}")
-    for warning in result.warnings:
-        print(f"warning: {warning}")
-    print(f"wrote {args.output}")
+    _say(augment_summary(result, output=args.output))
     return 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from intentbal.distributed import is_main
-    from intentbal.fallback import describe_threshold
-    from intentbal.jobs.train import train_run
-    from intentbal.report import listing, profile_lines, report_table, summary_lines
+    from intentbal.commands.train import train_run
+    from intentbal.reports.console import train_summary
+    from intentbal.training.distributed import is_main
 
     config = _config(args, **{"data.train": args.train, "data.eval": args.eval,
                               "data.validation": args.validation, "data.unlabeled": args.unlabeled,
                               "output_dir": args.output})
     run = train_run(config, progress=_progress(), resume=args.resume)
-    if not is_main():  # under torchrun or accelerate, rank 0 reports
-        return 0
-    m = run.metrics
-    fits = ((" of the evaluated model", m.evaluated), (" of the refit" if run.refit else "", m.shipped))
-    resumed = [f"step {f.resumed_from_step}{name}" for name, f in fits if f is not None and f.resumed_from_step]
-    if resumed:
-        print(f"resumed from the checkpoint at {' and '.join(resumed)}")
-    print("\n".join(profile_lines(run.profile)))
-    if run.augmentation is not None and run.augmentation.target:
-        print(f"augmented {len(run.augmentation.synthetic)} rows (target {run.augmentation.target} per intent)")
-    if run.adjustment.tau or run.adjustment.chosen_on != "given":
-        reported = run.reported_adjustment
-        other = (f"; {reported.tau:g} for the model reported on"
-                 if reported is not None and reported.tau != run.adjustment.tau else "")
-        print(f"logit adjustment tau {run.adjustment.tau:g} ({run.adjustment.describe()}{other})")
-    if run.pseudo:
-        borrowed = listing([f"{i} {n}" for i, n in sorted(run.pseudo.items(), key=lambda x: -x[1])])
-        print(f"self-training: {sum(run.pseudo.values())} unlabeled utterances labelled by the teacher joined "
-              f"the shipped model's training ({borrowed})")
-    if run.fallback is not None:
-        print(f"fallback threshold {run.fallback.threshold:.2f} saved with the model "
-              f"({describe_threshold(run.fallback.chosen_on)}): predict answers {run.fallback.intent!r} under it")
-    print(_trained_line(run))
-    if run.report is not None:
-        print(report_table(run.report))
-        print("\n".join(summary_lines(run.report)))
-    for warning in run.warnings:
-        print(f"warning: {warning}")
-    print(f"wrote {run.output_dir}")
+    if is_main():  # under torchrun, rank 0 reports
+        _say(train_summary(run))
     return 0
 
 
-def _trained_line(run: TrainRun) -> str:
-    s = run.metrics.shipped
-    trained = f"{s.steps} steps in {s.train_seconds:.1f} s ({s.train_samples_per_second:.1f} samples/s)"
-    e = run.metrics.evaluated
-    if run.refit is None or e is None:
-        return f"trained {trained}"
-    return (f"trained {e.steps} steps in {e.train_seconds:.1f} s without the {run.refit.held_out_rows} held-out rows "
-            f"(the model reported on), then refit on all {run.refit.rows} rows: {trained}")
-
-
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from intentbal.jobs.evaluate import evaluate_model
-    from intentbal.report import report_table, summary_lines
+    from intentbal.commands.evaluate import evaluate_model
+    from intentbal.reports.console import evaluate_summary
 
     config = _config(args, **{"data.validation": args.validation})
     report = evaluate_model(config, model_dir=args.model, data=args.data, output=args.output, backend=args.backend,
                             update_card=args.update_card, progress=_progress())
-    print(report_table(report))
-    print("\n".join(summary_lines(report)))
-    print(f"wrote {args.output}" + (f" and {args.model / 'README.md'}" if args.update_card else ""))
+    _say(evaluate_summary(report, wrote=[args.output, *([args.model / "README.md"] if args.update_card else [])]))
     return 0
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from intentbal.jobs.audit import audit_model
-    from intentbal.report import listing, report_table, scope_line, summary_lines
+    from intentbal.commands.audit import audit_model
+    from intentbal.reports.console import audit_summary
 
     config = _config(args, **{"data.validation": args.validation})
     report, result = audit_model(config, model_dir=args.model, data=args.data, min_recall=args.min_recall,
                                  min_tail_recall=args.min_tail_recall, baseline=args.baseline, output=args.output)
-    print(report_table(report))
-    print("\n".join(summary_lines(report)))
-    if args.baseline is not None:
-        print(f"compared with baseline {args.baseline}: "
-              f"{scope_line(result.compared, a='the baseline', b='this report')}")
-    for change in result.regressions:
-        print(f"regression: {change.intent} {change.recall_a:.3f} -> {change.recall_b:.3f} (p={change.p_lower:.3g})")
-    if result.at_risk:
-        print(f"at risk (interval straddles {args.min_recall:.2f}): {listing(result.at_risk, see='report.json')}")
-    if result.insufficient_evidence:
-        print(f"not judged (too few eval examples): {listing(result.insufficient_evidence, see='report.json')}")
-    if result.passed:
-        print(f"AUDIT PASSED: no intent's recall interval lies wholly under {args.min_recall:.2f}")
-        return 0
-    print("AUDIT FAILED: " + "; ".join(result.reasons))
-    return 1
+    _say(audit_summary(report, result, min_recall=args.min_recall, baseline=args.baseline))
+    return 0 if result.passed else 1
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from intentbal.jobs.audit import compare_files
-    from intentbal.report import compare_table, listing, scope_line
+    from intentbal.commands.audit import compare_files
+    from intentbal.reports.console import compare_summary
 
-    changes = compare_files(args.a, args.b)
-    print(compare_table(changes))
-    worse = [c.intent for c in changes if c.verdict() == "worse"]
-    better = [c.intent for c in changes if c.verdict() == "better"]
-    print(f"compared A {args.a} and B {args.b}: {scope_line(changes, a='A', b='B')}")
-    print(f"significantly worse in B: {listing(worse, see='the table above') or 'none'}; "
-          f"better: {listing(better, see='the table above') or 'none'} (one-sided two-proportion z-test, p < 0.05)")
+    _say(compare_summary(compare_files(args.a, args.b), a=args.a, b=args.b))
     return 0
 
 
 def _cmd_cv(args: argparse.Namespace) -> int:
-    from intentbal.jobs.cv import cross_validate
-    from intentbal.report import report_table, summary_lines
+    from intentbal.commands.cv import cross_validate
+    from intentbal.reports.console import cv_summary
 
     config = _config(args, **{"data.train": args.train, "data.unlabeled": args.unlabeled, "output_dir": args.output})
     report, models = cross_validate(config, folds=args.folds, repeats=args.repeats, progress=_progress())
-    print(report_table(report))
-    print("\n".join(summary_lines(report)))
-    print(f"pooled over {models} models ({args.folds} folds x {args.repeats} repeat(s)); wrote {config.output_dir}")
+    _say(cv_summary(report, models=models, folds=args.folds, repeats=args.repeats, output=config.output_dir))
     return 0
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from intentbal.jobs.predict import predict_file
+    from intentbal.commands.predict import predict_file
 
     n = predict_file(_config(args), model_dir=args.model, input_path=args.input, output=args.output,
                      backend=args.backend, overwrite=args.overwrite, top_k=args.top_k,
@@ -283,28 +237,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_suggest(args: argparse.Namespace) -> int:
-    from intentbal.jobs.suggest import suggest_file
-    from intentbal.report import listing
-    from intentbal.suggest import LIKELY
+    from intentbal.commands.suggest import suggest_file
+    from intentbal.reports.console import suggest_summary
 
     result = suggest_file(_config(args), model_dir=args.model, unlabeled=args.unlabeled, output=args.output,
                           report=args.report, intents=args.intents, per_intent=args.per_intent, margin=args.margin,
                           backend=args.backend, overwrite=args.overwrite, progress=_progress())
-    chosen, pool = result.selection, result.pool
-    by_reason: dict[str, int] = {}
-    for reason in chosen.reasons.values():
-        by_reason[reason] = by_reason.get(reason, 0) + 1
-    reasons = ", ".join(f"{n} {r}" for r, n in by_reason.items())
-    print(f"{len(chosen.reasons)} intent(s) selected by {chosen.source}" + (f" ({reasons})" if reasons else "")
-          + (f": {listing(list(chosen.reasons), see=str(args.output))}" if chosen.reasons else ""))
-    if chosen.unknown:
-        print(f"left out, not intents of the model: {listing(chosen.unknown)}")
-    likely = sum(s.kind == LIKELY for s in result.suggestions)
-    print(f"{len(pool.texts)} new texts of {result.pool_rows} rows (dropped: {pool.duplicates} repeat(s), "
-          f"{pool.in_training} training text(s)): {likely} likely and {len(result.suggestions) - likely} near miss(es)")
-    if result.truncated:
-        print(f"warning: {result.truncated} text(s) longer than the model's max_length were truncated")
-    print(f"wrote {len(result.suggestions)} rows to {args.output}; fill confirmed_intent to keep a row")
+    _say(suggest_summary(result, output=args.output))
     return 0
 
 
@@ -316,12 +255,10 @@ def _intent_names(text: str) -> list[str]:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from intentbal.export import export_onnx
+    from intentbal.inference.export import export_onnx
+    from intentbal.reports.console import export_summary
 
-    result = export_onnx(args.model, output=args.output, atol=args.atol, config=_config(args).model)
-    print(f"ONNX Runtime vs PyTorch: max abs logit difference {result.max_abs_diff:.2g} over "
-          f"{result.texts_checked} texts, batched and single (tolerance {result.atol:g})")
-    print(f"wrote {result.path} and {result.check_path}")
+    _say(export_summary(export_onnx(args.model, output=args.output, atol=args.atol, config=_config(args).model)))
     return 0
 
 

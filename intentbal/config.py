@@ -100,7 +100,7 @@ class ProfileConfig(Section):
 class AugmentConfig(Section):
     enabled: bool = Field(
         False, description="Augment intents below the target count (off by default: on BANKING77-LT it did "
-        "not improve validation recall with the prototype head; see BENCHMARKS.md)."
+        "not improve validation recall with the prototype head; see CHANGELOG.md)."
     )
     target_count: int | None = Field(
         None, gt=0, description="Raise every intent below this count to it; overrides target_fraction."
@@ -297,7 +297,7 @@ class EvalConfig(Section):
 class SelfTrainingConfig(Section):
     threshold: float = Field(
         0.7, ge=0, le=1, description="Teacher confidence (after the logit adjustment) an unlabeled utterance "
-        "needs before its label is used (0.7 beat 0.9 and 0.5 on BANKING77-LT validation; see BENCHMARKS.md)."
+        "needs before its label is used (0.7 beat 0.9 and 0.5 on BANKING77-LT validation; see CHANGELOG.md)."
     )
     alpha: float = Field(
         0.5, ge=0, description="CReST rebalancing: of the confident labels of the r-th most frequent of L intents, "
@@ -305,7 +305,7 @@ class SelfTrainingConfig(Section):
     )
     weight: float = Field(
         1.0, gt=0, le=1, description="Loss weight of a pseudo-labelled row, relative to a labelled one (1 beat 0.5 "
-        "on BANKING77-LT validation over 5 seeds; see BENCHMARKS.md)."
+        "on BANKING77-LT validation over 5 seeds; see CHANGELOG.md)."
     )
 
 
@@ -408,7 +408,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         found = "a folder" if path.is_dir() else "nothing"
         raise IntentbalError(f"config {path}: expected a YAML file, found {found}; check the path")
-    from intentbal.data import yaml_error
+    from intentbal.data.readers import yaml_error
 
     data = path.read_bytes()
     try:

@@ -1,5 +1,7 @@
 """The one exception type for mistakes a user can make and fix."""
 
+from __future__ import annotations
+
 
 class IntentbalError(Exception):
     """A problem with the user's input, config or environment.

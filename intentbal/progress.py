@@ -33,7 +33,7 @@ def note(progress: Progress | None, stage: str, text: str) -> None:
         progress.note(stage, text)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Renamed:
     """``progress`` with every stage reported under ``stage``; notes pass through."""
 
@@ -47,7 +47,7 @@ class Renamed:
         note(self.progress, self.stage, text)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Suffixed:
     """``progress`` with ``suffix`` after each stage's name (a second model's bars are new ones);
     notes pass through."""
@@ -64,4 +64,4 @@ class Suffixed:
 
 def suffixed(progress: Progress | None, suffix: str) -> Progress | None:
     """:class:`Suffixed`, or None without a callback."""
-    return None if progress is None else Suffixed(progress, suffix)
+    return None if progress is None else Suffixed(progress=progress, suffix=suffix)

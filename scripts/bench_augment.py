@@ -110,10 +110,10 @@ def word_survival(train: Path, *, seeds: list[int], top_k: int) -> str:
     """Markdown: per protect_words setting, how synthetic rows treat their source's protected words."""
     from collections import Counter
 
-    from intentbal.augment import DUPLICATE, augment_rare, resolve_target
     from intentbal.config import AugmentConfig
-    from intentbal.data import load_intents
-    from intentbal.keywords import discriminative_words, words_in
+    from intentbal.data.keywords import discriminative_words, words_in
+    from intentbal.data.readers import load_intents
+    from intentbal.rebalance.augmentation import DUPLICATE, augment_rare, resolve_target
 
     data = load_intents(train)
     config = AugmentConfig()

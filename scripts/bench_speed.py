@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from intentbal.predict import IntentClassifier
+    from intentbal.inference.classifier import IntentClassifier
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "scripts" / "hf_trainer_baseline.py"
@@ -74,7 +74,7 @@ def main() -> None:
         timed_train(a.timed_train)
         return
 
-    from intentbal.loading import embedded_model_dir
+    from intentbal.model.loading import embedded_model_dir
 
     model = a.model or embedded_model_dir()
     with tempfile.TemporaryDirectory() as name:
@@ -164,8 +164,8 @@ def timed_train(spec_path: Path) -> None:
     the first epoch's steps and the last step are done (on a GPU, after waiting for them) in the spec."""
     import torch
 
+    from intentbal.commands.train import train_run
     from intentbal.config import load_config
-    from intentbal.jobs.train import train_run
 
     spec = json.loads(spec_path.read_text())
     config = load_config(overrides=[f"{k}={v}" for k, v in spec["sets"].items()],
@@ -216,7 +216,7 @@ def compare_prediction(model_dir: Path, texts: list[str], max_length: int, *, re
     latency of the baseline loop, IntentClassifier on torch and, once exported, on ONNX Runtime."""
     import torch
 
-    from intentbal.predict import IntentClassifier
+    from intentbal.inference.classifier import IntentClassifier
 
     clf = IntentClassifier.load(model_dir, backend="torch")
     device = next(clf.model.parameters()).device
@@ -253,8 +253,8 @@ def onnx_classifier(
     import numpy as np
 
     from intentbal.errors import IntentbalError
-    from intentbal.export import export_onnx
-    from intentbal.predict import IntentClassifier
+    from intentbal.inference.classifier import IntentClassifier
+    from intentbal.inference.export import export_onnx
 
     start = time.perf_counter()
     try:

@@ -172,7 +172,7 @@ def _intent_classifier(model_dir: Path):
 
 def _embedded_model_dir() -> Path:
     """The all-MiniLM-L6-v2 folder that intentbal embeds (not a public name of intentbal)."""
-    from intentbal.loading import embedded_model_dir
+    from intentbal.model.loading import embedded_model_dir
 
     return embedded_model_dir()
 

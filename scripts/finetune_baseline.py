@@ -125,7 +125,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
 
 def default_model_dir() -> str:
     """The all-MiniLM-L6-v2 folder that intentbal embeds (the one intentbal import, kept here)."""
-    from intentbal.loading import embedded_model_dir
+    from intentbal.model.loading import embedded_model_dir
 
     return str(embedded_model_dir())
 

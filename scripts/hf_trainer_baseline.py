@@ -35,7 +35,7 @@ INTENT_COLUMNS = ("intent", "category")
 def main(argv: list[str] | None = None) -> int:
     a = parser().parse_args(argv)
     if a.model is None:
-        from intentbal.loading import embedded_model_dir
+        from intentbal.model.loading import embedded_model_dir
 
         a.model = str(embedded_model_dir())
     result = run(a)

@@ -6,7 +6,7 @@
 Runs in any Python with ``setfit`` (tested: setfit 1.2.0, sentence-transformers 6.3.0, transformers
 5.25.0, torch 2.13.0 CPU); it imports nothing from intentbal, so ``scripts/benchmark.py
 --setfit-python PYTHON`` can run it in a separate environment. --model is a sentence-transformers
-folder (intentbal's embedded all-MiniLM-L6-v2: ``python -c "from intentbal.loading import
+folder (intentbal's embedded all-MiniLM-L6-v2: ``python -c "from intentbal.model.loading import
 embedded_model_dir; print(embedded_model_dir())"``).
 
 ``SetFitModel.from_pretrained(--model)`` with a ``LogisticRegression(class_weight="balanced",

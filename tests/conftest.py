@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from intentbal.data import IntentData
+    from intentbal.data.types import IntentData
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
@@ -49,14 +49,17 @@ def set_args(overrides: Iterable[str]) -> list[str]:
 
 
 def one_line_error(capsys: pytest.CaptureFixture, *fragments: str) -> str:
-    """The CLI's stderr, checked to be one ``intentbal: error:`` line without a traceback that
-    contains every fragment."""
+    """The CLI's error line, checked to be the one ``intentbal: error:`` line of stderr, its last,
+    without a traceback, containing every fragment."""
     err = capsys.readouterr().err
-    assert err.startswith("intentbal: error: "), err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
+    lines = err.splitlines()
+    # progress lines (INFO, plain text) may come first; the error is one line, the last, and there is no other
+    assert err.endswith("\n") and lines and lines[-1].startswith("intentbal: error: "), err
+    assert sum(line.startswith("intentbal: error") for line in lines) == 1 and "Traceback" not in err, err
+    assert not any(line.startswith(("  ", "\t")) for line in lines), err  # nothing that continues a message
     for fragment in fragments:
-        assert fragment in err, err
-    return err
+        assert fragment in lines[-1], err
+    return lines[-1] + "\n"
 
 
 def toy_rows() -> list[tuple[str, str]]:
@@ -65,7 +68,7 @@ def toy_rows() -> list[tuple[str, str]]:
 
 def toy_data() -> IntentData:
     """The toy rows as loaded data."""
-    from intentbal.data import IntentData
+    from intentbal.data.types import IntentData
 
     rows = toy_rows()
     return IntentData([t for t, _ in rows], [i for _, i in rows], "toy")
@@ -201,3 +204,22 @@ def oos_run(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Path:
                      "--output", folder / "run", *set_args(overrides))
     assert status == 0
     return folder / "run"
+
+
+@pytest.fixture(autouse=True)
+def _keep_threads():
+    """Restore torch's thread count and the thread variables a test changed (the benchmark scripts
+    set them in-process): later tests' numbers must not depend on which tests ran before them."""
+    import torch
+
+    names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TOKENIZERS_PARALLELISM")
+    env = {name: os.environ.get(name) for name in names}
+    threads = torch.get_num_threads()
+    yield
+    for name, value in env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from intentbal import adjust
 from intentbal.cli import main
+from intentbal.model import adjustment as adjust
 
 from conftest import set_args, toy_rows, write_csv
 
@@ -51,7 +51,7 @@ def test_bake_shifts_the_logits_exactly(tiny_model):
 def test_training_records_and_applies_the_adjustment(setting, validation, expected, tmp_path, fast_overrides):
     from transformers import pipeline
 
-    from intentbal.predict import IntentClassifier
+    from intentbal.inference.classifier import IntentClassifier
 
     train = write_csv(tmp_path / "train.csv", toy_rows())
     val = write_csv(tmp_path / "val.csv", [("where is my order now", "track_order"), ("stolen card", "fraud"),
@@ -77,9 +77,9 @@ def test_training_records_and_applies_the_adjustment(setting, validation, expect
 @pytest.mark.slow  # trains through the CLI
 def test_without_validation_data_the_recipe_holds_some_of_train_out(tmp_path, fast_overrides):
     """Only intents with at least 5 examples give any; the held-out rows are never trained on."""
+    from intentbal.commands.train import train_run
     from intentbal.config import load_config
-    from intentbal.jobs.inputs import load_split
-    from intentbal.jobs.train import train_run
+    from intentbal.data.inputs import load_split
 
     train = write_csv(tmp_path / "train.csv", toy_rows())
     sets = [o for o in fast_overrides if not o.startswith("data.validation_fraction")]
@@ -93,7 +93,7 @@ def test_without_validation_data_the_recipe_holds_some_of_train_out(tmp_path, fa
 
     run = train_run(config)
     assert run.adjustment.chosen_on == "held out of train"
-    synthetic_sources = {s.source_text for s in run.augmentation.synthetic}
+    synthetic_sources = {p.source for p in run.evaluated.rows.provenance or [] if p is not None}
     assert not synthetic_sources & set(split.validation.texts)
     # no hold-out when the adjustment is fixed: nothing to choose
     fixed = config.model_copy(update={"train": config.train.model_copy(update={"logit_adjustment": 1.0})})

@@ -10,10 +10,10 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from intentbal.audit import audit_report, compare_reports, two_proportion_p
-from intentbal.data import fold_assignment
-from intentbal.evaluate import evaluate_predictions
-from intentbal.fallback import analyse_fallback, choose_threshold
+from intentbal.data.splits import fold_assignment
+from intentbal.evaluation.fallback import analyse_fallback, choose_threshold
+from intentbal.evaluation.gate import audit_report, compare_reports, two_proportion_p
+from intentbal.evaluation.metrics import evaluate_predictions
 
 from conftest import TOY, run_cli, set_args, toy_rows, write_csv
 
@@ -58,6 +58,19 @@ def test_regression_against_a_baseline_needs_significance():
     result = audit_report(much, baseline=old)
     assert not result.passed and [c.intent for c in result.regressions] == ["b"]
     assert "two-proportion z-test" in result.reasons[0]
+
+
+def test_the_gate_reads_a_report_and_its_json_alike():
+    gold = ["a"] * 20 + ["b"] * 20 + ["c"] * 3
+    pred = ["a"] * 20 + ["b"] * 9 + ["a"] * 11 + ["a"] * 3
+    counts = {"a": 50, "b": 10, "c": 2}
+    typed = evaluate_predictions(gold, pred, train_counts=counts, recall_threshold=0.7)
+    old = report_of(gold, ["a"] * 20 + ["b"] * 20 + ["c"] * 3, counts)
+    on_report = audit_report(typed, min_tail_recall=0.5, baseline=old)
+    on_json = audit_report(json.loads(json.dumps(typed.to_dict())), min_tail_recall=0.5, baseline=old)
+    assert on_report == on_json
+    assert on_report.failing == ["b"] and on_report.tail_failed
+    assert [c.intent for c in on_report.regressions] == ["c", "b"]  # rarest first
 
 
 def test_compare_lists_intents_of_either_report():

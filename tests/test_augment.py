@@ -5,11 +5,12 @@ from collections import Counter
 
 import pytest
 
-from intentbal.augment import DUPLICATE, augment_rare, clean_text, resolve_target
+from intentbal.commands.augment import augment_file
 from intentbal.config import load_config
-from intentbal.data import IntentData, load_intents
-from intentbal.jobs.augment import augment_file
-from intentbal.jobs.inputs import load_split
+from intentbal.data.inputs import load_split
+from intentbal.data.readers import load_intents
+from intentbal.data.types import IntentData
+from intentbal.rebalance.augmentation import DUPLICATE, augment_rare, clean_text, resolve_target
 
 from conftest import ROOT, run_cli, toy_data
 
@@ -91,19 +92,21 @@ def test_augment_file_writes_provenance(tmp_path, toy_csv):
 
 
 def test_augmentation_never_sees_held_out_data(toy_csv):
-    from intentbal.recipe import rebalance
+    from intentbal.rebalance.augmentation import synthetic_rows
+    from intentbal.rebalance.transforms import apply
+    from intentbal.training.recipe import row_transforms
 
     config = load_config(overrides=[f"data.train={toy_csv}", "augment.enabled=true", "augment.target_count=9"])
     split = load_split(config)
-    result = rebalance(config, split.train)
+    rows = apply(row_transforms(config), split.train)
     held_out = set(split.eval.texts)
     assert held_out, "a split was held out"
-    assert all(s.source_text not in held_out for s in result.synthetic)
-    assert not held_out & set(result.data.texts)
+    assert synthetic_rows(rows) and all(s.source_text not in held_out for s in synthetic_rows(rows))
+    assert not held_out & set(rows.texts)
 
 
 def test_synonym_needs_wordnet_data():
-    from intentbal.augment import _wordnet_present
+    from intentbal.rebalance.augmentation import _wordnet_present
 
     result = augment_rare(toy_data(), target=5, augmenters=["synonym", "ocr"], seed=0)
     if _wordnet_present():
@@ -114,8 +117,8 @@ def test_synonym_needs_wordnet_data():
 
 
 def test_cap_intents_undersamples_only_frequent_intents_reproducibly():
-    from intentbal.augment import cap_intents
-    from intentbal.data import IntentData
+    from intentbal.data.types import IntentData
+    from intentbal.rebalance.capping import cap_intents
 
     data = IntentData([f"a{i}" for i in range(10)] + ["b0", "b1"], ["a"] * 10 + ["b"] * 2, "x")
     capped = cap_intents(data, max_count=4, seed=1)
@@ -127,9 +130,9 @@ def test_cap_intents_undersamples_only_frequent_intents_reproducibly():
 
 
 def test_duplicate_augmenter_is_plain_random_oversampling(toy_csv):
-    from intentbal.augment import augment_rare
     from intentbal.config import Config
-    from intentbal.jobs.inputs import load_data
+    from intentbal.data.inputs import load_data
+    from intentbal.rebalance.augmentation import augment_rare
 
     data = load_data(Config(), toy_csv, "train")
     result = augment_rare(data, target=8, augmenters=["duplicate"], seed=0)
@@ -138,7 +141,7 @@ def test_duplicate_augmenter_is_plain_random_oversampling(toy_csv):
 
 
 def test_protect_words_reports_each_augmented_intents_words():
-    from intentbal.keywords import discriminative_words
+    from intentbal.data.keywords import discriminative_words
 
     data = toy_data()  # fraud 3, password 4, refund 6, track_order 8 rows
     result = augment_rare(data, target=5, augmenters=ALL, seed=0, protect_words=2)
@@ -150,7 +153,7 @@ def test_protect_words_reports_each_augmented_intents_words():
 
 @pytest.mark.parametrize("augmenter", ALL)
 def test_protected_words_survive_every_augmenter(augmenter):
-    from intentbal.keywords import words_in
+    from intentbal.data.keywords import words_in
 
     results = [augment_rare(toy_data(), target=12, augmenters=[augmenter], seed=seed, protect_words=2)
                for seed in range(6)]
@@ -163,7 +166,7 @@ def test_protected_words_survive_every_augmenter(augmenter):
 
 @pytest.mark.parametrize("augmenter", sorted(set(ALL) - {"word_swap"}))  # a swap moves words, never alters them
 def test_without_protection_the_augmenters_break_those_words(augmenter):
-    from intentbal.keywords import discriminative_words, words_in
+    from intentbal.data.keywords import discriminative_words, words_in
 
     words = discriminative_words(toy_data().texts, toy_data().intents, top_k=2)
     broken = [
@@ -182,7 +185,7 @@ def test_protection_is_deterministic_and_changes_only_where_words_are_protected(
 
 
 def test_augment_command_prints_the_protected_words(toy_csv, tmp_path, capsys):
-    from intentbal.keywords import discriminative_words
+    from intentbal.data.keywords import discriminative_words
 
     assert run_cli("augment", toy_csv, "--output", tmp_path / "out.csv", "--set", "augment.target_count=5",
                    "--set", "augment.protect_words=2") == 0

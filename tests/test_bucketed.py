@@ -1,22 +1,22 @@
-"""The bucketed training loop (intentbal/bucketed.py) against the eager loop of fine_tune.
+"""The bucketed training loop (intentbal/training/bucketed.py) against the eager loop of fine_tune.
 
 The CPU tests compare the two loops on the tiny dropout-free BERT; the CUDA ones (skipped without a
 GPU, run by scripts/gpu_check.sh) check the CUDA graphs against the same loop without them, and that
 a replayed step never waits for the host.
 """
 
-from types import SimpleNamespace
+import sys
 
 import pytest
 import torch
 
-from intentbal import bucketed
-from intentbal.batching import encode, pad, shuffled_batches
 from intentbal.config import ModelConfig, TrainConfig
-from intentbal.data import IntentData
-from intentbal.errors import IntentbalError
-from intentbal.losses import weighted_cross_entropy
-from intentbal.train import fine_tune
+from intentbal.data.types import IntentData
+from intentbal.model.encoding import encode, pad
+from intentbal.training import bucketed
+from intentbal.training.batching import shuffled_batches
+from intentbal.training.loop import fine_tune
+from intentbal.training.losses import weighted_cross_entropy
 
 from conftest import toy_rows
 
@@ -37,14 +37,14 @@ def varied_data() -> IntentData:
 @pytest.fixture
 def on_cpu(monkeypatch):
     """fine_tune on the CPU even where there is a GPU (scripts/gpu_check.sh runs this file there)."""
-    from intentbal import distributed
+    from intentbal.training import distributed
 
     monkeypatch.setattr(distributed, "device", lambda: torch.device("cpu"))
 
 
 def run(model_dir, mode, monkeypatch, *, head="prototype", graphs=None, **train):
     """fine_tune on varied_data through ``mode``'s loop: the result and each step's loss."""
-    from intentbal import losses as losses_module
+    from intentbal.training import losses as losses_module
 
     losses = []
     settings = dict(epochs=4, batch_size=8, learning_rate=3e-3, warmup_ratio=0.25, save_steps=0, step=mode) | train
@@ -89,24 +89,11 @@ def test_widths_are_a_few_and_hold_every_text():
     assert [bucketed.width_for(n, choices) for n in (1, 16, 17, 33, 48, 49, 64)] == [16, 16, 32, 48, 48, 64, 64]
 
 
-def test_auto_takes_the_bucketed_loop_on_one_gpu_without_smote_only():
-    cpu, gpu = torch.device("cpu"), SimpleNamespace(type="cuda")
-    assert bucketed.applies("auto", device=gpu, world=1, smote=False)
-    assert not bucketed.applies("auto", device=cpu, world=1, smote=False)
-    assert not bucketed.applies("auto", device=gpu, world=2, smote=False)
-    assert not bucketed.applies("auto", device=gpu, world=1, smote=True)
-    assert not bucketed.applies("eager", device=gpu, world=1, smote=False)
-    assert bucketed.applies("bucketed", device=cpu, world=1, smote=False)
-    for world, smote, found in ((2, False, "found 2 processes"), (1, True, "found train.embedding_smote on")):
-        with pytest.raises(IntentbalError, match=f"train.step=bucketed: expected a single process.*{found}"):
-            bucketed.applies("bucketed", device=gpu, world=world, smote=smote)
-
-
 def test_plan_holds_the_eager_loops_batches_and_fills_them_with_the_filler():
     ids = [[1] * n for n in (5, 1, 30, 9, 2, 17, 4, 3, 8, 12, 6)]
     stream = shuffled_batches(ids, 4, torch.Generator().manual_seed(7))
     expected = [next(stream) for _ in range(9)]  # three epochs of 4 + 4 + 3 rows
-    plan = bucketed.plan(shuffled_batches(ids, 4, torch.Generator().manual_seed(7)), 9, ids=ids, batch_size=4,
+    plan = bucketed.plan_steps(shuffled_batches(ids, 4, torch.Generator().manual_seed(7)), 9, ids=ids, batch_size=4,
                          choices=(16, 32), filler=11, device=torch.device("cpu"))
     assert plan.rows.shape == (9, 4)
     for rows, batch, width, real in zip(plan.rows.tolist(), expected, plan.widths, plan.real):
@@ -116,7 +103,7 @@ def test_plan_holds_the_eager_loops_batches_and_fills_them_with_the_filler():
 
 
 def test_additive_mask_means_what_the_2d_mask_means(tiny_model):
-    from intentbal.loading import load_for_training
+    from intentbal.model.loading import load_for_training
 
     mask = torch.tensor([[1, 1, 0], [1, 0, 0]])
     four_d = bucketed.additive_mask(mask, torch.float32)
@@ -180,6 +167,28 @@ def test_bucketed_loop_gives_the_eager_loops_losses_and_weights(tiny_model_witho
     assert torch.allclose(fast_losses, eager_losses, atol=1e-5), (fast_losses - eager_losses).abs().max()
     assert eager_losses[-1] < eager_losses[0]  # it trained: the comparison is not of two idle models
     assert fast.train_samples == eager.train_samples == 4 * len(varied_data())
+    assert_same_weights(fast.model, eager.model)
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["plain", "row-weights"])
+def test_bucketed_loop_over_the_cached_lower_layers_gives_the_eager_loops_losses(tiny_model_without_dropout,
+                                                                                 monkeypatch, weighted, on_cpu):
+    """The default recipe's shape: the lower layer frozen and cached (one of the tiny model's two is
+    trained) and, with self-training or description rows, rows of their own weight in the loss."""
+    original = varied_data
+
+    def data():
+        rows = original()
+        return rows.extended(["where is my stuff", "card gone"], ["track_order", "fraud"], weight=0.5) \
+            if weighted else rows
+
+    with monkeypatch.context() as patch:
+        patch.setattr(sys.modules[__name__], "varied_data", data)
+        eager, eager_losses = run(tiny_model_without_dropout, "eager", monkeypatch, trainable_layers=1)
+        fast, fast_losses = run(tiny_model_without_dropout, "bucketed", monkeypatch, trainable_layers=1)
+    assert len(eager_losses) == len(fast_losses) == eager.steps
+    assert torch.allclose(fast_losses, eager_losses, atol=1e-5), (fast_losses - eager_losses).abs().max()
+    assert eager_losses[-1] < eager_losses[0]
     assert_same_weights(fast.model, eager.model)
 
 

@@ -49,22 +49,23 @@ def test_training_writes_a_card_with_front_matter_rare_intents_first_and_interva
         assert row in card, row
     assert "| logit adjustment tau | " in card
     limitations = card.split("## Limitations", 1)[1]
-    assert str(trained_run.parent / "eval.csv") in limitations
+    assert "measured on `eval.csv`" in limitations and str(trained_run.parent) not in card  # a name, not a path
     assert "greeting" in limitations  # in the eval data, never seen in training
     assert "Too little evidence" in limitations and "fraud" in limitations
 
 
 def test_card_of_a_hub_model_without_evaluation():
-    from intentbal.card import model_card, recipe
     from intentbal.config import load_config
+    from intentbal.model.record import ModelRecord, TauRecord, portable
+    from intentbal.reports.card import model_card
 
     config = load_config(overrides=["model.name_or_path=sentence-transformers/all-MiniLM-L6-v2", "model.head=standard"])
-    meta = {"train_counts": {"a": 2, "b": 40, "c": 60}, "max_length": 64, "recipe": recipe(config),
-            "logit_adjustment": {"tau": 1.0, "chosen_on": "default"}}
-    card = model_card(name="bot", meta=meta, report=None, eval_name=None, rare_max=10, frequent_min=50)
+    record = ModelRecord(config=portable(config), train_counts={"a": 2, "b": 40, "c": 60}, max_length=64,
+                         logit_adjustment=TauRecord(tau=1.0, chosen_on="default"))
+    card = model_card(name="bot", record=record, report=None, eval_name=None, rare_max=10, frequent_min=50)
     front = front_matter(card)
     assert front["base_model"] == "sentence-transformers/all-MiniLM-L6-v2" and "model-index" not in front
-    assert "102 examples, 3 intents" in card and "imbalance ratio 30.0" in card
+    assert "trained on 102 examples of 3 intents" in card and "imbalance ratio 30.0" in card
     assert "1 rare (at most 10 examples), 1 medium, 1 frequent" in card
     table = [line for line in card.splitlines() if re.match(r"\| [abc] \|", line)]
     assert table == ["| a | rare | 2 | 2 |", "| b | medium | 40 | 40 |", "| c | frequent | 60 | 60 |"]
@@ -72,12 +73,16 @@ def test_card_of_a_hub_model_without_evaluation():
     assert "it was not evaluated" in card
 
 
-def test_recipe_names_a_base_model_only_for_hub_names(tiny_model):
-    from intentbal.card import recipe
+def test_the_card_names_a_base_model_only_for_hub_names(tiny_model):
     from intentbal.config import load_config
+    from intentbal.model.record import ModelRecord, portable
 
-    assert recipe(load_config(overrides=[f"model.name_or_path={tiny_model}"]))["base_model"] is None
-    assert recipe(load_config(overrides=["model.name_or_path=bert-base-uncased"]))["base_model"] == "bert-base-uncased"
+    def base(name: str) -> object:
+        config = portable(load_config(overrides=[f"model.name_or_path={name}"]))
+        return ModelRecord(config=config, max_length=64).settings()["base_model"]
+
+    assert base(str(tiny_model)) is None
+    assert base("bert-base-uncased") == "bert-base-uncased"
 
 
 def test_evaluate_update_card_rewrites_only_the_card(trained_run, tmp_path, capsys):
@@ -95,7 +100,7 @@ def test_evaluate_update_card_rewrites_only_the_card(trained_run, tmp_path, caps
     assert {k for k in after if after[k] != before.get(k)} == {"README.md"} and set(after) == set(before)
     card = (model / "README.md").read_text(encoding="utf-8")
     report = json.loads((tmp_path / "ev2" / "report.json").read_text())
-    assert f"## Evaluation on `{new_eval}`" in card and "# shop" in card
+    assert f"## Evaluation on `{new_eval.name}`" in card and "# shop" in card
     metrics = {m["name"]: m["value"] for m in front_matter(card)["model-index"][0]["results"][0]["metrics"]}
     assert metrics["accuracy"] == round(report["summary"]["accuracy"], 4)
     assert "greeting" not in card, "the old eval data's intents are gone"

@@ -6,11 +6,11 @@ import json
 import pytest
 
 from intentbal.config import load_config
-from intentbal.data import load_intents
+from intentbal.data.overlap import normalise, overlap_with_hashes, text_hashes, train_eval_overlap
+from intentbal.data.profiling import profile_intents, similar_intents
+from intentbal.data.readers import load_intents
 from intentbal.errors import IntentbalError
-from intentbal.overlap import normalise, overlap_with_hashes, text_hashes, train_eval_overlap
-from intentbal.profile import profile_intents, similar_intents
-from intentbal.report import listing
+from intentbal.listing import listing
 
 from conftest import TOY, one_line_error, run_cli, set_args, toy_rows, write_csv
 
@@ -34,7 +34,7 @@ def run_dir(tmp_path_factory, tiny_model):
 @pytest.mark.parametrize("option", ["--eval", "--validation"])
 def test_train_refuses_eval_data_without_a_shared_intent_before_training(
         option, tmp_path, toy_csv, fast_overrides, capsys, monkeypatch):
-    from intentbal import soup
+    from intentbal.training import soup
 
     def never(*args, **kwargs):
         raise AssertionError("training started")
@@ -169,7 +169,7 @@ def test_yaml_syntax_errors_name_line_and_column(tmp_path, capsys):
 def test_onnx_message_lists_missing_packages_once(monkeypatch):
     import importlib.util
 
-    from intentbal import runtime
+    from intentbal.inference import backends as runtime
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnx" else real(name, *a))

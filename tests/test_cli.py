@@ -50,7 +50,7 @@ def test_train_writes_a_complete_run(tmp_path, toy_csv, eval_csv, fast_overrides
 def test_saved_model_works_with_transformers_pipeline(tmp_path, toy_csv, fast_overrides, head):
     from transformers import pipeline
 
-    from intentbal.predict import IntentClassifier
+    from intentbal.inference.classifier import IntentClassifier
 
     out = tmp_path / "run"
     sets = set_args([*fast_overrides, f"model.head={head}"])

@@ -6,11 +6,11 @@ from collections import Counter
 import pytest
 import torch
 
-from intentbal.batching import balanced_batches
 from intentbal.config import ModelConfig, TrainConfig, load_config
 from intentbal.errors import IntentbalError
-from intentbal.losses import IntentLoss, balanced_contrastive, weighted_cross_entropy
-from intentbal.train import fine_tune
+from intentbal.training.batching import balanced_batches
+from intentbal.training.loop import fine_tune
+from intentbal.training.losses import IntentLoss, balanced_contrastive, weighted_cross_entropy
 
 from conftest import one_line_error, run_cli, set_args, toy_data
 
@@ -130,7 +130,7 @@ def test_the_loss_adds_the_weighted_contrastive_term_and_balanced_batches_drop_t
 
 
 def test_fine_tune_with_balanced_batches_and_the_contrastive_term(tiny_model, monkeypatch):
-    from intentbal import losses
+    from intentbal.training import losses
 
     batches, terms = [], []
     real_ce, real_bc = losses.weighted_cross_entropy, losses.balanced_contrastive
@@ -215,11 +215,13 @@ def test_the_cli_refuses_an_embedding_term_with_the_standard_head_before_any_wor
 
 
 def test_the_bucketed_loop_refuses_the_contrastive_term():
-    from intentbal import bucketed
+    from intentbal.config import TrainConfig
+    from intentbal.training.plan import plan_training
 
+    common = {"processes": 1, "row_weights": False, "prototype_head": True}
     with pytest.raises(IntentbalError, match="found train.contrastive_weight set"):
-        bucketed.applies("bucketed", device=torch.device("cpu"), world=1, smote=False, contrastive=True)
-    assert not bucketed.applies("auto", device=torch.device("cuda"), world=1, smote=False, contrastive=True)
+        plan_training(TrainConfig(step="bucketed", contrastive_weight=0.5), device_type="cpu", **common)
+    assert plan_training(TrainConfig(contrastive_weight=0.5), device_type="cuda", **common).loop == "eager"
 
 
 def test_train_with_balanced_batches_says_so_in_the_model_card(tiny_model, toy_csv, tmp_path, fast_overrides):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from intentbal.data import fold_assignment
+from intentbal.data.splits import fold_assignment
 
 from conftest import read_csv, run_cli, set_args, toy_rows, write_csv
 
@@ -14,9 +14,9 @@ from conftest import read_csv, run_cli, set_args, toy_rows, write_csv
 @pytest.mark.slow  # trains three models twice
 @pytest.mark.parametrize("hold_out", [False, True], ids=["no-validation", "validation-held-out"])
 def test_a_cv_fold_predicts_exactly_what_train_reports_for_the_same_rows(tmp_path, tiny_model, hold_out):
+    from intentbal.commands.cv import cross_validate
+    from intentbal.commands.train import train_run
     from intentbal.config import load_config
-    from intentbal.jobs.cv import cross_validate
-    from intentbal.jobs.train import train_run
 
     rows = toy_rows() + [(f"{t} now", i) for t, i in toy_rows()[:12]]  # 8+ examples: the hold-out takes some
     data = write_csv(tmp_path / "all.csv", rows)

@@ -3,7 +3,9 @@ from collections import Counter
 
 import pytest
 
-from intentbal.data import IntentData, load_intents, stratified_split
+from intentbal.data.readers import load_intents
+from intentbal.data.splits import stratified_split
+from intentbal.data.types import IntentData
 from intentbal.errors import IntentbalError
 
 from conftest import write_csv

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from intentbal.config import load_config
-from intentbal.data import IntentData, load_descriptions
-from intentbal.describe import intent_texts, name_as_text
+from intentbal.data.descriptions import intent_texts, load_descriptions, name_as_text
+from intentbal.data.types import IntentData
 from intentbal.errors import IntentbalError
 
 from conftest import one_line_error, run_cli, set_args, toy_data, toy_rows, write_csv
@@ -100,7 +100,7 @@ def test_a_missing_description_file_is_an_error(tmp_path):
 
 
 def test_unknown_described_intents_are_a_warning_and_undescribed_ones_a_count(tmp_path):
-    from intentbal.jobs.inputs import load_described
+    from intentbal.data.inputs import load_described
 
     path = tmp_path / "d.yml"
     path.write_text(f"fraud: {FRAUD}\nfruad: a typo\n", encoding="utf-8")
@@ -115,7 +115,7 @@ def test_unknown_described_intents_are_a_warning_and_undescribed_ones_a_count(tm
 
 def _initial_vectors(monkeypatch, tiny_model: Path, data: IntentData, **train: object):
     """The prototype head's vectors right after init_prototypes in a one-step fine_tune."""
-    from intentbal import train as train_module
+    from intentbal.training import loop as train_module
 
     seen = []
     original = train_module.init_prototypes
@@ -136,7 +136,7 @@ def _embedding(tiny_model: Path, text: str, intents: list[str]):
     import torch
 
     from intentbal.config import ModelConfig
-    from intentbal.loading import load_for_training
+    from intentbal.model.loading import load_for_training
 
     tokenizer, model = load_for_training(ModelConfig(name_or_path=str(tiny_model), max_length=32), intents)
     model.eval()
@@ -162,10 +162,10 @@ def test_a_description_pulls_its_rare_intents_starting_vector(monkeypatch, tiny_
 def test_weight_0_starts_from_exactly_the_examples_mean(monkeypatch, tiny_model):
     import torch
 
-    from intentbal.batching import encode, pad_id_of
     from intentbal.config import ModelConfig
-    from intentbal.loading import load_for_training
-    from intentbal.train import init_prototypes
+    from intentbal.model.encoding import encode, pad_id_of
+    from intentbal.model.loading import load_for_training
+    from intentbal.model.prototypes import init_prototypes
 
     data = toy_data()
     with_zero, intents = _initial_vectors(monkeypatch, tiny_model, data, description_weight=0.0)
@@ -178,7 +178,7 @@ def test_weight_0_starts_from_exactly_the_examples_mean(monkeypatch, tiny_model)
 
 
 def _fit(tiny_model: Path, data: IntentData, *extra: str):
-    from intentbal.recipe import fit
+    from intentbal.training.recipe import fit
 
     config = load_config(overrides=[f"model.name_or_path={tiny_model}", "model.max_length=32", "train.epochs=1",
                                     "train.batch_size=8", "data.validation_fraction=0", *extra])
@@ -186,7 +186,7 @@ def _fit(tiny_model: Path, data: IntentData, *extra: str):
 
 
 def test_description_rows_join_training_with_their_weight(monkeypatch, tiny_model):
-    from intentbal import soup
+    from intentbal.training import soup
 
     seen = []
     original = soup.train_soup
@@ -235,7 +235,7 @@ def test_a_run_keeps_its_descriptions_in_intentbal_json_and_the_card(tmp_path, c
     assert "3 of 4 training intents have no description" in out
     meta = json.loads((tmp_path / "run" / "model" / "intentbal.json").read_text(encoding="utf-8"))
     assert meta["descriptions"] == {"fraud": FRAUD}
-    assert meta["recipe"]["description_weight"] == 2
+    assert meta["config"]["train"]["description_weight"] == 2
     card = (tmp_path / "run" / "model" / "README.md").read_text(encoding="utf-8")
     assert f"| fraud | {FRAUD} |" in card
     assert "counts its description as 2 examples" in card

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
-from intentbal.evaluate import evaluate_predictions
+from intentbal.evaluation.metrics import evaluate_predictions
 
 TRAIN = {"a": 50, "b": 20, "c": 5, "d": 2, "e": 1}
 
@@ -73,15 +73,18 @@ def test_report_dict_contract():
     assert set(report["summary"]) == BARE_SUMMARY  # a cv report: no scoring fields, no refit
     scored = replace(bare.summary, oos_examples=0, fallback_threshold=0.4, oos_caught=None, overlap=None)
     assert set(scored.to_dict()) == BARE_SUMMARY | {"oos_examples", "fallback_threshold", "oos_caught", "overlap"}
-    refit = {"rows": 9, "held_out_rows": 2, "reported_on": "model trained without the held-out rows"}
-    assert replace(scored, refit=refit).to_dict()["refit"] == refit
+    from intentbal.evaluation.metrics import RefitNote
+
+    refit = {"rows": 9, "held_out_rows": 2, "validation_rows": 0,
+             "reported_on": "model trained without the held-out rows"}
+    assert replace(scored, refit=RefitNote(rows=9, held_out_rows=2)).to_dict()["refit"] == refit
     assert set(report["intents"][0]) >= {"intent", "train_count", "augmented_count", "support",
                                          "precision", "recall", "f1", "tier"}
 
 
 # --- intervals, verdicts, confusions, threshold-free measures -----------------------------------
 
-from intentbal.evaluate import judge, wilson_interval  # noqa: E402
+from intentbal.evaluation.metrics import judge, wilson_interval  # noqa: E402
 
 
 @pytest.mark.parametrize("k, n, low, high", [

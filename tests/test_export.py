@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from intentbal.errors import IntentbalError
-from intentbal.export import CHECK_FILE, ONNX_FILE, export_onnx
-from intentbal.predict import IntentClassifier
+from intentbal.inference.classifier import IntentClassifier
+from intentbal.inference.export import CHECK_FILE, ONNX_FILE, export_onnx
 
 from conftest import ROOT, TOY, one_line_error, read_csv, run_cli, set_args, toy_rows, write_csv
 
@@ -110,7 +110,7 @@ def test_missing_onnxruntime_names_the_extra(trained, exported, tmp_path, monkey
 
 @pytest.mark.slow  # exports again
 def test_a_failed_check_writes_nothing(trained, tmp_path, monkeypatch, capsys):
-    import intentbal.export as export
+    import intentbal.inference.export as export
 
     def off_by_one(session):
         run = onnx_logits(session)
@@ -126,7 +126,7 @@ def test_a_failed_check_writes_nothing(trained, tmp_path, monkeypatch, capsys):
 
 
 def test_an_interrupted_export_leaves_no_file(trained, tmp_path, monkeypatch):
-    import intentbal.export as export
+    import intentbal.inference.export as export
 
     def killed(model, tokenizer, path, **kwargs):
         path.write_bytes(b"half a graph")
@@ -141,7 +141,7 @@ def test_an_interrupted_export_leaves_no_file(trained, tmp_path, monkeypatch):
 
 @pytest.mark.slow  # exports again
 def test_the_check_file_comes_last_and_never_describes_another_graph(exported, tmp_path, monkeypatch):
-    import intentbal.export as export
+    import intentbal.inference.export as export
 
     def full_disk(path, text):
         raise IntentbalError(f"{path}: could not write the output (No space left on device)")
@@ -157,7 +157,7 @@ def test_the_check_file_comes_last_and_never_describes_another_graph(exported, t
 def test_weights_changed_after_export_are_refused(exported, tmp_path):
     import torch
 
-    from intentbal.loading import load_classifier
+    from intentbal.model.loading import load_classifier
 
     model = copy_model(exported, tmp_path)
     tokenizer, net, _ = load_classifier(model)
@@ -191,7 +191,8 @@ def test_export_of_a_folder_that_is_not_a_model_is_one_line(tmp_path, capsys):
 
 
 def test_import_loads_neither_torch_nor_onnxruntime():
-    code = ("import sys, intentbal, intentbal.export, intentbal.runtime, intentbal.predict, intentbal.loading; "
+    code = ("import sys, intentbal, intentbal.inference.export, intentbal.inference.backends, "
+            "intentbal.inference.classifier, intentbal.model.loading; "
             "print('torch' in sys.modules, 'onnxruntime' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.stdout.strip() == "False False", proc.stderr

@@ -203,8 +203,8 @@ def test_where_the_threshold_is_chosen_and_whether_it_may_be_saved(oos_run, give
                                                                     expected):
     from intentbal import IntentClassifier
     from intentbal.config import load_config
-    from intentbal.data import IntentData
-    from intentbal.jobs.evaluate import choose_fallback
+    from intentbal.data.types import IntentData
+    from intentbal.evaluation.scoring import choose_fallback
 
     clf = IntentClassifier.load(oos_run / "model")
     clf.fallback_threshold = None  # as a model trained without out-of-scope data

@@ -16,7 +16,7 @@ def _model(tiny_model: Path, head: str = "prototype"):
     import torch
 
     from intentbal.config import ModelConfig
-    from intentbal.loading import load_for_training
+    from intentbal.model.loading import load_for_training
 
     torch.manual_seed(0)
     config = ModelConfig(name_or_path=str(tiny_model), max_length=32, head=head)
@@ -24,7 +24,7 @@ def _model(tiny_model: Path, head: str = "prototype"):
 
 
 def _batch(tokenizer, texts: list[str]):
-    from intentbal.batching import encode, pad, pad_id_of
+    from intentbal.model.encoding import encode, pad, pad_id_of
 
     ids, _ = encode(tokenizer, texts, 32)
     return ids, pad(ids, pad_id_of(tokenizer))
@@ -35,7 +35,7 @@ def _batch(tokenizer, texts: list[str]):
 def test_cached_path_gives_the_full_models_logits(tiny_model: Path, head: str, precomputed: bool) -> None:
     import torch
 
-    from intentbal.frozen import freeze_lower
+    from intentbal.training.frozen import freeze_lower
 
     tokenizer, model = _model(tiny_model, head)
     model.eval()
@@ -56,7 +56,7 @@ def test_cached_path_gives_the_full_models_logits(tiny_model: Path, head: str, p
 def test_cache_too_large_runs_the_frozen_layers_each_step(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    from intentbal import frozen as frozen_module
+    from intentbal.training import frozen as frozen_module
 
     monkeypatch.setattr(frozen_module, "CACHE_LIMIT_BYTES", 0)
     tokenizer, model = _model(tiny_model)
@@ -75,7 +75,7 @@ def test_cache_too_large_runs_the_frozen_layers_each_step(tiny_model: Path, monk
 def test_all_layers_trainable_changes_nothing(tiny_model: Path) -> None:
     import torch
 
-    from intentbal.frozen import freeze_lower
+    from intentbal.training.frozen import freeze_lower
 
     _, model = _model(tiny_model)
     assert freeze_lower(model, trainable=None, rows=[], device=torch.device("cpu")) is None
@@ -84,7 +84,7 @@ def test_all_layers_trainable_changes_nothing(tiny_model: Path) -> None:
 
 def _train(tiny_model: Path, **train: object):
     from intentbal.config import ModelConfig, TrainConfig
-    from intentbal.train import fine_tune
+    from intentbal.training.loop import fine_tune
 
     return fine_tune(toy_data(), model_config=ModelConfig(name_or_path=str(tiny_model), max_length=32),
                      train_config=TrainConfig(epochs=3, batch_size=8, learning_rate=0.003, save_steps=0, **train),
@@ -150,7 +150,7 @@ def test_another_architecture_is_frozen_without_the_cache(tiny_model: Path, tmp_
     import torch
 
     from intentbal.config import ModelConfig
-    from intentbal.loading import load_for_training
+    from intentbal.model.loading import load_for_training
 
     folder = _tiny_distilbert(tiny_model, tmp_path / "distilbert")
     intents = sorted(set(toy_data().intents))
@@ -170,7 +170,7 @@ def test_a_model_without_a_layer_list_trains_every_layer_and_says_so() -> None:
     import torch
     from transformers import BertConfig
 
-    from intentbal.frozen import freeze_lower
+    from intentbal.training.frozen import freeze_lower
 
     class Stub(torch.nn.Module):
         def __init__(self) -> None:
@@ -192,7 +192,7 @@ def test_a_resumed_run_with_frozen_layers_ends_where_the_whole_run_ends(tiny_mod
     import torch
 
     from intentbal.config import ModelConfig, TrainConfig
-    from intentbal.train import fine_tune
+    from intentbal.training.loop import fine_tune
 
     settings = {"model_config": ModelConfig(name_or_path=str(tiny_model), max_length=32), "seed": 0,
                 "train_config": TrainConfig(epochs=3, batch_size=8, learning_rate=0.003, save_steps=4,

@@ -35,31 +35,33 @@ print(json.dumps({"class": type(classify.model).__module__ + "." + type(classify
 
 @pytest.mark.slow  # a Python process per import order
 @pytest.mark.parametrize("imports", [
-    "import intentbal\nfrom transformers import pipeline",
-    "import transformers\nimport intentbal\nfrom transformers import pipeline",
-    "from transformers import pipeline\nimport intentbal",
-], ids=["intentbal-first", "lazy-transformers-first", "pipeline-first"])
-def test_pipeline_loads_the_prototype_head_without_remote_code_after_import_intentbal(trained_run, tmp_path,
-                                                                                       imports):
-    from intentbal.predict import IntentClassifier
+    "import intentbal\nintentbal.register()\nfrom transformers import pipeline",
+    "from transformers import pipeline\nimport intentbal\nintentbal.register()",
+], ids=["register-first", "pipeline-first"])
+def test_pipeline_loads_the_prototype_head_without_remote_code_after_register(trained_run, tmp_path, imports):
+    from intentbal.inference.classifier import IntentClassifier
 
     got = run_python(imports + CLASSIFY, tmp_path, model=trained_run / "model")
-    assert got["class"] == "intentbal.modeling.IntentbalPrototypeClassifier"
+    assert got["class"] == "intentbal.model.modeling.IntentbalPrototypeClassifier"
     assert not got["remote"], "no code from the model folder ran"
     assert got["labels"] == IntentClassifier.load(trained_run / "model").predict(SHORT + LONG)[0]
 
 
-def test_auto_config_alone_knows_the_head_after_import_intentbal(trained_run, tmp_path):
-    code = ("import intentbal\nTORCH = 'torch' in sys.modules\nfrom transformers import AutoConfig\n"
+def test_import_intentbal_has_no_side_effects_and_register_is_explicit(trained_run, tmp_path):
+    code = ("import intentbal\nLOADED = [m for m in ('torch', 'transformers') if m in sys.modules]\n"
+            "from transformers import AutoConfig\n"
+            "try:\n    AutoConfig.from_pretrained(MODEL, trust_remote_code=False)\n    before = 'loaded'\n"
+            "except ValueError:\n    before = 'refused'\n"
+            "intentbal.register()\nintentbal.register()\n"
             "config = AutoConfig.from_pretrained(MODEL, trust_remote_code=False)\n"
-            "print(json.dumps({'class': type(config).__module__, 'torch_before': TORCH}))")
+            "print(json.dumps({'loaded': LOADED, 'before': before, 'class': type(config).__module__}))")
     got = run_python(code, tmp_path, model=trained_run / "model")
-    assert got == {"class": "intentbal.modeling", "torch_before": False}
+    assert got == {"loaded": [], "before": "refused", "class": "intentbal.model.modeling"}
 
 
 @pytest.mark.slow  # a Python process that loads the model
 def test_without_intentbal_the_folder_loads_with_trust_remote_code_only(trained_run, tmp_path):
-    from intentbal.predict import IntentClassifier
+    from intentbal.inference.classifier import IntentClassifier
 
     code = """
 class NoIntentbal:  # as if intentbal were not installed
@@ -91,9 +93,10 @@ def test_pipeline_scores_long_texts_like_intentbal(trained_run, tmp_path):
     """The tokenizer saved with the model cuts at intentbal's max_length, so long texts score the same."""
     from transformers import pipeline
 
-    import intentbal  # noqa: F401  (registers the head)
-    from intentbal.predict import IntentClassifier
+    import intentbal
+    from intentbal.inference.classifier import IntentClassifier
 
+    intentbal.register()
     model = trained_run / "model"
     tokenizer_config = json.loads((model / "tokenizer_config.json").read_text())
     assert tokenizer_config["model_max_length"] == json.loads((model / "intentbal.json").read_text())["max_length"]

@@ -68,7 +68,7 @@ def test_a_users_file_in_a_runs_model_folder_is_kept(run, tmp_path, fast_overrid
 
 
 def test_an_export_in_a_runs_model_folder_is_intentbals_own(run):
-    from intentbal.outputs import check_output_dir
+    from intentbal.io.folders import check_output_dir
 
     (run / "model" / "model.onnx").write_bytes(b"graph")
     (run / "model" / "onnx.json").write_text("{}")
@@ -118,7 +118,7 @@ def test_a_pool_or_descriptions_inside_the_output_are_refused(key, run, fast_ove
 HOLDER = """
 import sys, time
 from pathlib import Path
-from intentbal.outputs import output_folder
+from intentbal.io.folders import output_folder
 with output_folder(Path(sys.argv[1]), kind="train"):
     print("holding", flush=True)
     time.sleep(120)
@@ -225,7 +225,7 @@ def test_a_model_with_non_finite_weights_is_never_saved(trained_run, tmp_path):
     import torch
 
     from intentbal.errors import TrainingDiverged
-    from intentbal.predict import IntentClassifier
+    from intentbal.inference.classifier import IntentClassifier
 
     clf = IntentClassifier.load(trained_run / "model")
     with torch.no_grad():
@@ -248,12 +248,12 @@ def test_a_model_with_non_finite_weights_is_never_saved(trained_run, tmp_path):
 ])
 def test_settings_out_of_bounds_are_one_line_before_training(sets, fragments, tmp_path, fast_overrides, capsys,
                                                               monkeypatch):
-    import intentbal.train
+    import intentbal.training.loop
 
     def never(*args, **kwargs):
         raise AssertionError("refused before any training")
 
-    monkeypatch.setattr(intentbal.train, "_optimiser", never)
+    monkeypatch.setattr(intentbal.training.loop, "_optimiser", never)
     train = write_csv(tmp_path / "train.csv", toy_rows())
     assert run_cli("train", "--train", train, "--output", tmp_path / "run", *set_args([*fast_overrides, *sets])) == 2
     one_line_error(capsys, *fragments)
@@ -319,7 +319,7 @@ def test_a_corrupt_checkpoint_is_one_line(tmp_path, tiny_model, capsys):
     args = ["train", "--train", train, "--output", tmp_path / "run",
             *set_args([f"model.name_or_path={tiny_model}", "train.epochs=6", "train.batch_size=4",
                        "train.save_steps=5", "data.validation_fraction=0", "evaluate.plots=false"])]
-    import intentbal.jobs.train as job
+    import intentbal.commands.train as job
 
     real = job._write_run
 
@@ -368,7 +368,7 @@ def test_a_rerun_without_resume_never_discards_a_checkpoint(tmp_path, fast_overr
 
 @pytest.mark.parametrize("name", ["long.csv", "long.jsonl", "long.txt"])
 def test_a_text_past_the_limit_is_the_same_line_in_every_format(name, tmp_path, capsys):
-    from intentbal.data import MAX_TEXT_CHARS
+    from intentbal.data.readers import MAX_TEXT_CHARS
 
     text = "a" * (MAX_TEXT_CHARS + 1)
     path = tmp_path / name
@@ -378,7 +378,7 @@ def test_a_text_past_the_limit_is_the_same_line_in_every_format(name, tmp_path, 
         path.write_text(json.dumps({"text": "hi", "intent": "greet"}) + "\n" + json.dumps({"text": text}) + "\n")
     else:
         path.write_text(f"hi\n{text}\n")
-    from intentbal.data import load_intents
+    from intentbal.data.readers import load_intents
     from intentbal.errors import IntentbalError
 
     with pytest.raises(IntentbalError) as info:
@@ -390,7 +390,7 @@ def test_a_text_past_the_limit_is_the_same_line_in_every_format(name, tmp_path, 
 def test_a_huge_text_is_cut_before_it_is_tokenized(tiny_model):
     from transformers import AutoTokenizer
 
-    from intentbal.batching import CHARS_PER_TOKEN, encode
+    from intentbal.model.encoding import CHARS_PER_TOKEN, encode
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     seen: list[int] = []
@@ -436,8 +436,8 @@ nlu:
 def test_augment_to_rasa_keeps_entities_and_every_other_section(tmp_path):
     import yaml
 
-    from intentbal.data import load_intents
-    from intentbal.rasa import ENTITY, plain
+    from intentbal.data.rasa import ENTITY, plain
+    from intentbal.data.readers import load_intents
 
     source = tmp_path / "nlu.yml"
     source.write_text(NLU)
@@ -460,3 +460,34 @@ def test_augment_to_rasa_keeps_entities_and_every_other_section(tmp_path):
             [m["annotation"] for m in ENTITY.finditer(raw)]
     back = load_intents(out)
     assert back.texts.count("fly me to Berlin") == 1 and "book_flight" in back.intents
+
+
+# --- a real full disk --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 160 KiB tmpfs: room for the data and a lock, not for a model (skipped where it cannot be mounted)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if shutil.which("mount") is None or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(disk)],
+                                                       capture_output=True).returncode != 0:
+        pytest.skip("a tmpfs cannot be mounted here (needs root)")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_a_full_disk_during_train_is_one_line_and_leaves_nothing(small_disk, fast_overrides, capsys):
+    train = write_csv(small_disk / "train.csv", toy_rows())
+    assert run_cli("train", "--train", train, "--output", small_disk / "run", *set_args(fast_overrides)) == 2
+    one_line_error(capsys, "could not write the output", "free disk space")
+    assert sorted(p.name for p in small_disk.iterdir()) == ["train.csv"]
+
+
+def test_a_full_disk_during_predict_is_one_line_and_leaves_nothing(small_disk, trained_run, capsys):
+    texts = write_csv(small_disk / "t.csv", [(f"where is my parcel number {i} " * 20,) for i in range(180)],
+                      header=("text",))
+    assert run_cli("predict", "--model", trained_run / "model", "--input", texts,
+                   "--output", small_disk / "p.csv") == 2
+    one_line_error(capsys, "could not write the output", "free disk space")
+    assert sorted(p.name for p in small_disk.iterdir()) == ["t.csv"]

@@ -17,7 +17,7 @@ def _parquet(path, columns):
 
 
 def test_parquet_loads_like_csv(tmp_path):
-    from intentbal.data import load_intents
+    from intentbal.data.readers import load_intents
 
     rows = toy_rows()
     path = _parquet(tmp_path / "train.parquet", {"text": [t for t, _ in rows], "label": [i for _, i in rows]})
@@ -75,7 +75,7 @@ nlu:
 
 
 def test_rasa_per_example_form_loads(tmp_path):
-    from intentbal.data import load_intents
+    from intentbal.data.readers import load_intents
 
     path = tmp_path / "nlu.yml"
     path.write_text(RASA_PER_EXAMPLE, encoding="utf-8")
@@ -94,9 +94,9 @@ def test_rasa_per_example_item_without_text_is_one_line(tmp_path, capsys):
 
 def test_prediction_reports_progress_by_batch(oos_run, tmp_path):
     from intentbal import IntentClassifier
+    from intentbal.commands.evaluate import evaluate_model
+    from intentbal.commands.predict import predict_file
     from intentbal.config import load_config
-    from intentbal.jobs.evaluate import evaluate_model
-    from intentbal.jobs.predict import predict_file
 
     clf = IntentClassifier.load(oos_run / "model", batch_size=4)
     texts = [t for t, _ in toy_rows()]

@@ -1,4 +1,4 @@
-from intentbal.keywords import discriminative_words, words_in
+from intentbal.data.keywords import discriminative_words, words_in
 
 ROWS = {
     "bot": ["are you a bot", "am i talking to a bot", "is this a bot or a human", "bot or person"],

@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from intentbal import loading
 from intentbal.config import DEFAULT_MODEL, ModelConfig
 from intentbal.errors import IntentbalError
+from intentbal.model import loading
 
 
 def test_default_model_resolves_to_the_embedded_copy():
@@ -90,7 +90,7 @@ LONG_AND_SHORT = ["where is my parcel", "refund please", "tell me a joke", "stol
 
 
 def test_save_then_load_gives_the_same_classifier(oos_run, tmp_path):
-    from intentbal.predict import IntentClassifier
+    from intentbal.inference.classifier import IntentClassifier
 
     clf = IntentClassifier.load(oos_run / "model", backend="torch")
     assert clf.fallback_threshold is not None
@@ -113,9 +113,9 @@ def test_save_then_load_gives_the_same_classifier(oos_run, tmp_path):
 
 
 def test_only_the_torch_backend_can_be_saved(tmp_path):
-    from intentbal.predict import IntentClassifier
+    from intentbal.inference.classifier import IntentClassifier
 
-    clf = IntentClassifier(model=object(), tokenizer=object(), intents=["a", "b"], max_length=8, meta={},
+    clf = IntentClassifier(model=object(), tokenizer=object(), intents=["a", "b"], max_length=8,
                            backend="onnx")
     with pytest.raises(IntentbalError, match="expected a classifier on the torch backend to save, found the onnx") \
             as info:
@@ -125,10 +125,10 @@ def test_only_the_torch_backend_can_be_saved(tmp_path):
 
 
 def test_a_folder_that_cannot_be_made_is_one_line(tmp_path):
-    from intentbal.predict import IntentClassifier
+    from intentbal.inference.classifier import IntentClassifier
 
     (tmp_path / "taken").write_text("a file, not a folder")
-    clf = IntentClassifier(model=object(), tokenizer=object(), intents=["a", "b"], max_length=8, meta={})
+    clf = IntentClassifier(model=object(), tokenizer=object(), intents=["a", "b"], max_length=8)
     with pytest.raises(IntentbalError, match="could not write the model .*; free disk space or choose a writable") \
             as info:
         clf.save(tmp_path / "taken" / "model")

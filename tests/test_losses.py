@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from intentbal.config import TrainConfig
-from intentbal.losses import IntentLoss, class_weights, weighted_cross_entropy
+from intentbal.training.losses import IntentLoss, class_weights, weighted_cross_entropy
 
 from conftest import ROOT
 
@@ -107,7 +107,7 @@ def test_loss_is_fp32_under_bf16_autocast():
 
 
 def test_importing_the_losses_does_not_import_torch():
-    code = "import sys, intentbal.losses, intentbal.smote; print('torch' in sys.modules)"
+    code = "import sys, intentbal.training.losses, intentbal.training.smote; print('torch' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.stdout.strip() == "False", proc.stderr
 

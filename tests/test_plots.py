@@ -4,10 +4,10 @@ import io
 
 import pytest
 
-from intentbal.evaluate import evaluate_predictions
-from intentbal.plots import training_curve
-from intentbal.train import EpochRecord
-from intentbal.webreport import render_html
+from intentbal.evaluation.metrics import evaluate_predictions
+from intentbal.reports.html import render_html
+from intentbal.reports.plots import training_curve
+from intentbal.training.results import EpochRecord
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

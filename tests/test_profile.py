@@ -1,6 +1,6 @@
 import pytest
 
-from intentbal.profile import profile_intents, tier_of
+from intentbal.data.profiling import profile_intents, tier_of
 
 
 def test_counts_shares_tiers_and_ratio():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from intentbal.pseudo import keep_rates, select_pseudo_labels
+from intentbal.rebalance.pseudo import keep_rates, select_pseudo_labels
 
 INTENTS = ["card_arrival", "refund", "lost_card"]
 COUNTS = {"card_arrival": 100, "refund": 25, "lost_card": 4}
@@ -59,9 +59,9 @@ def test_probabilities_must_match_the_texts_and_intents():
 
 
 def test_reports_show_what_each_intent_borrowed_only_when_anything_was():
-    from intentbal.evaluate import evaluate_predictions
-    from intentbal.report import report_table
-    from intentbal.webreport import render_html
+    from intentbal.evaluation.metrics import evaluate_predictions
+    from intentbal.reports.html import render_html
+    from intentbal.reports.text import report_table
 
     gold = ["refund", "lost_card", "card_arrival"]
     plain = evaluate_predictions(gold, gold, train_counts=COUNTS)
@@ -77,7 +77,7 @@ def test_reports_show_what_each_intent_borrowed_only_when_anything_was():
 def test_row_weights_scale_each_rows_share_of_the_loss():
     import torch
 
-    from intentbal.losses import weighted_cross_entropy
+    from intentbal.training.losses import weighted_cross_entropy
 
     logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 1.5, 0.0], [0.0, 0.0, 3.0]])
     targets = torch.tensor([0, 0, 2])
@@ -93,7 +93,7 @@ def test_row_weights_scale_each_rows_share_of_the_loss():
 
 
 def test_extended_rows_carry_their_weights_through_a_subset():
-    from intentbal.data import IntentData
+    from intentbal.data.types import IntentData
 
     data = IntentData(["a", "b"], ["x", "y"], "toy").extended(["c"], ["x"], weight=0.5)
     assert data.weights == [1.0, 1.0, 0.5] and data.texts == ["a", "b", "c"]

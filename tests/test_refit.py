@@ -66,7 +66,7 @@ def test_refit_ships_a_model_trained_on_every_training_row(tmp_path, fast_overri
 
 
 def test_refit_false_ships_the_evaluated_model(tmp_path, fast_overrides):
-    from intentbal.predict import IntentClassifier
+    from intentbal.inference.classifier import IntentClassifier
 
     run = train(tmp_path, "run", recipe(fast_overrides, "train.refit=false"))
     metrics, summary = run["train_metrics"], run["report"]["summary"]
@@ -83,7 +83,7 @@ def test_refit_false_ships_the_evaluated_model(tmp_path, fast_overrides):
 
 
 def test_the_shipped_model_carries_the_tau_chosen_on_the_hold_out(tmp_path, fast_overrides, monkeypatch):
-    from intentbal import adjust
+    from intentbal.model import adjustment as adjust
 
     chosen_on = []
 
@@ -107,7 +107,7 @@ def test_the_shipped_model_carries_the_tau_chosen_on_the_hold_out(tmp_path, fast
 def test_refit_train_chooses_its_own_tau_on_the_validation_file(tmp_path, fast_overrides, monkeypatch, capsys):
     """With ``train.refit=train`` the validation file is never trained on, so the shipped model's tau
     can be chosen for it there."""
-    from intentbal import adjust
+    from intentbal.model import adjustment as adjust
 
     chosen, seen = iter([0.5, 1.75]), []
 
@@ -136,8 +136,8 @@ def test_refit_all_trains_the_shipped_model_on_the_validation_file_too(tmp_path,
     """The default refit learns from every labelled row the user gave: the validation file's rows of
     training intents join it (never out-of-scope rows or intents train lacks), and since the refit
     trains on them, it takes the tau chosen on them for the evaluated model."""
-    from intentbal import adjust
-    from intentbal.overlap import seen_texts
+    from intentbal.data.overlap import seen_texts
+    from intentbal.model import adjustment as adjust
 
     seen = []
 
@@ -190,10 +190,10 @@ def test_refit_reads_the_old_switch():
 
 
 def test_a_crash_during_the_refit_keeps_the_evaluated_model(tmp_path, fast_overrides, monkeypatch):
-    from intentbal import soup
+    from intentbal.commands.train import checkpoint_dir, train_run
     from intentbal.config import load_config
     from intentbal.errors import IntentbalError
-    from intentbal.jobs.train import checkpoint_dir, train_run
+    from intentbal.training import soup
 
     data = write_csv(tmp_path / "train.csv", toy_rows())
     config = load_config(overrides=recipe(fast_overrides, "train.save_steps=2"),
@@ -223,17 +223,21 @@ def test_a_crash_during_the_refit_keeps_the_evaluated_model(tmp_path, fast_overr
     assert not checkpoints.exists()
 
     straight = train_run(config.model_copy(update={"output_dir": tmp_path / "straight"}))
-    for name in ("predictions.csv", "report.json", "model/intentbal.json"):
+    for name in ("predictions.csv", "report.json"):
         assert (resumed.output_dir / name).read_bytes() == (straight.output_dir / name).read_bytes(), name
+    records = [json.loads((run.output_dir / "model" / "intentbal.json").read_text()) for run in (resumed, straight)]
+    for record in records:  # the two runs were written into folders of different names
+        record["config"].pop("output_dir")
+    assert records[0] == records[1]
     a, b = (weights_of(run.output_dir) for run in (resumed, straight))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_with_a_pool_the_refit_is_self_trained_by_a_teacher_refit_on_every_row(tmp_path, fast_overrides,
                                                                                monkeypatch):
-    from intentbal import soup
+    from intentbal.commands.train import train_run
     from intentbal.config import load_config
-    from intentbal.jobs.train import train_run
+    from intentbal.training import soup
 
     pool = ["where is my parcel now", "money back please", "forgot the password", "stolen card", "track the box"]
     data = write_csv(tmp_path / "train.csv", toy_rows())
@@ -245,7 +249,7 @@ def test_with_a_pool_the_refit_is_self_trained_by_a_teacher_refit_on_every_row(t
     monkeypatch.setattr(soup, "train_soup", lambda data, **kw: fits.append(len(data)) or real(data, **kw))
     run = train_run(config)
 
-    held = run.report.summary.refit["held_out_rows"]
+    held = run.report.summary.refit.held_out_rows
     # the evaluated teacher and student, then the refit's own teacher on every row and its student
     assert fits == [ROWS - held, ROWS - held + len(pool), ROWS, ROWS + len(pool)]
     borrowed = [json.loads(line) for line in (run.output_dir / "pseudo_labels.jsonl").read_text().splitlines()]
@@ -255,9 +259,9 @@ def test_with_a_pool_the_refit_is_self_trained_by_a_teacher_refit_on_every_row(t
 
 
 def test_a_crash_in_the_refit_student_keeps_both_teachers(tmp_path, fast_overrides, monkeypatch):
-    from intentbal import soup
+    from intentbal.commands.train import checkpoint_dir, train_run
     from intentbal.config import load_config
-    from intentbal.jobs.train import checkpoint_dir, train_run
+    from intentbal.training import soup
 
     pool = ["where is my parcel now", "money back please", "forgot the password"]
     data = write_csv(tmp_path / "train.csv", toy_rows())

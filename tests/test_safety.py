@@ -132,7 +132,7 @@ def test_train_onto_a_folder_of_other_files_is_refused(tmp_path, fast_overrides,
 
 def test_legacy_train_run_without_a_marker_is_still_recognised(run, tmp_path, capsys):
     from intentbal.errors import IntentbalError
-    from intentbal.outputs import check_output_dir
+    from intentbal.io.folders import check_output_dir
 
     legacy = tmp_path / "legacy"
     legacy.mkdir()
@@ -255,7 +255,7 @@ def test_augment_writes_the_format_its_suffix_names(toy_csv, tmp_path):
 def test_augment_writes_rasa_nlu_yaml_that_loads_back(toy_csv, tmp_path):
     import yaml
 
-    from intentbal.data import load_intents
+    from intentbal.data.readers import load_intents
 
     sets = ["--set", "augment.augmenters=[duplicate,word_swap]", "--set", "augment.target_count=6"]
     assert run_cli("augment", toy_csv, "--output", tmp_path / "a.jsonl", *sets) == 0

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from intentbal.evaluate import evaluate_predictions
-from intentbal.fallback import GRID, analyse_fallback
-from intentbal.plots import binned_mean, worst_intents
-from intentbal.profile import profile_intents
-from intentbal.webreport import render_html
+from intentbal.data.profiling import profile_intents
+from intentbal.evaluation.fallback import GRID, analyse_fallback
+from intentbal.evaluation.metrics import evaluate_predictions
+from intentbal.reports.html import render_html
+from intentbal.reports.plots import binned_mean, worst_intents
 
 from conftest import ROOT
 

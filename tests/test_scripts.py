@@ -191,7 +191,7 @@ def test_get_datasets_turns_hub_datasets_into_the_original_files(tmp_path):
     assert data["val"] == [list(r) for r in toy_rows()] and data["oos_test"] == [["tell me a joke", "oos"]]
     # intentbal reads the file it wrote, in-scope rows only by default
     from intentbal.config import Config
-    from intentbal.jobs.inputs import load_data
+    from intentbal.data.inputs import load_data
 
     loaded = load_data(Config(), Path(f"{tmp_path / 'clinc' / 'data_imbalanced.json'}#val"), "validation")
     assert list(zip(loaded.texts, loaded.intents)) == toy_rows()

@@ -5,8 +5,8 @@ import torch
 
 from intentbal.config import ModelConfig, TrainConfig
 from intentbal.errors import IntentbalError
-from intentbal.smote import EmbeddingSmote
-from intentbal.train import fine_tune
+from intentbal.training.loop import fine_tune
+from intentbal.training.smote import EmbeddingSmote
 
 from conftest import toy_data
 
@@ -34,8 +34,8 @@ def test_only_rows_of_rare_intents_get_partners_of_their_own_intent():
 
 
 def test_the_smote_head_appends_interpolated_rows_with_their_rows_targets(tiny_model):
-    from intentbal.loading import load_for_training
-    from intentbal.smote import SmoteHead
+    from intentbal.model.loading import load_for_training
+    from intentbal.training.smote import SmoteHead
 
     tokenizer, model = load_for_training(ModelConfig(name_or_path=str(tiny_model)), ["a", "b", "c"])
     model.eval()

@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from intentbal import soup
 from intentbal.config import ModelConfig, TrainConfig
-from intentbal.soup import train_soup
-from intentbal.train import fine_tune
+from intentbal.training import soup
+from intentbal.training.loop import fine_tune
+from intentbal.training.soup import train_soup
 
 from conftest import toy_data
 
@@ -88,12 +88,12 @@ def test_a_members_bar_keeps_the_notes():
         def note(self, stage, text):
             seen.append((stage, text))
 
-    member = Renamed(Bars(), "train model 2 of 3")
+    member = Renamed(progress=Bars(), stage="train model 2 of 3")
     member("train", 1, 4)
     note(member, "train", "loss 0.5")
     assert isinstance(member, NotedProgress)
     assert seen == [("train model 2 of 3", 1, 4), ("train model 2 of 3", "loss 0.5")]
-    plain = Renamed(lambda *call: seen.append(call), "train model 1 of 3")
+    plain = Renamed(progress=lambda *call: seen.append(call), stage="train model 1 of 3")
     note(plain, "train", "loss 0.5")  # a plain callable underneath: the note goes nowhere
     plain("train", 2, 4)
     assert seen[2:] == [("train model 1 of 3", 2, 4)]

@@ -8,10 +8,10 @@ import shutil
 import numpy as np
 import pytest
 
-from intentbal import suggest
+from intentbal.data.overlap import text_hashes
 from intentbal.errors import IntentbalError
-from intentbal.overlap import text_hashes
-from intentbal.suggest import (
+from intentbal.evaluation import suggestions as suggest
+from intentbal.evaluation.suggestions import (
     LIKELY,
     NEAR_MISS,
     REPORT_REASONS,
@@ -141,7 +141,7 @@ def test_suggest_writes_rows_to_confirm_for_the_intents_the_report_flags(trained
 def test_confirmed_rows_merge_back_into_training_as_the_readme_says(trained_run, pool_txt, tmp_path):
     import pandas as pd
 
-    from intentbal.data import load_intents
+    from intentbal.data.readers import load_intents
 
     out = tmp_path / "to_label.csv"
     assert run_cli("suggest", "--model", trained_run / "model", "--unlabeled", pool_txt, "--output", out,
@@ -210,7 +210,8 @@ def test_errors_are_one_line_and_write_nothing(case, fragments, trained_run, tmp
     out = tmp_path / "s.csv"
     assert run_cli("suggest", "--model", model, "--unlabeled", pool, "--output", out, *extra) == 2
     if case == "no report, no counts":  # a model folder that lost its intentbal.json says so first
-        warning, error = capsys.readouterr().err.splitlines()
+        lines = capsys.readouterr().err.splitlines()
+        warning, error = lines[0], lines[-1]  # between them, progress lines
         assert warning.startswith("intentbal: warning: ") and "no intentbal.json" in warning
         assert error.startswith("intentbal: error: ") and all(f in error for f in fragments)
     else:

@@ -4,12 +4,15 @@ from collections import Counter
 import pytest
 import torch
 
-from intentbal.batching import pad, shuffled_batches
 from intentbal.config import ModelConfig, TrainConfig
-from intentbal.data import IntentData
+from intentbal.data.types import IntentData
 from intentbal.errors import IntentbalError
-from intentbal.losses import class_weights
-from intentbal.train import EpochRecord, fine_tune, keep_fit, kept_fit
+from intentbal.model.encoding import pad
+from intentbal.training.batching import shuffled_batches
+from intentbal.training.checkpoint import keep_fit, kept_fit
+from intentbal.training.loop import fine_tune
+from intentbal.training.losses import class_weights
+from intentbal.training.results import EpochRecord
 
 from conftest import toy_data
 
@@ -37,9 +40,9 @@ def test_fine_tune_changes_parameters_and_learns(tiny_model, head):
 
 
 def test_prototype_head_starts_at_each_intents_mean_embedding(tiny_model):
-    from intentbal.batching import encode
-    from intentbal.loading import load_for_training
-    from intentbal.train import init_prototypes
+    from intentbal.model.encoding import encode
+    from intentbal.model.loading import load_for_training
+    from intentbal.model.prototypes import init_prototypes
 
     data = toy_data()
     intents = sorted(set(data.intents))
@@ -108,7 +111,7 @@ def test_pad_builds_mask():
 
 
 def test_loss_adjustment_gives_the_loss_tau_times_the_log_prior(tiny_model, monkeypatch):
-    from intentbal import losses
+    from intentbal.training import losses
 
     seen = []
     real = losses.weighted_cross_entropy
@@ -129,7 +132,7 @@ def test_prototype_head_is_fp32_under_bf16_autocast(tiny_model):
     """Pooling, cosine head and bias run in fp32 whatever autocast the caller runs the encoder under."""
     from types import SimpleNamespace
 
-    from intentbal.loading import load_for_training
+    from intentbal.model.loading import load_for_training
 
     intents = sorted(set(toy_data().intents))
     tokenizer, model = load_for_training(ModelConfig(name_or_path=str(tiny_model), max_length=32), intents)
@@ -158,7 +161,7 @@ def test_prototype_head_is_fp32_under_bf16_autocast(tiny_model):
 
 
 def _losses_seen(monkeypatch):
-    from intentbal import losses
+    from intentbal.training import losses
 
     seen = []
     real = losses.weighted_cross_entropy
@@ -173,7 +176,7 @@ def _losses_seen(monkeypatch):
 
 
 def test_history_holds_each_epochs_mean_loss_and_validation_macro_recall(tiny_model, monkeypatch):
-    from intentbal.adjust import macro_recall
+    from intentbal.model.adjustment import macro_recall
 
     seen = _losses_seen(monkeypatch)
     data = toy_data()  # 21 rows in batches of 8: 3 steps an epoch, 8 steps for 2.5 epochs

@@ -1,0 +1,1 @@
+"""The commands room: one module per CLI command, each a short coordinator of named phases."""

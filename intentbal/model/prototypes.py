@@ -1,0 +1,59 @@
+"""The prototype head's starting vectors: each intent's mean embedding, leaning on its description."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from intentbal.model.encoding import encode, pad
+
+
+def init_prototypes(model: Any, ids: list[list[int]], targets: Any, *, pad_id: int, device: Any,
+                    batch_size: int = 128, anchors: tuple[list[list[int]], Any, float] | None = None) -> None:
+    """Point each intent's head vector at the mean embedding of its training examples.
+
+    ``anchors`` ``(ids, targets, k)``: texts (descriptions) that count as ``k`` examples each of their
+    intent, ``w = normalise(n * mean_example + k * e_anchor)``: an intent with few examples leans on
+    its anchor, a frequent one on its examples. Without anchors the vectors are the examples' mean.
+    """
+    import torch
+
+    was_training = model.training
+    model.eval()
+    sums = _embedding_sums(model, ids, targets, pad_id=pad_id, device=device, batch_size=batch_size)
+    if anchors is not None:
+        anchor_ids, anchor_targets, weight = anchors
+        sums += weight * _embedding_sums(model, anchor_ids, anchor_targets, pad_id=pad_id, device=device,
+                                         batch_size=batch_size)
+    with torch.no_grad():
+        model.classifier.weight.copy_(torch.nn.functional.normalize(sums, dim=-1))
+        model.classifier.bias.zero_()
+    model.train(was_training)
+
+
+def _embedding_sums(model: Any, ids: list[list[int]], targets: Any, *, pad_id: int, device: Any,
+                    batch_size: int) -> Any:
+    """Per intent (a row of the head), the sum of its texts' unit-length embeddings."""
+    import torch
+
+    from intentbal.model.encoding import length_sorted
+
+    sums = torch.zeros_like(model.classifier.weight, dtype=torch.float32)
+    with torch.inference_mode():
+        for chunk in length_sorted(ids, batch_size):
+            input_ids, mask = pad([ids[i] for i in chunk], pad_id)
+            pooled = model.embed(input_ids.to(device), mask.to(device)).float()
+            sums.index_add_(0, targets[chunk].to(device), torch.nn.functional.normalize(pooled, dim=-1))
+    return sums
+
+
+def description_anchors(tokenizer: Any, descriptions: Mapping[str, str] | None, index: dict[str, int], max_length: int,
+             weight: float) -> tuple[list[list[int]], Any, float] | None:
+    """The descriptions of the model's intents as :func:`init_prototypes` anchors; None at weight 0."""
+    import torch
+
+    known = [(intent, text) for intent, text in (descriptions or {}).items() if intent in index]
+    if not weight or not known:
+        return None
+    ids, _ = encode(tokenizer, [text for _, text in known], max_length)
+    return ids, torch.tensor([index[intent] for intent, _ in known]), weight

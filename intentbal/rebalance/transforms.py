@@ -1,0 +1,37 @@
+"""The row-transform contract: every change to what a model trains on is a transform, rows in and
+rows out (imbalanced-learn's ``fit_resample``), and the recipe is their ordered list.
+
+A transform never changes its input; it returns the rows to train on, in a documented order, each
+row it adds carrying its :class:`~intentbal.data.types.Provenance` (which transform made it, from
+what). So every consumer reads one thing: the augmentation file, the borrowed pseudo-labels, the
+counts the report shows, the checkpoint's fingerprint. A transform is seeded by its constructor and
+testable alone, without a model or a trainer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from intentbal.data.types import IntentData
+
+
+@runtime_checkable
+class RowTransform(Protocol):
+    """Rows in, rows out with provenance."""
+
+    @property
+    def name(self) -> str:
+        """What the transform is, in words (``augmentation``)."""
+        ...
+
+    def resample(self, rows: IntentData) -> IntentData:
+        """The rows to train on instead of ``rows`` (which are left as they are)."""
+        ...
+
+
+def apply(transforms: Sequence[RowTransform], rows: IntentData) -> IntentData:
+    """``rows`` through each transform in turn."""
+    for transform in transforms:
+        rows = transform.resample(rows)
+    return rows

@@ -1,0 +1,68 @@
+"""The training plan: how a fine-tune runs, chosen once from the config and the machine.
+
+Every choice the training loops would otherwise branch on is made here, up front: which loop runs
+the steps (the eager loop pads each batch on the host; the bucketed loop pads on the device to a few
+widths and, on a GPU, replays each width as a CUDA graph), what a step's forward computes (the
+logits; with embedding SMOTE also synthetic rows; with the contrastive term also the embeddings and
+the intent vectors), the arithmetic (the one bf16 rule) and whether rows carry their own weight in
+the loss. Both loops then run the same step (:func:`intentbal.training.step.batch_loss`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from intentbal.config import TrainConfig
+from intentbal.errors import IntentbalError
+
+Loop = Literal["eager", "bucketed"]
+Forward = Literal["logits", "smote", "contrastive"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingPlan:
+    """The choices of one fine-tune."""
+
+    loop: Loop
+    forward: Forward
+    bf16: bool  # bf16 autocast around the encoder; the head, pooling and loss stay fp32
+    cuda_graphs: bool  # the bucketed loop captures each width's step as a CUDA graph
+    processes: int
+    row_weights: bool  # rows weigh in the loss (pseudo-labelled and description rows)
+
+
+def uses_bf16(precision: str, *, device_type: str, bf16_supported: bool) -> bool:
+    """bf16 autocast: asked for, or ``auto`` on a GPU that has it."""
+    return precision == "bf16" or (precision == "auto" and device_type == "cuda" and bf16_supported)
+
+
+def plan_training(
+    config: TrainConfig, *, device_type: str, processes: int, row_weights: bool, prototype_head: bool,
+    bf16_supported: bool = False,
+) -> TrainingPlan:
+    """The plan for ``config`` on a ``device_type`` device ("cpu", "cuda") in ``processes`` processes.
+
+    ``train.step``: ``eager`` always takes the eager loop; ``bucketed`` the bucketed loop, an error
+    with several processes or a forward other than the logits (SMOTE and the contrastive term build
+    their batches on the host); ``auto`` the bucketed loop on a single GPU when it can, else the
+    eager loop. Frozen lower layers and row weights run in either loop.
+    """
+    forward: Forward = "smote" if config.embedding_smote else "contrastive" if config.contrastive_weight else "logits"
+    if forward != "logits" and not prototype_head:
+        key = "train.embedding_smote" if forward == "smote" else "train.contrastive_weight"
+        raise IntentbalError(f"{key}: expected model.head=prototype (it works on the prototype head's sentence "
+                             f"embeddings), found the standard head; set model.head=prototype or turn {key} off")
+    eager_only = processes > 1 or forward != "logits"
+    if config.step == "bucketed" and eager_only:
+        found = (f"{processes} processes" if processes > 1 else "train.embedding_smote on" if forward == "smote"
+                 else "train.contrastive_weight set")
+        raise IntentbalError(f"train.step=bucketed: expected a single process without embedding SMOTE or the "
+                             f"contrastive term, found {found}; set train.step=auto, which trains those with the "
+                             "eager loop")
+    bucketed = config.step == "bucketed" or (config.step == "auto" and device_type == "cuda" and not eager_only)
+    return TrainingPlan(
+        loop="bucketed" if bucketed else "eager", forward=forward,
+        bf16=uses_bf16(config.precision, device_type=device_type, bf16_supported=bf16_supported),
+        cuda_graphs=bucketed and device_type == "cuda", processes=processes, row_weights=row_weights,
+    )
