@@ -134,7 +134,7 @@ def test_argument_errors_are_one_line(capsys):
 
 @pytest.mark.slow  # trains through the CLI
 def test_failed_training_leaves_no_output(tmp_path, toy_csv, fast_overrides, monkeypatch):
-    import intentbal.jobs.evaluate as scoring
+    import intentbal.reports.files as scoring
 
     def boom(*args, **kwargs):
         raise RuntimeError("killed mid-write")

@@ -120,7 +120,10 @@ def test_progress_bars_stay_off_when_stderr_is_not_a_terminal(oos_run, tmp_path,
     held = write_csv(tmp_path / "held.csv", oos_rows())
     assert run_cli("predict", "--model", oos_run / "model", "--input", held, "--output", tmp_path / "p.csv",
                    "--set", "evaluate.batch_size=2") == 0
-    assert capsys.readouterr().err == ""
+    err = capsys.readouterr().err  # plain log lines, one per phase: no bar, no carriage return
+    assert "\r" not in err and "it/s" not in err and "%|" not in err
+    assert err.splitlines() == [f"loaded {oos_run / 'model'}: 4 intents",
+                                f"predicting {len(oos_rows())} rows of {held}", f"writing {tmp_path / 'p.csv'}"]
 
 
 @pytest.mark.filterwarnings("ignore:Cannot enable progress bars")  # HF_HUB_DISABLE_PROGRESS_BARS, set for tests

@@ -71,7 +71,7 @@ def test_reports_show_what_each_intent_borrowed_only_when_anything_was():
     assert "pseudo" not in report_table(plain) and "pseudo" not in render_html(plain, figures={})
     table = report_table(borrowed).splitlines()
     assert table[0].split()[4] == "pseudo" and table[2].split()[:5] == ["lost_card", "rare", "4", "4", "7"]
-    assert "<th data-sort='4'>pseudo</th>" in render_html(borrowed, figures={})
+    assert "<th class='' data-sort='4'>pseudo</th>" in render_html(borrowed, figures={})
 
 
 def test_row_weights_scale_each_rows_share_of_the_loss():
