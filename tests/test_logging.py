@@ -65,17 +65,35 @@ def test_quiet_leaves_only_warnings_and_verbose_keeps_the_lines(tmp_path, toy_cs
     assert f"loaded {run / 'model'}: 4 intents" in err and "predicting" in err
 
 
-def test_the_library_logs_and_never_prints(tmp_path, toy_csv, fast_overrides, capsys, caplog):
+@pytest.fixture
+def transformers_bars_on(monkeypatch):
+    """transformers' and huggingface_hub's progress bars on, as in a user's notebook (the suite turns them off)."""
+    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    monkeypatch.delenv("HF_HUB_DISABLE_PROGRESS_BARS", raising=False)
+    hf_logging.enable_progress_bar()
+    enable_progress_bars()
+    yield
+    hf_logging.disable_progress_bar()
+    disable_progress_bars()
+
+
+def test_the_library_logs_and_never_prints(tmp_path, toy_csv, fast_overrides, capsys, caplog, transformers_bars_on):
     from intentbal.commands.train import train_run
     from intentbal.config import load_config
+    from intentbal.inference.classifier import IntentClassifier
 
     config = load_config(None, overrides=[*fast_overrides, "train.epochs=2"],
                          values={"data.train": str(toy_csv), "output_dir": str(tmp_path / "run")})
     with caplog.at_level(logging.INFO, logger="intentbal"):
         train_run(config)
+        IntentClassifier.load(tmp_path / "run" / "model").save(tmp_path / "again")
     out = capsys.readouterr()
     assert out.out == ""
     assert "epoch" not in out.err and "profile" not in out.err
+    # transformers' own bars ("Loading weights", "Writing model shards") stay quiet inside the library
+    assert "Loading weights" not in out.err and "Writing model" not in out.err and "it/s" not in out.err, out.err
     assert [r.message.split(":")[0] for r in caplog.records if r.name == "intentbal.training.loop"][-2:] == \
         ["epoch 1/2", "epoch 2/2"]
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -22,6 +20,7 @@ from intentbal.model.loading import (
     intents_of,
     load_classifier,
     load_tokenizer,
+    quiet_transformers,
 )
 from intentbal.model.record import RECORD_FILE, ModelRecord
 from intentbal.progress import Progress
@@ -75,7 +74,7 @@ class IntentClassifier:
         """
         config = config or ModelConfig()
         chosen: Literal["torch", "onnx"]
-        with _quiet_transformers():
+        with quiet_transformers():
             if choose_backend(model_dir, backend) == "onnx":
                 tokenizer, intents, record = load_tokenizer(model_dir, config)
                 model, chosen = open_session(model_dir), "onnx"
@@ -131,8 +130,9 @@ class IntentClassifier:
             config._name_or_path = folder.name  # where it was loaded from is a path of this machine
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            self.model.save_pretrained(folder, safe_serialization=True)
-            self._save_tokenizer(folder)
+            with quiet_transformers():  # no "Writing model shards" bar from a library call
+                self.model.save_pretrained(folder, safe_serialization=True)
+                self._save_tokenizer(folder)
         except OSError as exc:
             raise IntentbalError(f"{folder}: could not write the model ({exc.strerror or type(exc).__name__}); "
                                  "free disk space or choose a writable folder") from exc
@@ -191,25 +191,3 @@ class IntentClassifier:
             raise ValueError(f"k must be at least 1, got {k}")
         order = np.argsort(-probs, axis=1, kind="stable")[:, : min(k, len(self.intents))]
         return [[(self.intents[i], float(probs[r, i])) for i in row] for r, row in enumerate(order)]
-
-
-@contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """transformers' logs and progress bars ("Loading weights") off, restored afterwards: a
-    library call must not print unless its caller asked transformers to."""
-    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
-    from transformers.utils import logging as hf_logging
-
-    verbosity, bars, hub_bars_off = (hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled(),
-                                     are_progress_bars_disabled())
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        with warnings.catch_warnings():  # huggingface_hub warns when HF_HUB_DISABLE_PROGRESS_BARS pins them off
-            warnings.simplefilter("ignore")
-            if bars:
-                hf_logging.enable_progress_bar()
-            (disable_progress_bars if hub_bars_off else enable_progress_bars)()

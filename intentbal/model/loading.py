@@ -6,6 +6,8 @@ import importlib.util
 import json
 import logging
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -190,10 +192,11 @@ def _load(
                       stacklevel=3)
     safe = {"trust_remote_code": config.trust_remote_code}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, **safe)
-        model = getattr(transformers, auto_class).from_pretrained(
-            source, use_safetensors=None if config.allow_pickle else True, **safe, **model_kwargs
-        )
+        with quiet_transformers():  # no "Loading weights" bar from a library call
+            tokenizer = AutoTokenizer.from_pretrained(source, **safe)
+            model = getattr(transformers, auto_class).from_pretrained(
+                source, use_safetensors=None if config.allow_pickle else True, **safe, **model_kwargs
+            )
     except (OSError, ValueError) as exc:
         hint = "" if config.allow_pickle else "; if it has only pickle weights, see model.allow_pickle"
         raise IntentbalError(f"model {name_or_path}: could not be loaded ({first_line(exc)}){hint}") from exc
@@ -223,3 +226,25 @@ def intents_of(model: Any) -> list[str]:
 
 def _labels(id2label: dict[int, str]) -> list[str]:
     return [str(id2label[i]) for i in range(len(id2label))]
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """transformers' logs and progress bars ("Loading weights") off, restored afterwards: a
+    library call must not print unless its caller asked transformers to."""
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars, hub_bars_off = (hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled(),
+                                     are_progress_bars_disabled())
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        with warnings.catch_warnings():  # huggingface_hub warns when HF_HUB_DISABLE_PROGRESS_BARS pins them off
+            warnings.simplefilter("ignore")
+            if bars:
+                hf_logging.enable_progress_bar()
+            (disable_progress_bars if hub_bars_off else enable_progress_bars)()
