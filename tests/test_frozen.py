@@ -202,3 +202,22 @@ def test_a_resumed_run_with_frozen_layers_ends_where_the_whole_run_ends(tiny_mod
     resumed = fine_tune(toy_data(), resume=True, **settings)
     assert resumed.resumed_from == 8  # 21 rows in batches of 8: 9 steps, the last checkpoint at step 8
     assert all(torch.equal(whole[k], v) for k, v in resumed.model.state_dict().items())
+
+
+def test_a_batch_reads_its_cached_states_as_one_contiguous_block(tiny_model: Path) -> None:
+    """The states a batch reads are laid out as freshly computed ones: a strided view of the cache
+    sends the trained layers down other kernels, whose floats round differently (a model trained
+    before the cache was one tensor must come out bit for bit again)."""
+    import torch
+
+    from intentbal.training.frozen import freeze_lower
+
+    tokenizer, model = _model(tiny_model)
+    ids, (input_ids, _) = _batch(tokenizer, TEXTS)
+    frozen = freeze_lower(model, trainable=1, rows=ids, device=torch.device("cpu"), width=32)
+    assert frozen is not None and frozen.bottom is not None
+    frozen.bottom.select(torch.tensor([3, 0, 2]))
+    with torch.no_grad():
+        states = frozen.bottom(input_ids=input_ids[[3, 0, 2]])
+    assert states.is_contiguous() and states.shape[:2] == (3, input_ids.shape[1])
+    assert torch.equal(states, frozen.bottom.states[[3, 0, 2], : input_ids.shape[1]])
