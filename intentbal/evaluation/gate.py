@@ -44,22 +44,26 @@ class Reported:
 
 
 def reported(report: Report | Mapping[str, Any]) -> Reported:
-    """The gate's view of ``report``: a :class:`Report`, or ``report.json``'s contents (an older
-    report may lack a summary field the comparison does not need)."""
+    """The gate's view of ``report``: a :class:`Report`, or ``report.json``'s contents."""
     if not isinstance(report, Mapping):
         t = report.summary
         return Reported(recall_threshold=t.recall_threshold, failing=t.failing, at_risk=t.at_risk,
                         insufficient_evidence=t.insufficient_evidence, tail_recall=t.tail_recall,
-                        intents=[IntentRecall(intent=m.intent, train_count=m.train_count, support=m.support,
-                                              recall=m.recall) for m in report.intents])
-    doc, s = report, report.get("summary", {})
-    return Reported(
-        recall_threshold=s.get("recall_threshold", 0.5), failing=list(s.get("failing", [])),
-        at_risk=list(s.get("at_risk", [])), insufficient_evidence=list(s.get("insufficient_evidence", [])),
-        tail_recall=s.get("tail_recall", 0.0),
-        intents=[IntentRecall(intent=r["intent"], train_count=r.get("train_count", 0), support=r.get("support", 0),
-                              recall=r.get("recall")) for r in doc["intents"]],
-    )
+                        intents=intent_recalls(report))
+    s = report["summary"]
+    return Reported(recall_threshold=s["recall_threshold"], failing=list(s["failing"]), at_risk=list(s["at_risk"]),
+                    insufficient_evidence=list(s["insufficient_evidence"]), tail_recall=s["tail_recall"],
+                    intents=intent_recalls(report))
+
+
+def intent_recalls(report: Report | Mapping[str, Any]) -> list[IntentRecall]:
+    """Every intent's recall in ``report``; a ``report.json`` of an older version may lack a count,
+    which the comparison reads as 0 (a comparison needs no summary)."""
+    if not isinstance(report, Mapping):
+        return [IntentRecall(intent=m.intent, train_count=m.train_count, support=m.support, recall=m.recall)
+                for m in report.intents]
+    return [IntentRecall(intent=r["intent"], train_count=r.get("train_count", 0), support=r.get("support", 0),
+                         recall=r.get("recall")) for r in report["intents"]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,8 +138,8 @@ def two_proportion_p(k_a: int, n_a: int, k_b: int, n_b: int) -> tuple[float, flo
 
 def compare_reports(a: Report | Mapping[str, Any], b: Report | Mapping[str, Any]) -> list[Change]:
     """Per-intent recall of report ``a`` against report ``b``, every intent of either, rarest first."""
-    rows_a = {r.intent: r for r in reported(a).intents}
-    rows_b = {r.intent: r for r in reported(b).intents}
+    rows_a = {r.intent: r for r in intent_recalls(a)}
+    rows_b = {r.intent: r for r in intent_recalls(b)}
     order = sorted(set(rows_a) | set(rows_b), key=lambda i: ((rows_b.get(i) or rows_a[i]).train_count, i))
     changes = []
     for intent in order:

@@ -180,7 +180,9 @@ class CachedBottom(torch.nn.Module):
         if input_ids is None:
             raise ValueError("the cached frozen layers are keyed by input_ids; inputs_embeds cannot be used")
         if self.selected is not None and self.states is not None:
-            return self.states.index_select(0, self.selected).narrow(1, 0, input_ids.shape[1]).contiguous()
+            # one copy, contiguous like freshly computed states: a strided view would send the
+            # trained layers down other kernels, whose floats round differently
+            return self.states.narrow(1, 0, input_ids.shape[1]).index_select(0, self.selected)
         mask = self.mask if self.mask is not None and self.mask.dim() == 2 else torch.ones_like(input_ids)
         lengths = [int(n) for n in mask.sum(1).tolist()]
         rows = [tuple(ids[:n]) for ids, n in zip(input_ids.tolist(), lengths)]
