@@ -34,6 +34,12 @@ INTENT_COLUMNS = ("intent", "category")
 
 def main(argv: list[str] | None = None) -> int:
     a = parser().parse_args(argv)
+    try:
+        import accelerate  # noqa: F401  (the Trainer needs it; intentbal itself does not)
+    except ImportError:
+        print("hf_trainer_baseline.py: error: the Trainer needs accelerate, which is not installed; "
+              "install it with: pip install 'intentbal[bench]'", file=sys.stderr)
+        return 2
     if a.model is None:
         from intentbal.model.loading import embedded_model_dir
 
