@@ -307,6 +307,14 @@ class SelfTrainingConfig(Section):
         1.0, gt=0, le=1, description="Loss weight of a pseudo-labelled row, relative to a labelled one (1 beat 0.5 "
         "on BANKING77-LT validation over 5 seeds; see CHANGELOG.md)."
     )
+    max_per_intent: Annotated[int, Field(ge=1)] | Literal["largest"] = Field(
+        "largest", description="Most pool rows one intent borrows: a number (at least 1), or 'largest', the "
+        "labelled count of the most frequent intent, so what is borrowed grows with the labelled rows, not the pool."
+    )
+    steps: Literal["labelled", "all"] = Field(
+        "labelled", description="How long the student trains: 'labelled', as many steps as the same fit without "
+        "the pool's rows (its time does not grow with the pool); 'all', train.epochs passes over every row."
+    )
 
 
 class Config(Section):

@@ -53,6 +53,35 @@ def test_without_rebalancing_every_confident_row_is_kept():
     assert sorted(p.text for p in kept) == texts
 
 
+def test_an_intent_borrows_at_most_the_cap_most_confident_first():
+    texts = [f"lost {k}" for k in range(8)] + [f"arrival {k}" for k in range(3)]
+    confidence = [0.90 + k / 100 for k in range(8)] + [0.99] * 3
+    probs = probs_for([2] * 8 + [0] * 3, confidence)
+    kept = select_pseudo_labels(texts, probs, INTENTS, COUNTS, threshold=0.5, alpha=0, max_per_intent=3)
+    assert [p.text for p in kept if p.intent == "lost_card"] == ["lost 7", "lost 6", "lost 5"]
+    assert len([p for p in kept if p.intent == "card_arrival"]) == 3
+    uncapped = select_pseudo_labels(texts, probs, INTENTS, COUNTS, threshold=0.5, alpha=0)
+    assert len(uncapped) == len(texts)
+    with pytest.raises(ValueError, match="at least 1"):
+        select_pseudo_labels(texts, probs, INTENTS, COUNTS, threshold=0.5, alpha=0, max_per_intent=0)
+
+
+def test_the_student_takes_the_steps_of_the_fit_without_the_pool():
+    from intentbal.config import load_config
+    from intentbal.data.types import IntentData
+    from intentbal.rebalance.pseudo import PseudoLabel, PseudoRows
+    from intentbal.training.recipe import train_section
+
+    labelled = IntentData(["a", "b", "c", "d"], ["x", "x", "y", "y"], None)
+    borrowed = [PseudoLabel(text=f"p{k}", intent="y", confidence=0.9) for k in range(12)]
+    student = PseudoRows(labels=borrowed, weight=1.0).resample(labelled)
+    config = load_config(overrides=["train.epochs=8"])
+    assert train_section(config, student).epochs == pytest.approx(8 * 4 / 16)  # 4 labelled rows of 16
+    assert train_section(config, labelled) is config.train  # the teacher: as configured
+    every_row = load_config(overrides=["train.epochs=8", "self_training.steps=all"])
+    assert train_section(every_row, student).epochs == 8
+
+
 def test_probabilities_must_match_the_texts_and_intents():
     with pytest.raises(ValueError, match="must be 2 x 3"):
         select_pseudo_labels(["a", "b"], np.zeros((3, 3)), INTENTS, COUNTS, threshold=0.5, alpha=1)
@@ -131,4 +160,7 @@ def test_self_training_trains_on_the_pool_and_reports_what_each_intent_borrowed(
     assert metrics["train_rows"] == len(toy_rows()) + len(read_jsonl(out / "augmentation.jsonl"))
     assert f"self-training: {len(borrowed)} unlabeled utterances" in printed
     assert "pseudo" in (out / "report.md").read_text()
+    card = (out / "model" / "README.md").read_text()
+    assert f"| self-training | {len(borrowed)} unlabeled utterances borrowed (teacher confidence at least 0);" in card
+    assert "the student took as many steps as its teacher" in card
 

@@ -327,6 +327,41 @@ def test_self_training_bench_scores_the_borrowed_labels_against_a_labelled_copy(
         bench.truth_labels(write_csv(tmp_path / "bad.csv", [("hi",)], header=("utterance",)))
 
 
+# --- bench_pool.py -----------------------------------------------------------------------------------------------
+
+
+def test_synthetic_pools_are_distinct_seeded_and_start_with_the_real_texts():
+    bench = script("bench_pool")
+    texts = ["where is my card", "top up failed", "where is my card", "refund please"]
+    pool = bench.synthetic_pool(texts, 30, seed=0)
+    assert len(pool) == len(set(pool)) == 30
+    assert pool[:3] == ["where is my card", "top up failed", "refund please"]
+    assert pool == bench.synthetic_pool(texts, 30, seed=0) != bench.synthetic_pool(texts, 30, seed=1)
+    assert bench.synthetic_pool(texts, 2, seed=0) == texts[:2]
+
+
+@pytest.mark.slow  # four short trainings through the CLI
+def test_pool_bench_times_the_default_with_and_without_pools(tmp_path, fast_overrides):
+    data = tmp_path / "data"
+    data.mkdir()
+    write_csv(data / "train.csv", toy_rows())
+    write_csv(data / "validation.csv", toy_rows()[::3])
+    write_csv(data / "unlabeled.csv", [(f"{t} today",) for t, _ in toy_rows()], header=("text",))
+    md = tmp_path / "BENCH.md"
+    md.write_text("# Bench\n\n<!-- pool-cost:start -->\nold\n<!-- pool-cost:end -->\nkept\n")
+    sets = [x for o in [*fast_overrides, "train.epochs=2", "evaluate.plots=false"] for x in ("--set", o)]
+    proc = subprocess.run([sys.executable, "scripts/bench_pool.py", "--data", str(data), "--out", str(tmp_path / "out"),
+                           "--sizes", "40", "80", "--write", str(md), *sets],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    runs = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert [r["pool_rows"] for r in runs] == [0, len(toy_rows()), 40, 80]
+    assert runs[0]["borrowed"] == 0 and all(r["seconds"] > 0 and r["peak_mb"] > 0 for r in runs)
+    text = md.read_text()
+    assert "old" not in text and text.endswith("<!-- pool-cost:end -->\nkept\n")
+    assert "| 80 rows (synthetic) | 80 |" in text and "| no pool | 0 | 0 |" in text
+
+
 # --- bench_refit.py ----------------------------------------------------------------------------------------------
 
 

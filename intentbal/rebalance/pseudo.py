@@ -8,7 +8,8 @@ Self-Training Framework for Imbalanced Semi-Supervised Learning"), fewer of them
 more frequent the predicted intent is: of the confident labels of the intent ranked ``r``-th by
 training count (``r = 1`` the most frequent, of ``L``), the share kept is
 ``(n_(L+1-r) / n_1) ** alpha`` -- 1 for the rarest intent, ``(n_min / n_max) ** alpha`` for the
-most frequent -- the most confident first.
+most frequent -- the most confident first, and at most a cap per intent, so that a pool of a
+year's logs adds rows in proportion to the labelled data rather than to its own size.
 
 Pure functions of arrays and lists: the teacher's probabilities come in, the rows to keep go out.
 """
@@ -52,15 +53,18 @@ def select_pseudo_labels(
     threshold: float,
     alpha: float,
     exclude: set[str] | frozenset[str] = frozenset(),
+    max_per_intent: int | None = None,
 ) -> list[PseudoLabel]:
     """The pool rows to train on, with the teacher's intent, most confident first within each intent.
 
     ``probabilities`` holds one row per text and one column per intent (``intents``); a row is a
     candidate when its best probability is at least ``threshold``, its text is not in ``exclude``
     (the labelled texts) and not a repeat of an earlier pool text. Of each intent's candidates the
-    :func:`keep_rates` share is kept, rounded up (an intent with a candidate keeps at least one).
-    ``counts`` are the labelled training counts.
+    :func:`keep_rates` share is kept, rounded up (an intent with a candidate keeps at least one),
+    and at most ``max_per_intent`` (no cap when None). ``counts`` are the labelled training counts.
     """
+    if max_per_intent is not None and max_per_intent < 1:
+        raise ValueError(f"max_per_intent must be at least 1, got {max_per_intent}")
     if probabilities.shape != (len(texts), len(intents)):
         raise ValueError(f"probabilities must be {len(texts)} x {len(intents)}, got {probabilities.shape}")
     rates = keep_rates({i: counts[i] for i in intents}, alpha=alpha)
@@ -77,7 +81,8 @@ def select_pseudo_labels(
     kept: list[PseudoLabel] = []
     for intent in intents:
         ranked = sorted(candidates[intent], key=lambda p: -p.confidence)  # stable: pool order breaks ties
-        kept += ranked[: math.ceil(rates[intent] * len(ranked))]
+        share = math.ceil(rates[intent] * len(ranked))
+        kept += ranked[: share if max_per_intent is None else min(share, max_per_intent)]
     return kept
 
 

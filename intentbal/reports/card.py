@@ -153,6 +153,15 @@ def _evaluation_section(report: Report | None, eval_name: str | None) -> list[st
     ]
 
 
+def _self_trained(settings: dict[str, Any], borrowed: int) -> str:
+    """The self-training row: what was borrowed and how long the student trained (a record written
+    before ``self_training.steps`` existed trained it on every row for every epoch)."""
+    steps = ("as many steps as its teacher (fewer passes over more rows)" if settings.get("steps", "all") == "labelled"
+             else "every epoch over every row")
+    return (f"{borrowed} unlabeled utterances borrowed (teacher confidence at least {settings['threshold']:g}); "
+            f"the student took {steps}")
+
+
 def _recipe_section(r: dict[str, Any], record: ModelRecord) -> list[str]:
     adjustment = record.logit_adjustment
     rows = []
@@ -189,6 +198,8 @@ def _recipe_section(r: dict[str, Any], record: ModelRecord) -> list[str]:
         rows.append(("balanced contrastive term", f"weight {r['contrastive_weight']:g}"))
     if r.get("description_weight") or r.get("description_rows"):
         rows.append(("intent descriptions", _described(r)))
+    if r.get("self_training") and record.pseudo_counts:
+        rows.append(("self-training", _self_trained(r["self_training"], sum(record.pseudo_counts.values()))))
     if r.get("soup", 1) > 1:
         rows.append(("model soup", f"{r['soup']} fine-tunes averaged"))
     if "seed" in r:

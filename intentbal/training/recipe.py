@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from intentbal.config import Config
+from intentbal.config import Config, TrainConfig
 from intentbal.data.descriptions import intent_texts
 from intentbal.data.inputs import Split
 from intentbal.data.types import IntentData
@@ -248,9 +248,11 @@ def refit_rows(config: Config, split: Split) -> IntentData:
 def label_pool(config: Config, teacher: Fitted, unlabeled: list[str]) -> list[PseudoLabel]:
     """The pool texts whose teacher labels the student trains on (see :mod:`intentbal.rebalance.pseudo`)."""
     s = config.self_training
+    counts = Counter(teacher.data.intents)
     probs = teacher.classifier.proba(unlabeled)
-    return select_pseudo_labels(unlabeled, probs, teacher.classifier.intents, Counter(teacher.data.intents),
-                                threshold=s.threshold, alpha=s.alpha, exclude=set(teacher.data.texts))
+    cap = max(counts.values()) if s.max_per_intent == "largest" else s.max_per_intent
+    return select_pseudo_labels(unlabeled, probs, teacher.classifier.intents, counts, threshold=s.threshold,
+                                alpha=s.alpha, exclude=set(teacher.data.texts), max_per_intent=cap)
 
 
 def _fit_once(
@@ -269,6 +271,9 @@ def _fit_once(
     rows: IntentData = distributed.share(apply(transforms, data) if main else data)  # rank 0's rows everywhere
     if main:
         log.info("%s: %s", role, _rows_line(data, rows))
+        if (epochs := train_section(config, rows).epochs) != config.train.epochs:
+            log.info("%s: %.2f epochs, the steps of %g epochs without the pool's rows (self_training.steps)",
+                     role, epochs, config.train.epochs)
     trained = _fine_tune(config, rows, checkpoints, validation=validation, keep=keep, resume=resume,
                          progress=progress, descriptions=texts)
     clf = IntentClassifier.from_trained(trained, max_length=config.model.max_length,
@@ -319,6 +324,17 @@ def _bake(trained: TrainResult, data: IntentData, tau: float) -> None:
         adjust.bake(trained.model, adjust.log_prior(Counter(data.intents), trained.intents), tau)
 
 
+def train_section(config: Config, rows: IntentData) -> TrainConfig:
+    """The ``train`` section a fine-tune of ``rows`` runs with: as configured, except that a student
+    (``rows`` with pseudo-labelled rows) under ``self_training.steps`` "labelled" passes over its rows
+    fewer times, taking the steps of the same fit without them: its time stays that of its teacher,
+    however many rows the pool lends."""
+    borrowed = len(rows.made_by("pseudo"))
+    if not borrowed or config.self_training.steps == "all":
+        return config.train
+    return config.train.model_copy(update={"epochs": config.train.epochs * (len(rows) - borrowed) / len(rows)})
+
+
 def _fine_tune(
     config: Config, rows: IntentData, folder: Path | None, *, validation: IntentData | None, keep: bool,
     resume: bool, progress: Progress | None, descriptions: Mapping[str, str] | None = None,
@@ -331,7 +347,7 @@ def _fine_tune(
     from intentbal.training.checkpoint import keep_fit, kept_fit
     from intentbal.training.soup import train_soup
 
-    m, t, seed = config.model, config.train, config.seed
+    m, t, seed = config.model, train_section(config, rows), config.seed
     if folder is None:
         t = t.model_copy(update={"save_steps": 0})
     kept = folder.with_name(folder.name + ".safetensors") if folder is not None and keep else None

@@ -1,0 +1,141 @@
+"""What an unlabeled pool costs: the default command with and without ``--unlabeled``, side by side.
+
+  python scripts/bench_pool.py [--data data/benchmarks/banking77-lt] [--sizes 1000 10000 100000]
+      [--out runs/bench-pool] [--seed 0] [--set KEY=VALUE ...] [--write BENCHMARKS.md]
+
+One after another on the same machine, each in a process of its own: ``intentbal train --train
+DATA/train.csv --validation DATA/validation.csv`` (the default, with its refit), the same with
+``--unlabeled DATA/unlabeled.csv`` (the dataset's real pool) and with pools of each of --sizes
+rows. Those pools are for timing only: the real pool's texts first, then variants of them (one
+word dropped, one word of the pool's vocabulary put in, seeded), every text distinct. Each run
+reports its wall time, its time over the run without a pool, the rows the shipped model borrowed
+(``train_metrics.json``) and its peak resident memory. Extra ``--set`` values apply to every run (a
+smoke test: ``--set train.epochs=0.2``). Prints a JSON line per run and the table; with --write the
+table replaces the block between ``<!-- pool-cost:start -->`` and ``<!-- pool-cost:end -->``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import os
+import platform
+import random
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BEGIN, END = "<!-- pool-cost:start -->", "<!-- pool-cost:end -->"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=ROOT / "data" / "benchmarks" / "banking77-lt",
+                    help="folder with train.csv, validation.csv and unlabeled.csv")
+    ap.add_argument("--sizes", type=int, nargs="*", default=[1000, 10000, 100000], help="synthetic pool sizes")
+    ap.add_argument("--out", type=Path, default=Path("runs/bench-pool"))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--write", type=Path, help="Markdown file whose pool-cost block is replaced")
+    a = ap.parse_args()
+    a.out.mkdir(parents=True, exist_ok=True)
+    real = a.data / "unlabeled.csv"
+    pools: dict[str, Path | None] = {"no pool": None, f"{a.data.name}'s pool": real}
+    texts = read_texts(real)
+    for size in a.sizes:
+        path = a.out / f"pool-{size}.csv"
+        write_texts(path, synthetic_pool(texts, size, seed=a.seed))
+        pools[f"{size:,} rows (synthetic)"] = path
+    runs = []
+    for name, pool in pools.items():
+        run = train(a, name, pool)
+        runs.append(run)
+        print(json.dumps(run), flush=True)
+    table = markdown(runs, command=" ".join(["python", *sys.argv]))
+    (a.out / "table.md").write_text(table, encoding="utf-8")
+    print(table)
+    if a.write:
+        text = a.write.read_text(encoding="utf-8")
+        if BEGIN not in text or END not in text:
+            raise SystemExit(f"bench_pool: error: {a.write}: expected the markers {BEGIN} and {END}, found none; "
+                             "add them where the table goes")
+        pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
+        a.write.write_text(pattern.sub(lambda _: f"{BEGIN}\n{table}{END}", text), encoding="utf-8")
+
+
+def synthetic_pool(texts: list[str], size: int, *, seed: int) -> list[str]:
+    """``size`` distinct texts: ``texts`` (distinct, in order), then seeded one-word variants of them."""
+    rng = random.Random(seed)
+    out = list(dict.fromkeys(texts))[:size]
+    seen = set(out)
+    vocabulary = sorted({w for t in texts for w in t.split()})
+    while len(out) < size:
+        words = rng.choice(texts).split()
+        if len(words) > 1:
+            del words[rng.randrange(len(words))]
+        words.insert(rng.randrange(len(words) + 1), rng.choice(vocabulary))
+        text = " ".join(words)
+        if text not in seen:
+            seen.add(text)
+            out.append(text)
+    return out
+
+
+def train(a: argparse.Namespace, name: str, pool: Path | None) -> dict:
+    """One ``intentbal train`` in a process of its own: wall time, rows borrowed, peak memory."""
+    folder = a.out / re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    cmd = [sys.executable, "-m", "intentbal", "train", "--train", str(a.data / "train.csv"),
+           "--validation", str(a.data / "validation.csv"), "--output", str(folder), "--quiet",
+           "--set", f"seed={a.seed}"]
+    if pool is not None:
+        cmd += ["--unlabeled", str(pool)]
+    for item in a.sets:
+        cmd += ["--set", item]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    log = a.out / f"{folder.name}.log"
+    with log.open("w", encoding="utf-8") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak memory, not the largest of all
+        seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"bench_pool: error: {name}: intentbal train failed; its log: {log}")
+    metrics = json.loads((folder / "train_metrics.json").read_text(encoding="utf-8"))
+    kib = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+    return {"pool": name, "pool_rows": len(read_texts(pool)) if pool else 0,
+            "borrowed": metrics.get("pseudo_rows", 0), "seconds": round(seconds, 1),
+            "peak_mb": round(usage.ru_maxrss * kib / 2**20)}
+
+
+def markdown(runs: list[dict], *, command: str) -> str:
+    base = runs[0]["seconds"]
+    lines = [f"Measured {dt.date.today()} on {os.cpu_count()} CPU cores ({platform.machine()}), "
+             f"Python {platform.python_version()}: `{command}`", "",
+             "| pool | pool rows | rows borrowed (shipped model) | wall time of `train` | against no pool | "
+             "peak memory |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for r in runs:
+        lines.append(f"| {r['pool']} | {r['pool_rows']:,} | {r['borrowed']:,} | {r['seconds']:.0f} s | "
+                     f"{r['seconds'] / base:.2f}x | {r['peak_mb']:,} MB |")
+    return "\n".join(lines) + "\n"
+
+
+def read_texts(path: Path) -> list[str]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return [row["text"] for row in csv.DictReader(f)]
+
+
+def write_texts(path: Path, texts: list[str]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["text"])
+        w.writerows([t] for t in texts)
+
+
+if __name__ == "__main__":
+    main()
