@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -179,8 +180,10 @@ def fit(
                             progress=suffixed(progress, "(teacher)"), descriptions=descriptions,
                             role=f"the teacher of {role}")
         log.info("self-training: the teacher labels %d unlabeled utterances", len(unlabeled))
+        start = time.perf_counter()
         pseudo = label_pool(config, teacher, unlabeled)
-        log.info("self-training: %d of them labelled with confidence join %s's rows", len(pseudo), role)
+        log.info("self-training: %d of them labelled with confidence (in %.0f s) join %s's rows", len(pseudo),
+                 time.perf_counter() - start, role)
     return _fit_once(config, data, validation=validation, validation_name=validation_name, adjustment=adjustment,
                      pseudo=pseudo or [], teacher=teacher, checkpoints=checkpoints, keep=keep, resume=resume,
                      progress=progress, descriptions=descriptions, role=role)
