@@ -32,6 +32,15 @@ def test_choose_tau_moves_decisions_towards_the_rare_intent():
     assert adjust.choose_tau(np.log(np.array([[0.9, 0.1], [0.1, 0.9]])), ["frequent", "rare"], intents, prior) == 0.0
 
 
+def test_choose_tau_logs_every_candidates_score_at_debug_level(caplog):
+    intents = ["frequent", "rare"]
+    prior = adjust.log_prior({"frequent": 90, "rare": 10}, intents)
+    with caplog.at_level("DEBUG", logger="intentbal.model.adjustment"):
+        adjust.choose_tau(np.log(np.array([[0.7, 0.3], [0.9, 0.1]])), ["rare", "frequent"], intents, prior,
+                          taus=(0.0, 1.0))
+    assert caplog.messages == ["tau candidates, macro recall: 0 0.5000, 1 1.0000"]
+
+
 def test_bake_shifts_the_logits_exactly(tiny_model):
     from transformers import AutoModelForSequenceClassification
 

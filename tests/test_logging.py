@@ -59,6 +59,14 @@ def test_quiet_leaves_only_warnings_and_verbose_keeps_the_lines(tmp_path, toy_cs
     assert "epoch 1/1" not in out.err and "profile:" not in out.err
     assert f"wrote {tmp_path / 'quiet'}" in out.out  # the result is still printed
     run = tmp_path / "quiet"
+    assert run_cli("train", "--verbose", "--train", toy_csv, "--output", tmp_path / "loud", *set_args(fast_overrides),
+                   "--set", "train.epochs=1", "--set", "train.trainable_layers=1") == 0
+    err = capsys.readouterr().err
+    assert "settings other than the defaults: {" in err and "'epochs': 1" in err
+    assert "row transform augmentation: 16 rows in, " in err  # the model reported on: 21 rows less 5 held out
+    assert "training plan: eager loop, forward logits, fp32, CUDA graphs off, 1 process(es), row weights on, " \
+           "top 1 layers trained, the lower ones cached" in err  # description rows weigh less than labelled ones
+    assert "epoch 1/1" in err
     assert run_cli("predict", "--verbose", "--model", run / "model", "--input", toy_csv,
                    "--output", tmp_path / "p.csv") == 0
     err = capsys.readouterr().err

@@ -134,6 +134,8 @@ def _train_run(config: Config, *, progress: Progress | None, resume: bool) -> Tr
 
     distributed.setup()
     main = distributed.is_main()
+    if main:
+        log.debug("settings other than the defaults: %s", config.model_dump(mode="json", exclude_defaults=True))
     split = load_split(config)
     check_trainable(split.train)
     profile = profile_of(config, split.train, split.eval.intents if split.eval else ())

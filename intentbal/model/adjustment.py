@@ -9,12 +9,15 @@ with it.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 TAUS = tuple(np.round(np.arange(0.0, 3.01, 0.25), 2))
 DEFAULT_TAU = 1.0  # Menon et al.'s choice, used when there is no validation data
@@ -44,6 +47,7 @@ def choose_tau(
     for tau in taus:
         predicted = [intents[i] for i in np.argmax(log_probs - tau * prior, axis=1)]
         scores.append(macro_recall(predicted, gold))
+    log.debug("tau candidates, macro recall: %s", ", ".join(f"{t:g} {s:.4f}" for t, s in zip(taus, scores)))
     return float(taus[int(np.argmax(scores))])
 
 

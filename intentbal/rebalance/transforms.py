@@ -10,10 +10,13 @@ testable alone, without a model or a trainer.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from intentbal.data.types import IntentData
+
+log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -33,5 +36,7 @@ class RowTransform(Protocol):
 def apply(transforms: Sequence[RowTransform], rows: IntentData) -> IntentData:
     """``rows`` through each transform in turn."""
     for transform in transforms:
+        before = len(rows)
         rows = transform.resample(rows)
+        log.debug("row transform %s: %d rows in, %d out", transform.name, before, len(rows))
     return rows

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,8 @@ from intentbal.data.types import IntentData
 from intentbal.errors import IntentbalError
 from intentbal.training.monitor import LossMeter
 from intentbal.training.results import EpochRecord, TrainResult, check_trainable, loss_weights
+
+log = logging.getLogger(__name__)
 
 
 def untrained(data: IntentData, *, model_config: ModelConfig, train_config: TrainConfig) -> TrainResult:
@@ -136,6 +139,7 @@ class Checkpoint:
         with atomic_dir(self.folder, kind="checkpoint") as tmp:
             save_model(model, str(tmp / "model.safetensors"))
             torch.save(state, tmp / "state.pt")
+        log.debug("checkpoint: step %d written to %s", step, self.folder)
 
     def restore(
         self, model: Any, optimizer: Any, scheduler: Any, meter: LossMeter,

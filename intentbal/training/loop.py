@@ -102,6 +102,12 @@ def fine_tune(
         next(batches)
 
     epochs = math.ceil(total / per_epoch)
+    log.debug("training plan: %s loop, forward %s, %s, CUDA graphs %s, %d process(es), row weights %s, %s, "
+              "%d torch threads, rank %d", plan.loop, plan.forward, "bf16" if plan.bf16 else "fp32",
+              "on" if plan.cuda_graphs else "off", plan.processes, "on" if plan.row_weights else "off",
+              "every layer trained" if frozen is None else
+              f"top {train_config.trainable_layers} layers trained, the lower ones "
+              f"{'cached' if bottom is not None else 'frozen'}", torch.get_num_threads(), rank)
     if rank == 0:
         log.info("training %d rows: %d steps of %d (%d epochs), %s loop, %s on %s%s", len(ids), total - done,
                  train_config.batch_size * world, epochs, plan.loop, "bf16" if plan.bf16 else "fp32", device.type,
