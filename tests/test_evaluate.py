@@ -62,7 +62,24 @@ def test_unseen_eval_intent_is_reported_and_rows_are_rarest_first():
 BARE_SUMMARY = {"n", "accuracy", "macro_f1", "macro_recall", "tail_recall", "worst_recall", "worst_intent",
                 "recall_threshold", "below_threshold", "intents_evaluated", "tail_intents", "not_evaluable",
                 "unseen_in_train", "macro_roc_auc", "macro_average_precision", "min_support", "failing", "at_risk",
-                "insufficient_evidence"}
+                "insufficient_evidence", "recall_by_count"}
+
+
+def test_recall_by_training_count_averages_each_buckets_evaluated_intents():
+    from intentbal.reports.text import summary_lines
+
+    counts = {"two": 2, "four": 4, "seven": 7, "twelve": 12, "forty": 40, "untested": 3}
+    gold = ["two", "two", "four", "seven", "twelve", "twelve", "forty", "stranger"]
+    pred = ["two", "x", "four", "two", "twelve", "twelve", "forty", "forty"]
+    buckets = evaluate_predictions(gold, pred, train_counts=counts).summary.recall_by_count
+    by_name = {b.name: (b.intents, b.recall) for b in buckets}
+    # "untested" has no eval rows and "stranger" no training rows: neither is in a bucket
+    assert by_name == {"1-4": (2, pytest.approx(0.75)), "5-9": (1, 0.0), "10-29": (1, 1.0), "30+": (1, 1.0)}
+    empty = evaluate_predictions(["forty"], ["forty"], train_counts={"forty": 40, "two": 2}).summary
+    assert {b.name: b.recall for b in empty.recall_by_count}["1-4"] is None  # nothing to average, not 0
+    lines = summary_lines(evaluate_predictions(gold, pred, train_counts=counts))
+    assert "recall by training examples (intents): 1-4 0.750 (2)   5-9 0.000 (1)   10-29 1.000 (1)   " \
+           "30+ 1.000 (1)" in lines
 
 
 def test_report_dict_contract():

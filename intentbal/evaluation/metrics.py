@@ -24,6 +24,9 @@ Status = Literal["pass", "at_risk", "fail", "insufficient_evidence", "not_evalua
 # set by intentbal.evaluation.scoring.score
 SCORING_FIELDS = ("oos_examples", "fallback_threshold", "oos_caught", "overlap")
 TAIL_SHARE = 3  # the tail is the third of evaluated intents with the fewest training examples
+# (name, lowest training count, highest or None): the buckets of Summary.recall_by_count
+COUNT_BUCKETS: tuple[tuple[str, int, int | None], ...] = (("1-4", 1, 4), ("5-9", 5, 9), ("10-29", 10, 29),
+                                                          ("30+", 30, None))
 Z95 = 1.959963984540054
 
 
@@ -62,6 +65,18 @@ class RefitNote:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CountBucket:
+    """The evaluated intents with ``low`` to ``high`` training examples (``high`` None: no upper
+    bound) and their mean recall, None (never 0) when none of them has eval examples."""
+
+    name: str
+    low: int
+    high: int | None
+    intents: int  # evaluated intents in the bucket
+    recall: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Summary:
     """A report's headline numbers: means over the evaluated intents (``None``: nothing to average,
     never 0), the tail (the third of them with the fewest training examples) and the verdicts."""
@@ -85,6 +100,7 @@ class Summary:
     failing: list[str]
     at_risk: list[str]
     insufficient_evidence: list[str]
+    recall_by_count: list[CountBucket]  # rare intents against frequent ones, by training count
     # what scoring a model adds (see intentbal.evaluation.scoring.score)
     oos_examples: int | None = None
     fallback_threshold: float | None = None
@@ -291,4 +307,16 @@ def _summary(
         failing=by_status["fail"],
         at_risk=by_status["at_risk"],
         insufficient_evidence=by_status["insufficient_evidence"],
+        recall_by_count=recall_by_count(judged),
     )
+
+
+def recall_by_count(rows: Sequence[IntentMetrics]) -> list[CountBucket]:
+    """Each of :data:`COUNT_BUCKETS`: the evaluated intents of ``rows`` in it and their mean recall."""
+    out = []
+    for name, low, high in COUNT_BUCKETS:
+        inside = [r.recall for r in rows
+                  if r.recall is not None and r.train_count >= low and (high is None or r.train_count <= high)]
+        out.append(CountBucket(name=name, low=low, high=high, intents=len(inside),
+                               recall=sum(inside) / len(inside) if inside else None))
+    return out

@@ -50,6 +50,9 @@ def summary_lines(report: Report) -> list[str]:
         f"worst recall {s.worst_recall:.3f} ({s.worst_intent});   "
         f"{s.below_threshold} of {s.intents_evaluated} intents under {s.recall_threshold:.2f} recall",
     ]
+    buckets = [f"{b.name} {b.recall:.3f} ({b.intents})" for b in s.recall_by_count if b.recall is not None]
+    if buckets:
+        lines.append("recall by training examples (intents): " + "   ".join(buckets))
     if s.macro_roc_auc is not None:
         lines.append(f"macro ROC-AUC {s.macro_roc_auc:.3f}   "
                      f"macro average precision {s.macro_average_precision:.3f}")
