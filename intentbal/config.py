@@ -383,12 +383,9 @@ def config_to_yaml(config: Config) -> str:
 
 
 def default_yaml() -> str:
-    """``configs/default.yaml``: every key with its default, described from the models above.
-
-    Paths in a config are resolved against its folder, so the default output folder is written
-    as seen from ``configs/``: loaded from there it is ``runs/intentbal`` of the project, where
-    a run without a config writes when started from the project's root.
-    """
+    """``configs/default.yaml``: every key with its default, described from the models above. Its
+    output folder is written as seen from ``configs/`` (paths resolve against a config's folder), so it
+    is the project's ``runs/intentbal``, where a run without a config writes from the project's root."""
     lines = [
         "# intentbal: every config key with its default value. Generated from intentbal/config.py",
         "# by scripts/write_default_config.py; relative paths are resolved against this file's folder",
@@ -434,9 +431,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise IntentbalError(
-            f"config {path}: expected a mapping of sections at the top, found {type(raw).__name__}"
-        )
+        raise IntentbalError(f"config {path}: expected a mapping of sections at the top, found {type(raw).__name__}")
     return raw
 
 
@@ -492,8 +487,7 @@ def _describe(exc: ValidationError, path: Path | None) -> str:
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
         if err["type"] == "extra_forbidden":
-            guess = _close_key(err["loc"])
-            hint = f"did you mean {guess!r}? " if guess else ""
+            hint = f"did you mean {guess!r}? " if (guess := _close_key(err["loc"])) else ""
             problems.append(f"unknown key {key!r}; {hint}see configs/default.yaml for the keys")
         elif err["type"] == "value_error":  # a validator's own sentence says what was expected and found
             reason = str(err.get("ctx", {}).get("error", err["msg"]))
