@@ -8,10 +8,11 @@ DATA/train.csv --validation DATA/validation.csv`` (the default, with its refit),
 ``--unlabeled DATA/unlabeled.csv`` (the dataset's real pool) and with pools of each of --sizes
 rows. Those pools are for timing only: the real pool's texts first, then variants of them (one
 word dropped, one word of the pool's vocabulary put in, seeded), every text distinct. Each run
-reports its wall time, its time over the run without a pool, the rows the shipped model borrowed
-(``train_metrics.json``) and its peak resident memory. Extra ``--set`` values apply to every run (a
-smoke test: ``--set train.epochs=0.2``). Prints a JSON line per run and the table; with --write the
-table replaces the block between ``<!-- pool-cost:start -->`` and ``<!-- pool-cost:end -->``.
+(its output in ``OUT/NAME.log``) reports its wall time, its time over the run without a pool, the
+rows the shipped model borrowed (``train_metrics.json``) and its peak resident memory. Extra
+``--set`` values apply to every run (a smoke test: ``--set train.epochs=0.2``). Prints a JSON line
+per run and the table; with --write the table replaces the block between
+``<!-- pool-cost:start -->`` and ``<!-- pool-cost:end -->``.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def train(a: argparse.Namespace, name: str, pool: Path | None) -> dict:
     log = a.out / f"{folder.name}.log"
     with log.open("w", encoding="utf-8") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env, stderr=err)
+        proc = subprocess.Popen(cmd, env=env, stdout=err, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak memory, not the largest of all
         seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:

@@ -161,8 +161,10 @@ def fit(
     before the transforms.
 
     Self-training: with ``unlabeled`` texts, the model so made is the teacher; the texts it labels
-    with confidence (``self_training``) join the rows, and the same steps make the student, which is
-    returned (``teacher`` holds the teacher). Teacher and student share ``adjustment`` when given.
+    with confidence (``self_training``, at most ``max_per_intent`` per intent) join the rows, and the
+    same recipe makes the student, in its teacher's number of steps under ``self_training.steps``
+    "labelled" (:func:`train_section`), which is returned (``teacher`` holds the teacher). Teacher
+    and student share ``adjustment`` when given.
 
     ``descriptions`` (intent to description) and, with ``train.intent_names`` "auto", the intent names
     made of words describe the intents (see :mod:`intentbal.data.descriptions`): they pull the prototype
