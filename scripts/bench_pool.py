@@ -30,6 +30,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench_speed import read_texts  # the text column of a CSV file, as the speed benchmark reads it
+
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- pool-cost:start -->", "<!-- pool-cost:end -->"
 
@@ -46,15 +48,15 @@ def main() -> None:
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     real = a.data / "unlabeled.csv"
-    pools: dict[str, Path | None] = {"no pool": None, f"{a.data.name}'s pool": real}
     texts = read_texts(real)
+    pools: dict[str, tuple[Path | None, int]] = {"no pool": (None, 0), f"{a.data.name}'s pool": (real, len(texts))}
     for size in a.sizes:
         path = a.out / f"pool-{size}.csv"
         write_texts(path, synthetic_pool(texts, size, seed=a.seed))
-        pools[f"{size:,} rows (synthetic)"] = path
+        pools[f"{size:,} rows (synthetic)"] = (path, size)
     runs = []
-    for name, pool in pools.items():
-        run = train(a, name, pool)
+    for name, (pool, rows) in pools.items():
+        run = train(a, name, pool, rows=rows)
         runs.append(run)
         print(json.dumps(run), flush=True)
     table = markdown(runs, command=" ".join(["python", *sys.argv]))
@@ -87,7 +89,7 @@ def synthetic_pool(texts: list[str], size: int, *, seed: int) -> list[str]:
     return out
 
 
-def train(a: argparse.Namespace, name: str, pool: Path | None) -> dict:
+def train(a: argparse.Namespace, name: str, pool: Path | None, *, rows: int) -> dict:
     """One ``intentbal train`` in a process of its own: wall time, rows borrowed, peak memory."""
     folder = a.out / re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     cmd = [sys.executable, "-m", "intentbal", "train", "--train", str(a.data / "train.csv"),
@@ -108,7 +110,7 @@ def train(a: argparse.Namespace, name: str, pool: Path | None) -> dict:
         raise SystemExit(f"bench_pool: error: {name}: intentbal train failed; its log: {log}")
     metrics = json.loads((folder / "train_metrics.json").read_text(encoding="utf-8"))
     kib = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
-    return {"pool": name, "pool_rows": len(read_texts(pool)) if pool else 0,
+    return {"pool": name, "pool_rows": rows,
             "borrowed": metrics.get("pseudo_rows", 0), "seconds": round(seconds, 1),
             "peak_mb": round(usage.ru_maxrss * kib / 2**20)}
 
@@ -124,11 +126,6 @@ def markdown(runs: list[dict], *, command: str) -> str:
         lines.append(f"| {r['pool']} | {r['pool_rows']:,} | {r['borrowed']:,} | {r['seconds']:.0f} s | "
                      f"{r['seconds'] / base:.2f}x | {r['peak_mb']:,} MB |")
     return "\n".join(lines) + "\n"
-
-
-def read_texts(path: Path) -> list[str]:
-    with path.open(newline="", encoding="utf-8") as f:
-        return [row["text"] for row in csv.DictReader(f)]
 
 
 def write_texts(path: Path, texts: list[str]) -> None:

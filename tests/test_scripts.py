@@ -330,7 +330,8 @@ def test_self_training_bench_scores_the_borrowed_labels_against_a_labelled_copy(
 # --- bench_pool.py -----------------------------------------------------------------------------------------------
 
 
-def test_synthetic_pools_are_distinct_seeded_and_start_with_the_real_texts():
+def test_synthetic_pools_are_distinct_seeded_and_start_with_the_real_texts(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))  # it imports bench_speed, as it does when run
     bench = script("bench_pool")
     texts = ["where is my card", "top up failed", "where is my card", "refund please"]
     pool = bench.synthetic_pool(texts, 30, seed=0)
