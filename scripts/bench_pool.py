@@ -46,8 +46,12 @@ def main() -> None:
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--write", type=Path, help="Markdown file whose pool-cost block is replaced")
     a = ap.parse_args()
-    a.out.mkdir(parents=True, exist_ok=True)
     real = a.data / "unlabeled.csv"
+    missing = [p.name for p in (a.data / "train.csv", a.data / "validation.csv", real) if not p.is_file()]
+    if missing:
+        raise SystemExit(f"bench_pool: error: --data {a.data}: expected train.csv, validation.csv and unlabeled.csv, "
+                         f"found no {', '.join(missing)}; pass a folder like data/benchmarks/banking77-lt")
+    a.out.mkdir(parents=True, exist_ok=True)
     texts = read_texts(real)
     pools: dict[str, tuple[Path | None, int]] = {"no pool": (None, 0), f"{a.data.name}'s pool": (real, len(texts))}
     for size in a.sizes:
@@ -68,7 +72,9 @@ def main() -> None:
             raise SystemExit(f"bench_pool: error: {a.write}: expected the markers {BEGIN} and {END}, found none; "
                              "add them where the table goes")
         pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
-        a.write.write_text(pattern.sub(lambda _: f"{BEGIN}\n{table}{END}", text), encoding="utf-8")
+        tmp = a.write.with_suffix(".tmp")  # a crash while writing leaves the file as it was
+        tmp.write_text(pattern.sub(lambda _: f"{BEGIN}\n{table}{END}", text), encoding="utf-8")
+        tmp.replace(a.write)
 
 
 def synthetic_pool(texts: list[str], size: int, *, seed: int) -> list[str]:

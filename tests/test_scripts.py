@@ -361,6 +361,13 @@ def test_pool_bench_times_the_default_with_and_without_pools(tmp_path, fast_over
     text = md.read_text()
     assert "old" not in text and text.endswith("<!-- pool-cost:end -->\nkept\n")
     assert "| 80 rows (synthetic) | 80 |" in text and "| no pool | 0 | 0 |" in text
+    (data / "unlabeled.csv").unlink()
+    proc = subprocess.run([sys.executable, "scripts/bench_pool.py", "--data", str(data), "--out", str(tmp_path / "o2")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr and not (tmp_path / "o2").exists()
+    assert proc.stderr.strip().splitlines() == [
+        f"bench_pool: error: --data {data}: expected train.csv, validation.csv and unlabeled.csv, found no "
+        "unlabeled.csv; pass a folder like data/benchmarks/banking77-lt"]
 
 
 # --- bench_refit.py ----------------------------------------------------------------------------------------------
