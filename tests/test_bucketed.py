@@ -70,9 +70,15 @@ def _kept_all(losses, trained):
     return trained
 
 
+# The attention key bias adds q.b to every score of a query alike, which the softmax cancels: its true
+# gradient is 0, so what AdamW makes of its rounding noise differs between any two float paths.
+NO_GRADIENT = ("attention.self.key.bias",)
+
+
 def assert_same_weights(a, b, atol=1e-5):
     for (name, p), q in zip(a.named_parameters(), b.parameters()):
-        assert torch.allclose(p.detach().cpu(), q.detach().cpu(), atol=atol), name
+        if not name.endswith(NO_GRADIENT):
+            assert torch.allclose(p.detach().cpu(), q.detach().cpu(), atol=atol), name
 
 
 # --- what a step is made of --------------------------------------------------------------------------------------
