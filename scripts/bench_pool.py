@@ -67,14 +67,19 @@ def main() -> None:
     (a.out / "table.md").write_text(table, encoding="utf-8")
     print(table)
     if a.write:
-        text = a.write.read_text(encoding="utf-8")
-        if BEGIN not in text or END not in text:
-            raise SystemExit(f"bench_pool: error: {a.write}: expected the markers {BEGIN} and {END}, found none; "
-                             "add them where the table goes")
-        pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
-        tmp = a.write.with_suffix(".tmp")  # a crash while writing leaves the file as it was
-        tmp.write_text(pattern.sub(lambda _: f"{BEGIN}\n{table}{END}", text), encoding="utf-8")
-        tmp.replace(a.write)
+        write_block(a.write, BEGIN, END, table, script="bench_pool")
+
+
+def write_block(path: Path, begin: str, end: str, table: str, *, script: str) -> None:
+    """Replace what stands between the markers ``begin`` and ``end`` in ``path`` with ``table``, in one rename."""
+    text = path.read_text(encoding="utf-8")
+    if begin not in text or end not in text:
+        raise SystemExit(f"{script}: error: {path}: expected the markers {begin} and {end}, found none; "
+                         "add them where the table goes")
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
+    tmp = path.with_suffix(".tmp")  # a crash while writing leaves the file as it was
+    tmp.write_text(pattern.sub(lambda _: f"{begin}\n{table}{end}", text), encoding="utf-8")
+    tmp.replace(path)
 
 
 def synthetic_pool(texts: list[str], size: int, *, seed: int) -> list[str]:

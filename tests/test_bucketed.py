@@ -43,11 +43,13 @@ def on_cpu(monkeypatch):
 
 
 def run(model_dir, mode, monkeypatch, *, head="prototype", graphs=None, **train):
-    """fine_tune on varied_data through ``mode``'s loop: the result and each step's loss."""
+    """fine_tune on varied_data through ``mode``'s loop: the result and each step's loss. In fp32 unless
+    ``train`` says otherwise: the loops are compared to 1e-5, which bf16's 8-bit mantissa cannot show."""
     from intentbal.training import losses as losses_module
 
     losses = []
-    settings = dict(epochs=4, batch_size=8, learning_rate=3e-3, warmup_ratio=0.25, save_steps=0, step=mode) | train
+    settings = dict(epochs=4, batch_size=8, learning_rate=3e-3, warmup_ratio=0.25, save_steps=0, step=mode,
+                    precision="fp32") | train
     with monkeypatch.context() as patch:
         if mode == "eager":
             real = losses_module.weighted_cross_entropy

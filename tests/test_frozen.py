@@ -221,3 +221,26 @@ def test_a_batch_reads_its_cached_states_as_one_contiguous_block(tiny_model: Pat
         states = frozen.bottom(input_ids=input_ids[[3, 0, 2]])
     assert states.is_contiguous() and states.shape[:2] == (3, input_ids.shape[1])
     assert torch.equal(states, frozen.bottom.states[[3, 0, 2], : input_ids.shape[1]])
+
+
+def test_prototypes_started_from_the_cache_equal_the_full_models(tiny_model: Path) -> None:
+    import torch
+
+    from intentbal.model.prototypes import init_prototypes
+    from intentbal.training.frozen import freeze_lower
+
+    data = toy_data()
+    intents = sorted(set(data.intents))
+    tokenizer, model = _model(tiny_model)
+    ids, _ = _batch(tokenizer, data.texts)
+    targets = torch.tensor([intents.index(i) for i in data.intents])
+    init_prototypes(model, ids, targets, pad_id=0, device=torch.device("cpu"), batch_size=3)
+    full = model.classifier.weight.detach().clone()
+    model.classifier.weight.data.zero_()
+    frozen = freeze_lower(model, trainable=1, rows=ids, device=torch.device("cpu"))
+    assert frozen is not None and frozen.bottom is not None
+    init_prototypes(model, ids, targets, pad_id=0, device=torch.device("cpu"), batch_size=3, cached=frozen.bottom)
+    assert not frozen.bottom.memo  # every example's states came from the cache, none was computed again
+    assert frozen.bottom.selected is None
+    torch.testing.assert_close(model.classifier.weight.detach(), full, atol=1e-5, rtol=0)
+    frozen.restore()

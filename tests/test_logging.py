@@ -9,6 +9,8 @@ import re
 
 import pytest
 
+from intentbal.training.plan import native_bf16
+
 from conftest import run_cli, set_args, write_csv
 
 
@@ -64,7 +66,8 @@ def test_quiet_leaves_only_warnings_and_verbose_keeps_the_lines(tmp_path, toy_cs
     err = capsys.readouterr().err
     assert "settings other than the defaults: {" in err and "'epochs': 1" in err
     assert "row transform augmentation: 16 rows in, " in err  # the model reported on: 21 rows less 5 held out
-    assert "training plan: eager loop, forward logits, fp32, CUDA graphs off, 1 process(es), row weights on, " \
+    precision = "bf16" if native_bf16("cpu") else "fp32"  # train.precision auto: bf16 where the CPU has it
+    assert f"training plan: eager loop, forward logits, {precision}, CUDA graphs off, 1 process(es), row weights on, " \
            "top 1 layers trained, the lower ones cached" in err  # description rows weigh less than labelled ones
     assert "epoch 1/1" in err
     assert run_cli("predict", "--verbose", "--model", run / "model", "--input", toy_csv,

@@ -6,7 +6,7 @@ import pytest
 
 from intentbal.config import TrainConfig
 from intentbal.errors import IntentbalError
-from intentbal.training.plan import plan_training, uses_bf16
+from intentbal.training.plan import cpu_has_native_bf16, plan_training, uses_bf16
 
 # (settings, device, processes) -> (loop, forward, bf16, graphs), or the error's fragment
 CASES = [
@@ -49,8 +49,19 @@ def test_the_embedding_terms_need_the_prototype_head(option):
 
 
 def test_one_bf16_rule():
-    assert uses_bf16("auto", device_type="cuda", bf16_supported=True)
-    assert not uses_bf16("auto", device_type="cuda", bf16_supported=False)
-    assert not uses_bf16("auto", device_type="cpu", bf16_supported=True)
-    assert uses_bf16("bf16", device_type="cpu", bf16_supported=False)
-    assert not uses_bf16("fp32", device_type="cuda", bf16_supported=True)
+    assert uses_bf16("auto", bf16_supported=True)
+    assert not uses_bf16("auto", bf16_supported=False)
+    assert uses_bf16("bf16", bf16_supported=False)
+    assert not uses_bf16("fp32", bf16_supported=True)
+
+
+def test_auto_takes_bf16_on_a_cpu_only_with_native_bf16_instructions():
+    line = "flags\t\t: fpu sse2 avx2 avx512f avx512bw {}\nmodel name\t: x\n"
+    assert cpu_has_native_bf16("processor : 0\n" + line.format("avx512_bf16"))
+    assert cpu_has_native_bf16(line.format("amx_bf16 amx_tile"))
+    assert not cpu_has_native_bf16(line.format("avx512_vnni"))  # bf16 there is emulated: slower than fp32
+    assert not cpu_has_native_bf16("")
+    cpu = {"device_type": "cpu", "processes": 1, "row_weights": False, "prototype_head": True}
+    assert plan_training(TrainConfig(), **cpu, bf16_supported=True).bf16
+    assert not plan_training(TrainConfig(), **cpu, bf16_supported=False).bf16
+    assert not plan_training(TrainConfig(precision="fp32"), **cpu, bf16_supported=True).bf16

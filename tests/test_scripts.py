@@ -370,6 +370,46 @@ def test_pool_bench_times_the_default_with_and_without_pools(tmp_path, fast_over
         "unlabeled.csv; pass a folder like data/benchmarks/banking77-lt"]
 
 
+# --- bench_default.py --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow  # a Trainer and two intentbal trainings through their command lines
+def test_default_bench_times_the_default_against_the_trainer(tmp_path, tiny_model, fast_overrides):
+    data = tmp_path / "data"
+    data.mkdir()
+    write_csv(data / "train.csv", toy_rows())
+    write_csv(data / "validation.csv", toy_rows()[::3])
+    write_csv(data / "test.csv", toy_rows()[1::3])
+    md = tmp_path / "BENCH.md"
+    md.write_text("# Bench\n\n<!-- default-wall:start -->\nold\n<!-- default-wall:end -->\nkept\n")
+    sets = [x for o in [*fast_overrides, "train.epochs=2", "evaluate.plots=false"] for x in ("--set", o)]
+    proc = subprocess.run([sys.executable, "scripts/bench_default.py", "--data", str(data), "--out",
+                           str(tmp_path / "o"), "--model", str(tiny_model), "--trainer-epochs", "1", "--write", str(md),
+                           *sets],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    runs = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert [r["command"] for r in runs] == ["plain Trainer", "intentbal (default)", "fp32 (a CPU without native bf16)"]
+    assert runs[0]["against_trainer"] is None
+    assert all(r["against_trainer"] == pytest.approx(r["seconds"] / runs[0]["seconds"], rel=0.02)
+               for r in runs[1:])
+    lines = (tmp_path / "o" / "train+validation.csv").read_text().count("\n")
+    assert lines == 1 + len(toy_rows()) + len(toy_rows()[::3])
+    config = (tmp_path / "o" / "fp32-a-cpu-without-native-bf16" / "config.yaml").read_text()
+    assert "precision: fp32" in config and str(tiny_model) in config
+    text = md.read_text()
+    assert "old" not in text and text.endswith("<!-- default-wall:end -->\nkept\n")
+    assert "| plain Trainer | 1 |" in text and "| intentbal (default) | 1 |" in text
+    (data / "test.csv").unlink()
+    proc = subprocess.run([sys.executable, "scripts/bench_default.py", "--data", str(data), "--out",
+                           str(tmp_path / "o2")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr and not (tmp_path / "o2").exists()
+    assert proc.stderr.strip().splitlines() == [
+        f"bench_default: error: --data {data}: expected train.csv, validation.csv and test.csv, found no test.csv; "
+        "pass a folder like data/benchmarks/banking77-lt"]
+
+
 # --- bench_refit.py ----------------------------------------------------------------------------------------------
 
 

@@ -9,8 +9,13 @@ from intentbal.model.encoding import encode, pad
 
 
 def init_prototypes(model: Any, ids: list[list[int]], targets: Any, *, pad_id: int, device: Any,
-                    batch_size: int = 128, anchors: tuple[list[list[int]], Any, float] | None = None) -> None:
+                    batch_size: int = 128, anchors: tuple[list[list[int]], Any, float] | None = None,
+                    cached: Any = None) -> None:
     """Point each intent's head vector at the mean embedding of its training examples.
+
+    ``cached``: the :class:`~intentbal.training.frozen.CachedBottom` standing in for the model's
+    frozen lower layers, holding the states of ``ids`` (row i of ``ids`` is its row i): the examples'
+    embeddings then run only the top layers, as training steps do.
 
     ``anchors`` ``(ids, targets, k)``: texts (descriptions) that count as ``k`` examples each of their
     intent, ``w = normalise(n * mean_example + k * e_anchor)``: an intent with few examples leans on
@@ -20,7 +25,7 @@ def init_prototypes(model: Any, ids: list[list[int]], targets: Any, *, pad_id: i
 
     was_training = model.training
     model.eval()
-    sums = _embedding_sums(model, ids, targets, pad_id=pad_id, device=device, batch_size=batch_size)
+    sums = _embedding_sums(model, ids, targets, pad_id=pad_id, device=device, batch_size=batch_size, cached=cached)
     if anchors is not None:
         anchor_ids, anchor_targets, weight = anchors
         sums += weight * _embedding_sums(model, anchor_ids, anchor_targets, pad_id=pad_id, device=device,
@@ -32,7 +37,7 @@ def init_prototypes(model: Any, ids: list[list[int]], targets: Any, *, pad_id: i
 
 
 def _embedding_sums(model: Any, ids: list[list[int]], targets: Any, *, pad_id: int, device: Any,
-                    batch_size: int) -> Any:
+                    batch_size: int, cached: Any = None) -> Any:
     """Per intent (a row of the head), the sum of its texts' unit-length embeddings."""
     import torch
 
@@ -42,7 +47,13 @@ def _embedding_sums(model: Any, ids: list[list[int]], targets: Any, *, pad_id: i
     with torch.inference_mode():
         for chunk in length_sorted(ids, batch_size):
             input_ids, mask = pad([ids[i] for i in chunk], pad_id)
-            pooled = model.embed(input_ids.to(device), mask.to(device)).float()
+            if cached is not None:
+                cached.select(torch.tensor(chunk, device=device))
+            try:
+                pooled = model.embed(input_ids.to(device), mask.to(device)).float()
+            finally:
+                if cached is not None:
+                    cached.select(None)
             sums.index_add_(0, targets[chunk].to(device), torch.nn.functional.normalize(pooled, dim=-1))
     return sums
 

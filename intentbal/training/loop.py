@@ -20,7 +20,7 @@ from intentbal.training import bucketed
 from intentbal.training.batching import balanced_batches, shuffled_batches
 from intentbal.training.checkpoint import Checkpoint, run_fingerprint
 from intentbal.training.monitor import LossMeter, check_finite_weights, epochs_of
-from intentbal.training.plan import TrainingPlan, plan_training
+from intentbal.training.plan import TrainingPlan, native_bf16, plan_training
 from intentbal.training.results import EpochRecord, TrainResult, check_trainable, loss_weights
 from intentbal.training.step import batch_loss
 
@@ -73,7 +73,7 @@ def fine_tune(
 
     plan = plan_training(train_config, device_type=device.type, processes=world, row_weights=row_weights is not None,
                          prototype_head=hasattr(model, "embed"),
-                         bf16_supported=device.type == "cuda" and torch.cuda.is_bf16_supported())
+                         bf16_supported=native_bf16(device.type))
     # --- train.trainable_layers: the lower layers frozen, their output cached once per row ---
     from intentbal.training.frozen import freeze_lower
 
@@ -84,7 +84,8 @@ def fine_tune(
     if train_config.prototype_init and hasattr(model, "embed"):
         anchors = description_anchors(tokenizer, descriptions, index, model_config.max_length,
                                       train_config.description_weight)
-        init_prototypes(model, ids, targets, pad_id=pad_id_of(tokenizer), device=device, anchors=anchors)
+        init_prototypes(model, ids, targets, pad_id=pad_id_of(tokenizer), device=device, anchors=anchors,
+                        cached=bottom)
     per_epoch = max(1, math.ceil(len(ids) / (train_config.batch_size * world)))
     total = max(1, math.ceil(train_config.epochs * per_epoch))
     optimizer, scheduler = _optimiser(model, train_config, total, device)

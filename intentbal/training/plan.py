@@ -4,13 +4,15 @@ Every choice the training loops would otherwise branch on is made here, up front
 the steps (the eager loop pads each batch on the host; the bucketed loop pads on the device to a few
 widths and, on a GPU, replays each width as a CUDA graph), what a step's forward computes (the
 logits; with embedding SMOTE also synthetic rows; with the contrastive term also the embeddings and
-the intent vectors), the arithmetic (the one bf16 rule) and whether rows carry their own weight in
-the loss. Both loops then run the same step (:func:`intentbal.training.step.batch_loss`).
+the intent vectors), the arithmetic (the one bf16 rule: bf16 where the GPU or CPU has it natively)
+and whether rows carry their own weight in the loss. Both loops then run the same step
+(:func:`intentbal.training.step.batch_loss`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from intentbal.config import TrainConfig
@@ -32,9 +34,32 @@ class TrainingPlan:
     row_weights: bool  # rows weigh in the loss (pseudo-labelled and description rows)
 
 
-def uses_bf16(precision: str, *, device_type: str, bf16_supported: bool) -> bool:
-    """bf16 autocast: asked for, or ``auto`` on a GPU that has it."""
-    return precision == "bf16" or (precision == "auto" and device_type == "cuda" and bf16_supported)
+def uses_bf16(precision: str, *, bf16_supported: bool) -> bool:
+    """bf16 autocast: asked for, or ``auto`` on a device with native bf16 arithmetic (:func:`native_bf16`)."""
+    return precision == "bf16" or (precision == "auto" and bf16_supported)
+
+
+def native_bf16(device_type: str) -> bool:
+    """Whether the training device computes in bf16 natively: a GPU that torch says supports it, or a
+    CPU with AVX512-BF16 or AMX instructions (:func:`cpu_has_native_bf16`). Elsewhere bf16 would be
+    emulated, slower than fp32, so ``auto`` keeps fp32 there."""
+    import torch
+
+    if device_type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    return device_type == "cpu" and cpu_has_native_bf16()
+
+
+def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether the CPU's flags (``/proc/cpuinfo``, or the ``cpuinfo`` text given) include ``avx512_bf16``
+    or ``amx_bf16``; False where they cannot be read (macOS, Windows)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return False
+    flags = next((line.partition(":")[2].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def plan_training(
@@ -63,6 +88,6 @@ def plan_training(
     bucketed = config.step == "bucketed" or (config.step == "auto" and device_type == "cuda" and not eager_only)
     return TrainingPlan(
         loop="bucketed" if bucketed else "eager", forward=forward,
-        bf16=uses_bf16(config.precision, device_type=device_type, bf16_supported=bf16_supported),
+        bf16=uses_bf16(config.precision, bf16_supported=bf16_supported),
         cuda_graphs=bucketed and device_type == "cuda", processes=processes, row_weights=row_weights,
     )
