@@ -97,7 +97,8 @@ def fine_tune(
                                        else (0, 0, 0.0, []))
     step_fn = _step(plan, distributed.wrap(_training_forward(model, smote, plan)), loss_fn, optimizer, scheduler,
                     device, bottom)
-    check = _validator(validation, tokenizer, intents, model_config.max_length, train_config.batch_size)
+    check = _validator(validation, tokenizer, intents, model_config.max_length, train_config.batch_size,
+                       bf16=plan.bf16)
     batches = _batches(ids, targets, train_config, torch.Generator().manual_seed(seed))
     for _ in range(done * world):  # replay the stream up to where the checkpoint stopped
         next(batches)
@@ -266,19 +267,26 @@ def _step(
 
 
 def _validator(
-    validation: IntentData | None, tokenizer: Any, intents: list[str], max_length: int, batch_size: int,
+    validation: IntentData | None, tokenizer: Any, intents: list[str], max_length: int, batch_size: int, *,
+    bf16: bool = False,
 ) -> Callable[[Any], float] | None:
     """``check(model)``: the macro recall of ``model`` on ``validation`` over its intents (those the
-    model does not know count as missed), leaving the model in training mode; None without data."""
+    model does not know count as missed), leaving the model in training mode; None without data.
+    With ``bf16`` the encoder runs under bf16 autocast, as in the training steps: the curve is only
+    watched, never chosen on (tau and every report are computed in fp32 after training)."""
     if validation is None or not len(validation):
         return None
+    import torch
+
     from intentbal.inference.backends import run_batches, torch_logits
 
     ids, _ = encode(tokenizer, validation.texts, max_length)
 
     def check(model: Any) -> float:
-        probs = run_batches(ids, torch_logits(model), n_labels=len(intents), pad_id=pad_id_of(tokenizer),
-                            batch_size=batch_size)
+        device = next(model.parameters()).device.type
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16, cache_enabled=False):
+            probs = run_batches(ids, torch_logits(model), n_labels=len(intents), pad_id=pad_id_of(tokenizer),
+                                batch_size=batch_size)
         model.train()
         return macro_recall([intents[i] for i in probs.argmax(axis=1)], validation.intents)
 
