@@ -150,7 +150,7 @@ class ModelConfig(Section):
 
 
 class TrainConfig(Section):
-    epochs: float = Field(10, gt=0, le=1000, description="Passes over the (augmented) training data.")
+    epochs: float = Field(5, gt=0, le=1000, description="Passes over the (augmented) training data.")
     batch_size: int = Field(32, ge=1, description="Examples per optimisation step.")
     trainable_layers: int | None = Field(
         3, ge=0, description="Train only this many top layers of the encoder (and the head); the embeddings "
@@ -158,7 +158,7 @@ class TrainConfig(Section):
         "training row and cached, so each step runs only the top layers. null (or at least the encoder's depth) "
         "trains every layer."
     )
-    learning_rate: float = Field(2e-4, gt=0, description="Peak AdamW learning rate.")
+    learning_rate: float = Field(3e-4, gt=0, description="Peak AdamW learning rate.")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (not on biases, norms).")
     warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Share of steps with linear warm-up.")
     weighting: WeightScheme = Field(
