@@ -30,14 +30,11 @@ import datetime as dt
 import json
 import os
 import platform
-import re
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-from bench_pool import write_block  # the table between two markers, replaced in one rename
+from bench_pool import slug, timed, write_block  # file names, timed runs, the table between two markers
 
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- default-wall:start -->", "<!-- default-wall:end -->"
@@ -76,7 +73,7 @@ def main() -> None:
                       round_=round_)
         runs.append(trainer)
         for name, sets in variants:
-            folder = a.out / re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+            folder = a.out / slug(name)
             cmd = [sys.executable, "-m", "intentbal", "train", "--train", str(a.data / "train.csv"), "--validation",
                    str(a.data / "validation.csv"), "--output", str(folder), "--quiet", "--set", f"seed={a.seed}"]
             sets = [*a.sets, *([f"model.name_or_path={a.model}"] if a.model else []), *sets]
@@ -106,19 +103,13 @@ def concatenate(sources: list[Path], target: Path) -> None:
 
 def run(a: argparse.Namespace, name: str, cmd: list[str], *, round_: int, baseline: float | None = None) -> dict:
     """One command in a process of its own: its wall time, its ratio to ``baseline`` and its peak memory."""
-    log = a.out / f"{re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-')}.log"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    with log.open("w", encoding="utf-8") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env, stdout=err, stderr=err, cwd=ROOT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
+    log = a.out / f"{slug(name)}.log"
+    ok, seconds, peak_mb = timed(cmd, log, cwd=ROOT)
+    if not ok:
         raise SystemExit(f"bench_default: error: {name}: the command failed; its output: {log}")
-    kib = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
     result = {"command": name, "round": round_, "seconds": round(seconds, 1),
               "against_trainer": None if baseline is None else round(seconds / baseline, 3),
-              "peak_mb": round(usage.ru_maxrss * kib / 2**20), "load": [round(x, 2) for x in os.getloadavg()]}
+              "peak_mb": peak_mb, "load": [round(x, 2) for x in os.getloadavg()]}
     with (a.out / "results.jsonl").open("a", encoding="utf-8") as f:
         f.write(json.dumps(result) + "\n")
     print(json.dumps(result), flush=True)

@@ -102,7 +102,7 @@ def synthetic_pool(texts: list[str], size: int, *, seed: int) -> list[str]:
 
 def train(a: argparse.Namespace, name: str, pool: Path | None, *, rows: int) -> dict:
     """One ``intentbal train`` in a process of its own: wall time, rows borrowed, peak memory."""
-    folder = a.out / re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    folder = a.out / slug(name)
     cmd = [sys.executable, "-m", "intentbal", "train", "--train", str(a.data / "train.csv"),
            "--validation", str(a.data / "validation.csv"), "--output", str(folder), "--quiet",
            "--set", f"seed={a.seed}"]
@@ -110,20 +110,31 @@ def train(a: argparse.Namespace, name: str, pool: Path | None, *, rows: int) -> 
         cmd += ["--unlabeled", str(pool)]
     for item in a.sets:
         cmd += ["--set", item]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     log = a.out / f"{folder.name}.log"
-    with log.open("w", encoding="utf-8") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env, stdout=err, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak memory, not the largest of all
-        seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
+    ok, seconds, peak_mb = timed(cmd, log)
+    if not ok:
         raise SystemExit(f"bench_pool: error: {name}: intentbal train failed; its log: {log}")
     metrics = json.loads((folder / "train_metrics.json").read_text(encoding="utf-8"))
-    kib = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
     return {"pool": name, "pool_rows": rows,
-            "borrowed": metrics.get("pseudo_rows", 0), "seconds": round(seconds, 1),
-            "peak_mb": round(usage.ru_maxrss * kib / 2**20)}
+            "borrowed": metrics.get("pseudo_rows", 0), "seconds": round(seconds, 1), "peak_mb": peak_mb}
+
+
+def slug(name: str) -> str:
+    """``name`` as a file name: lower case, every run of other characters one hyphen."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def timed(cmd: list[str], log: Path, *, cwd: Path | None = None) -> tuple[bool, float, int]:
+    """Run ``cmd`` offline in a process of its own, its output into ``log``: whether it succeeded,
+    its wall time in seconds and its own peak resident memory in MB (not the largest of all children)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    with log.open("w", encoding="utf-8") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=out, cwd=cwd)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+    kib = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+    return os.waitstatus_to_exitcode(status) == 0, seconds, round(usage.ru_maxrss * kib / 2**20)
 
 
 def markdown(runs: list[dict], *, command: str) -> str:
