@@ -164,3 +164,41 @@ def test_self_training_trains_on_the_pool_and_reports_what_each_intent_borrowed(
     assert f"| self-training | {len(borrowed)} unlabeled utterances borrowed (teacher confidence at least 0);" in card
     assert "the student took as many steps as its teacher" in card
 
+
+
+def test_bf16_probabilities_stay_near_fp32s(trained_run):
+    from intentbal.inference.classifier import IntentClassifier
+
+    clf = IntentClassifier.load(trained_run / "model", backend="torch")
+    texts = ["where is my card", "i want my money back", "my card was stolen", "reset my password please"]
+    exact, fast = clf.proba(texts), clf.proba(texts, bf16=True)
+    assert not np.array_equal(exact, fast), "bf16 autocast ran"
+    np.testing.assert_allclose(fast, exact, atol=0.05)
+    np.testing.assert_allclose(fast.sum(1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize(("precision", "native", "expected"),
+                         [("auto", True, True), ("auto", False, False), ("fp32", True, False), ("bf16", False, True)])
+def test_the_teacher_labels_the_pool_in_the_arithmetic_it_trained_in(monkeypatch, precision, native, expected):
+    from types import SimpleNamespace
+
+    import torch
+
+    from intentbal.config import load_config
+    from intentbal.data.types import IntentData
+    from intentbal.training import plan
+    from intentbal.training.recipe import label_pool
+
+    asked: list[bool] = []
+
+    def proba(texts, *, bf16=False):
+        asked.append(bf16)
+        return probs_for([2] * len(texts), [0.95] * len(texts))
+
+    monkeypatch.setattr(plan, "native_bf16", lambda device: native and device == "cpu")
+    classifier = SimpleNamespace(model=torch.nn.Linear(2, 3), intents=INTENTS, proba=proba)
+    teacher = SimpleNamespace(classifier=classifier, data=IntentData(list("abcdef"), INTENTS * 2, None))
+    config = load_config(overrides=[f"train.precision={precision}", "self_training.threshold=0.5"])
+    kept = label_pool(config, teacher, ["lost it", "card gone"])
+    assert asked == [expected]
+    assert [p.intent for p in kept] == ["lost_card", "lost_card"]

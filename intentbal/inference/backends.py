@@ -102,15 +102,16 @@ def onnx_logits(sess: Any) -> Logits:
     return run
 
 
-def torch_logits(model: Any) -> Logits:
-    """``(input_ids, attention_mask) -> logits`` (float32 NumPy) through a torch model, in eval mode."""
+def torch_logits(model: Any, *, bf16: bool = False) -> Logits:
+    """``(input_ids, attention_mask) -> logits`` (float32 NumPy) through a torch model, in eval mode;
+    with ``bf16`` under bf16 autocast (the model's own head and pooling keep fp32 where it says so)."""
     import torch
 
     model.eval()
     device = next(model.parameters()).device
 
     def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             out = model(input_ids=torch.from_numpy(input_ids).to(device),
                         attention_mask=torch.from_numpy(attention_mask).to(device)).logits
         return out.float().cpu().numpy()
