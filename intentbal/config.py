@@ -231,8 +231,8 @@ class TrainConfig(Section):
         500, ge=0, description="Checkpoint every this many steps, for --resume; 0 turns checkpoints off."
     )
     precision: Precision = Field(
-        "auto", description="Arithmetic: auto (bf16 autocast where the device has native bf16: a GPU that supports "
-        "it, a CPU with AVX512-BF16 or AMX; else fp32), fp32 or bf16."
+        "auto", description="Arithmetic of training and of a teacher labelling a pool: auto (bf16 autocast where the "
+        "device has native bf16: a GPU that supports it, a CPU with AVX512-BF16 or AMX; else fp32), fp32 or bf16."
     )
     step: StepLoop = Field(
         "auto", description="Training loop: eager (each batch padded to its longest text on the host), bucketed "
