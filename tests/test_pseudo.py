@@ -165,7 +165,6 @@ def test_self_training_trains_on_the_pool_and_reports_what_each_intent_borrowed(
     assert "the student took as many steps as its teacher" in card
 
 
-
 def test_bf16_probabilities_stay_near_fp32s(trained_run):
     from intentbal.inference.classifier import IntentClassifier
 
