@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from intentbal.config import default_yaml  # noqa: E402  (after the tree is on the path)
+from intentbal.io.config_yaml import default_yaml  # noqa: E402  (after the tree is on the path)
 
 if __name__ == "__main__":
     target = ROOT / "configs" / "default.yaml"

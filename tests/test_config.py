@@ -2,8 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from intentbal.config import Config, default_yaml, load_config
+from intentbal.config import Config, load_config
 from intentbal.errors import IntentbalError
+from intentbal.io.config_yaml import default_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 

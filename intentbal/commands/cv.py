@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from intentbal.config import Config, config_to_yaml
+from intentbal.config import Config
 from intentbal.data.inputs import (
     check_shared_intents,
     load_data,
@@ -20,6 +20,7 @@ from intentbal.data.splits import fold_assignment
 from intentbal.errors import IntentbalError
 from intentbal.evaluation.metrics import Report, evaluate_predictions
 from intentbal.io.atomic import atomic_write_text, json_text
+from intentbal.io.config_yaml import config_to_yaml
 from intentbal.io.folders import atomic_dir, output_folder
 from intentbal.reports.files import predictions_csv, write_report
 from intentbal.reports.manifest import build_manifest

@@ -18,7 +18,7 @@ from typing import Any
 
 import intentbal
 from intentbal.commands.augment import AUGMENT_COLUMNS
-from intentbal.config import Config, config_to_yaml
+from intentbal.config import Config
 from intentbal.data.inputs import Split, load_described, load_split, load_unlabeled, profile_of, run_inputs
 from intentbal.data.overlap import text_hashes, train_eval_overlap
 from intentbal.data.profiling import Profile
@@ -28,6 +28,7 @@ from intentbal.evaluation.fallback import ThresholdSource
 from intentbal.evaluation.metrics import RefitNote, Report
 from intentbal.evaluation.scoring import Scores, choose_fallback, score
 from intentbal.io.atomic import atomic_write_text, json_text
+from intentbal.io.config_yaml import config_to_yaml
 from intentbal.io.folders import atomic_dir, output_folder
 from intentbal.io.tables import write_table
 from intentbal.model.adjustment import Adjustment
