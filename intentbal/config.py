@@ -177,6 +177,12 @@ class TrainConfig(Section):
         "this tau times the log prior, so the model learns balanced scores; 0 turns it off. Usually with "
         "weighting none; not applied with batches balanced."
     )
+    neighbour_margin: float = Field(
+        0.0, ge=0, description="Confusable neighbours (prototype head): a row's loss adds this many logits (the head's "
+        "are 20 x cosine) to its intent's train.neighbours nearest intents by starting vector, so it must beat them "
+        "by that margin; 0: off."
+    )
+    neighbours: int = Field(3, ge=1, description="The nearest intents train.neighbour_margin applies to.")
     prototype_init: bool = Field(
         True, description="With the prototype head, start each intent's vector at its examples' mean embedding "
         "(else at random)."
@@ -248,6 +254,14 @@ class TrainConfig(Section):
                 f"(two intents or more in a batch), found batch_size {self.batch_size} and intent_examples "
                 f"{self.intent_examples}; raise train.batch_size or lower train.intent_examples"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _neighbours_need_vectors(self) -> TrainConfig:
+        if self.neighbour_margin and not self.prototype_init:
+            raise ValueError(
+                "train.neighbour_margin: expected train.prototype_init=true (neighbours are found among the intents' "
+                "starting vectors), found false; set train.prototype_init=true or train.neighbour_margin=0")
         return self
 
     @model_validator(mode="after")
@@ -340,7 +354,8 @@ class Config(Section):
     def _embedding_terms_need_prototypes(self) -> Config:
         """Refused here, before any data or model is loaded (``fine_tune`` checks the model itself)."""
         used = [off for off, on in (("train.embedding_smote=false", self.train.embedding_smote),
-                                    ("train.contrastive_weight=0", bool(self.train.contrastive_weight))) if on]
+                                    ("train.contrastive_weight=0", bool(self.train.contrastive_weight)),
+                                    ("train.neighbour_margin=0", bool(self.train.neighbour_margin))) if on]
         if used and self.model.head != "prototype":
             key = used[0].split("=")[0]
             raise ValueError(

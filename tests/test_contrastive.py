@@ -135,10 +135,10 @@ def test_fine_tune_with_balanced_batches_and_the_contrastive_term(tiny_model, mo
     batches, terms = [], []
     real_ce, real_bc = losses.weighted_cross_entropy, losses.balanced_contrastive
 
-    def ce(logits, targets, weights, offset=None, rows=None):
+    def ce(logits, targets, weights, offset=None, rows=None, row_offset=None):
         batches.append(targets.tolist())
         assert weights is None
-        return real_ce(logits, targets, weights, offset, rows)
+        return real_ce(logits, targets, weights, offset, rows, row_offset)
 
     def bc(embeddings, targets, prototypes, **kwargs):
         terms.append((embeddings.shape, prototypes.shape, prototypes.requires_grad and embeddings.requires_grad))

@@ -196,6 +196,9 @@ def _recipe_section(r: dict[str, Any], record: ModelRecord) -> list[str]:
         rows.append(("batches", f"class-balanced, {r['intent_examples']} examples per intent"))
     if r.get("contrastive_weight"):
         rows.append(("balanced contrastive term", f"weight {r['contrastive_weight']:g}"))
+    if r.get("neighbour_margin"):
+        rows.append(("confusable-neighbour margin", f"{r['neighbour_margin']:g} logits against each intent's "
+                     f"{r['neighbours']} nearest intents"))
     if r.get("description_weight") or r.get("description_rows"):
         rows.append(("intent descriptions", _described(r)))
     if r.get("self_training") and record.pseudo_counts:

@@ -86,6 +86,9 @@ def fine_tune(
                                       train_config.description_weight)
         init_prototypes(model, ids, targets, pad_id=pad_id_of(tokenizer), device=device, anchors=anchors,
                         cached=bottom)
+    if train_config.neighbour_margin and hasattr(model, "embed"):  # after the starting vectors are set
+        loss_fn.set_neighbours(model.classifier.weight, neighbours=train_config.neighbours,
+                               margin=train_config.neighbour_margin)
     per_epoch = max(1, math.ceil(len(ids) / (train_config.batch_size * world)))
     total = max(1, math.ceil(train_config.epochs * per_epoch))
     optimizer, scheduler = _optimiser(model, train_config, total, device)

@@ -1,5 +1,6 @@
-"""Class weights and the training loss (class-weighted cross-entropy, optionally with a balanced
-contrastive term): the one place the weighting lives.
+"""Class weights and the training loss (class-weighted cross-entropy, optionally with margins
+against each intent's confusable neighbours and a balanced contrastive term): the one place the
+weighting lives.
 
 :class:`IntentLoss` is a ``torch.nn.Module``; it is built on first use (module ``__getattr__``)
 so that importing this module, and ``intentbal.class_weights`` with it, never imports torch.
@@ -53,6 +54,7 @@ def class_weights(counts: Sequence[int], *, scheme: str, beta: float = 0.999) ->
 def weighted_cross_entropy(
     logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None,
     offset: torch.Tensor | None = None, row_weights: torch.Tensor | None = None,
+    row_offset: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Cross-entropy with per-class weights, averaged over the batch's total weight; fp32 whatever
     autocast the caller runs. :class:`IntentLoss` is this with its weights and offset held.
@@ -61,7 +63,8 @@ def weighted_cross_entropy(
     ``tau * log(prior)`` it is the logit-adjusted loss of Menon et al. (2021), whose raw
     logits then score intents as if they were equally frequent. ``row_weights`` (one per row,
     e.g. below 1 for pseudo-labelled rows) multiply each row's class weight:
-    ``sum(r_i * w_(y_i) * loss_i) / sum(r_i * w_(y_i))``.
+    ``sum(r_i * w_(y_i) * loss_i) / sum(r_i * w_(y_i))``. ``row_offset`` (rows x classes) is added
+    to each row's logits inside the loss too: margins a row's target must beat those classes by.
     """
     import torch
     import torch.nn.functional as F
@@ -70,6 +73,8 @@ def weighted_cross_entropy(
         logits = logits.float()
         if offset is not None:
             logits = logits + offset.float()
+        if row_offset is not None:
+            logits = logits + row_offset.float()
         class_weight = None if weights is None else weights.float()
         if row_weights is None:
             return F.cross_entropy(logits, targets, weight=class_weight)
@@ -118,6 +123,28 @@ def balanced_contrastive(
         return (row_weights.float() * per_row).sum() / row_weights.float().sum()
 
 
+def neighbour_margins(prototypes: torch.Tensor, *, neighbours: int, margin: float) -> torch.Tensor:
+    """The margins of the confusable-neighbour loss: a classes x classes matrix whose row ``y`` holds
+    ``margin`` at the ``neighbours`` intents whose vectors (``prototypes``, one row per intent) are
+    nearest to intent ``y``'s by cosine, and 0 elsewhere (its own column included).
+
+    Added to the logits of a row of intent ``y`` inside the loss, it makes the row beat exactly
+    those intents by ``margin`` logits, the pairs a model confuses most (``topping_up_by_card``
+    against the other top-up intents), and leaves every other pair's loss as it was.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    with torch.no_grad():
+        unit = F.normalize(prototypes.detach().float(), dim=-1)
+        similarity = (unit @ unit.T).fill_diagonal_(float("-inf"))
+        k = min(neighbours, unit.shape[0] - 1)
+        margins = torch.zeros_like(similarity)
+        if k > 0:
+            margins.scatter_(1, similarity.topk(k, dim=1).indices, margin)
+    return margins
+
+
 def weighting_of(config: TrainConfig) -> str:
     """The class-weighting scheme the loss applies: ``train.weighting``, or ``none`` with balanced
     batches, which already correct for frequency (the tail is not corrected twice)."""
@@ -158,6 +185,9 @@ def _intent_loss() -> type[Any]:
           added inside the loss only, so the raw logits learn to score intents as if they were
           equally frequent. With ``tau = 0`` ``offset`` is None.
 
+        - With margins set (:meth:`set_neighbours`, ``train.neighbour_margin``), a row of intent
+          ``y`` sees ``margins[y]`` added to its logits too: it must beat ``y``'s nearest intents by
+          that margin (see :func:`neighbour_margins`). Off (None) until set.
         - With ``contrastive > 0`` and the batch's ``embeddings`` and intent vectors (``prototypes``)
           given, ``contrastive * balanced_contrastive(...)`` is added (``train.contrastive_weight``).
 
@@ -166,12 +196,14 @@ def _intent_loss() -> type[Any]:
 
         weights: torch.Tensor | None
         offset: torch.Tensor | None
+        margins: torch.Tensor | None
 
         def __init__(self, weights: Sequence[float] | None = None, offset: Sequence[float] | None = None, *,
                      contrastive: float = 0.0, temperature: float = 0.1) -> None:
             super().__init__()
             self.register_buffer("weights", _tensor(weights), persistent=False)
             self.register_buffer("offset", _tensor(offset), persistent=False)
+            self.register_buffer("margins", None, persistent=False)
             self.contrastive, self.temperature = contrastive, temperature
 
         @classmethod
@@ -189,11 +221,19 @@ def _intent_loss() -> type[Any]:
             return cls(None if weights is None else weights.tolist(), None if offset is None else offset.tolist(),
                        contrastive=config.contrastive_weight, temperature=config.contrastive_temperature)
 
+        def set_neighbours(self, prototypes: torch.Tensor, *, neighbours: int, margin: float) -> None:
+            """Turn on the confusable-neighbour margins, the neighbours found among ``prototypes`` (the
+            head's starting vectors, one row per class); a ``margin`` of 0 leaves them off."""
+            if margin:
+                margins = neighbour_margins(prototypes, neighbours=neighbours, margin=margin)
+                self.margins = margins.to(prototypes.device)
+
         def forward(
             self, logits: torch.Tensor, targets: torch.Tensor, row_weights: torch.Tensor | None = None, *,
             embeddings: torch.Tensor | None = None, prototypes: torch.Tensor | None = None,
         ) -> torch.Tensor:
-            loss = weighted_cross_entropy(logits, targets, self.weights, self.offset, row_weights)
+            row_offset = None if self.margins is None else self.margins[targets]
+            loss = weighted_cross_entropy(logits, targets, self.weights, self.offset, row_weights, row_offset)
             if self.contrastive and embeddings is not None and prototypes is not None:
                 loss = loss + self.contrastive * balanced_contrastive(
                     embeddings, targets, prototypes, temperature=self.temperature, row_weights=row_weights)
