@@ -326,6 +326,11 @@ class SelfTrainingConfig(Section):
         "largest", description="Most pool rows one intent borrows: a number (at least 1), or 'largest', the "
         "labelled count of the most frequent intent, so what is borrowed grows with the labelled rows, not the pool."
     )
+    teacher: str | None = Field(
+        None, description="The teacher's model, a Hugging Face name or a local folder, fine-tuned by the same recipe "
+        "to label the pool (a larger model, say; the shipped student stays model.name_or_path); null: "
+        "model.name_or_path."
+    )
     steps: Literal["labelled", "all"] = Field(
         "labelled", description="How long the student trains: 'labelled', as many steps as the same fit without "
         "the pool's rows (its time does not grow with the pool); 'all', train.epochs passes over every row."

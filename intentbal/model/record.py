@@ -107,15 +107,22 @@ class ModelRecord(BaseModel):
 
 
 def portable(config: Config) -> Config:
-    """``config`` with every path reduced to its file name, and a local base model to its folder's
-    name (``./NAME``, never read as a Hub name): what a saved folder may say of the machine that
+    """``config`` with every path reduced to its file name, and a local base model (or teacher) to its
+    folder's name (``./NAME``, never read as a Hub name): what a saved folder may say of the machine that
     trained it."""
     d = config.data
     data = d.model_copy(update={k: Path(getattr(d, k)).name if getattr(d, k) is not None else None
                                 for k in ("train", "eval", "validation", "unlabeled", "descriptions")})
-    name = config.model.name_or_path
-    model = config.model.model_copy(update={"name_or_path": name if _hub_name(name) else f"./{Path(name).name}"})
-    return config.model_copy(update={"data": data, "model": model, "output_dir": Path(config.output_dir.name)})
+    model = config.model.model_copy(update={"name_or_path": _portable_model(config.model.name_or_path)})
+    teacher = config.self_training.teacher
+    self_training = config.self_training.model_copy(
+        update={"teacher": None if teacher is None else _portable_model(teacher)})
+    return config.model_copy(update={"data": data, "model": model, "self_training": self_training,
+                                     "output_dir": Path(config.output_dir.name)})
+
+
+def _portable_model(name: str) -> str:
+    return name if _hub_name(name) else f"./{Path(name).name}"
 
 
 def input_digests(config: Config) -> dict[str, FileDigest]:

@@ -158,7 +158,8 @@ def _self_trained(settings: dict[str, Any], borrowed: int) -> str:
     before ``self_training.steps`` existed trained it on every row for every epoch)."""
     steps = ("as many steps as its teacher (fewer passes over more rows)" if settings.get("steps", "all") == "labelled"
              else "every epoch over every row")
-    return (f"{borrowed} unlabeled utterances borrowed (teacher confidence at least {settings['threshold']:g}); "
+    teacher = f"a teacher fine-tuned from {settings['teacher']}" if settings.get("teacher") else "teacher"
+    return (f"{borrowed} unlabeled utterances borrowed ({teacher} confidence at least {settings['threshold']:g}); "
             f"the student took {steps}")
 
 

@@ -160,7 +160,8 @@ def fit(
     ``validation_name``; the default tau without it). The prior is each intent's share of ``data``
     before the transforms.
 
-    Self-training: with ``unlabeled`` texts, the model so made is the teacher; the texts it labels
+    Self-training: with ``unlabeled`` texts, the model so made (from ``self_training.teacher`` when
+    set, see :func:`teacher_config`) is the teacher; the texts it labels
     with confidence (``self_training``, at most ``max_per_intent`` per intent) join the rows, and the
     same recipe makes the student, in its teacher's number of steps under ``self_training.steps``
     "labelled" (:func:`train_section`), which is returned (``teacher`` holds the teacher). Teacher
@@ -177,7 +178,7 @@ def fit(
     teacher, pseudo = None, None
     if unlabeled:
         folder = checkpoints.with_name(checkpoints.name + "-teacher") if checkpoints is not None else None
-        teacher = _fit_once(config, data, validation=validation, validation_name=validation_name,
+        teacher = _fit_once(teacher_config(config), data, validation=validation, validation_name=validation_name,
                             adjustment=adjustment, checkpoints=folder, keep=folder is not None, resume=resume,
                             progress=suffixed(progress, "(teacher)"), descriptions=descriptions,
                             role=f"the teacher of {role}")
@@ -248,6 +249,16 @@ def refit_rows(config: Config, split: Split) -> IntentData:
     extra = validation.subset(i for i, (text, intent) in enumerate(zip(validation.texts, validation.intents))
                               if intent in known and text not in scored)
     return IntentData([*labelled.texts, *extra.texts], [*labelled.intents, *extra.intents], labelled.source)
+
+
+def teacher_config(config: Config) -> Config:
+    """The config a teacher is made with: ``config`` itself, or with ``self_training.teacher`` as its
+    ``model.name_or_path`` (the rest of the recipe, its head included, unchanged)."""
+    name = config.self_training.teacher
+    if name is None or name == config.model.name_or_path:
+        return config
+    log.info("self-training: the teacher is fine-tuned from %s", name)
+    return config.model_copy(update={"model": config.model.model_copy(update={"name_or_path": name})})
 
 
 def label_pool(config: Config, teacher: Fitted, unlabeled: list[str]) -> list[PseudoLabel]:
