@@ -178,7 +178,9 @@ def test_bf16_probabilities_stay_near_fp32s(trained_run):
 
 @pytest.mark.parametrize(("precision", "native", "expected"),
                          [("auto", True, True), ("auto", False, False), ("fp32", True, False), ("bf16", False, True)])
-def test_the_teacher_labels_the_pool_in_the_arithmetic_it_trained_in(monkeypatch, precision, native, expected):
+def test_the_teacher_labels_the_pool_in_the_arithmetic_it_trained_in(monkeypatch, caplog, precision, native,
+                                                                     expected):
+    import logging
     from types import SimpleNamespace
 
     import torch
@@ -198,6 +200,8 @@ def test_the_teacher_labels_the_pool_in_the_arithmetic_it_trained_in(monkeypatch
     classifier = SimpleNamespace(model=torch.nn.Linear(2, 3), intents=INTENTS, proba=proba)
     teacher = SimpleNamespace(classifier=classifier, data=IntentData(list("abcdef"), INTENTS * 2, None))
     config = load_config(overrides=[f"train.precision={precision}", "self_training.threshold=0.5"])
-    kept = label_pool(config, teacher, ["lost it", "card gone"])
+    with caplog.at_level(logging.INFO, logger="intentbal"):
+        kept = label_pool(config, teacher, ["lost it", "card gone"])
     assert asked == [expected]
+    assert f"the teacher labels 2 unlabeled utterances in {'bf16' if expected else 'fp32'}" in caplog.text
     assert [p.intent for p in kept] == ["lost_card", "lost_card"]

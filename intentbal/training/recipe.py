@@ -182,7 +182,6 @@ def fit(
                             adjustment=adjustment, checkpoints=folder, keep=folder is not None, resume=resume,
                             progress=suffixed(progress, "(teacher)"), descriptions=descriptions,
                             role=f"the teacher of {role}")
-        log.info("self-training: the teacher labels %d unlabeled utterances", len(unlabeled))
         start = time.perf_counter()
         pseudo = label_pool(config, teacher, unlabeled)
         log.info("self-training: %d of them labelled with confidence (in %.0f s) join %s's rows", len(pseudo),
@@ -274,6 +273,8 @@ def label_pool(config: Config, teacher: Fitted, unlabeled: list[str]) -> list[Ps
     counts = Counter(teacher.data.intents)
     device = next(teacher.classifier.model.parameters()).device.type
     bf16 = uses_bf16(config.train.precision, bf16_supported=native_bf16(device))
+    log.info("self-training: the teacher labels %d unlabeled utterances in %s", len(unlabeled),
+             "bf16" if bf16 else "fp32")
     probs = teacher.classifier.proba(unlabeled, bf16=bf16)
     cap = max(counts.values()) if s.max_per_intent == "largest" else s.max_per_intent
     return select_pseudo_labels(unlabeled, probs, teacher.classifier.intents, counts, threshold=s.threshold,
