@@ -115,8 +115,8 @@ def test_loss_adjustment_gives_the_loss_tau_times_the_log_prior(tiny_model, monk
 
     seen = []
     real = losses.weighted_cross_entropy
-    monkeypatch.setattr(losses, "weighted_cross_entropy", lambda logits, t, w, offset=None, rows=None:
-                        seen.append(offset) or real(logits, t, w, offset, rows))
+    monkeypatch.setattr(losses, "weighted_cross_entropy", lambda logits, t, w, offset=None, rows=None, margins=None:
+                        seen.append(offset) or real(logits, t, w, offset, rows, margins))
     data = toy_data()
     result = fine_tune(
         data, model_config=ModelConfig(name_or_path=str(tiny_model), max_length=32),
@@ -166,8 +166,8 @@ def _losses_seen(monkeypatch):
     seen = []
     real = losses.weighted_cross_entropy
 
-    def spy(logits, targets, weights, offset=None, rows=None):
-        loss = real(logits, targets, weights, offset, rows)
+    def spy(logits, targets, weights, offset=None, rows=None, margins=None):
+        loss = real(logits, targets, weights, offset, rows, margins)
         seen.append(loss.item())
         return loss
 
