@@ -256,6 +256,13 @@ class TrainConfig(Section):
             )
         return self
 
+    def prototype_options(self) -> list[str]:
+        """The options set that work on the prototype head's sentence embeddings, each as the setting
+        that turns it off (``train.embedding_smote=false``): refused with the standard head."""
+        return [off for off, on in (("train.embedding_smote=false", self.embedding_smote),
+                                    ("train.contrastive_weight=0", bool(self.contrastive_weight)),
+                                    ("train.neighbour_margin=0", bool(self.neighbour_margin))) if on]
+
     @model_validator(mode="after")
     def _neighbours_need_vectors(self) -> TrainConfig:
         if self.neighbour_margin and not self.prototype_init:
@@ -358,9 +365,7 @@ class Config(Section):
     @model_validator(mode="after")
     def _embedding_terms_need_prototypes(self) -> Config:
         """Refused here, before any data or model is loaded (``fine_tune`` checks the model itself)."""
-        used = [off for off, on in (("train.embedding_smote=false", self.train.embedding_smote),
-                                    ("train.contrastive_weight=0", bool(self.train.contrastive_weight)),
-                                    ("train.neighbour_margin=0", bool(self.train.neighbour_margin))) if on]
+        used = self.train.prototype_options()
         if used and self.model.head != "prototype":
             key = used[0].split("=")[0]
             raise ValueError(

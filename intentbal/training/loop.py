@@ -86,7 +86,7 @@ def fine_tune(
                                       train_config.description_weight)
         init_prototypes(model, ids, targets, pad_id=pad_id_of(tokenizer), device=device, anchors=anchors,
                         cached=bottom)
-    if train_config.neighbour_margin and hasattr(model, "embed"):  # after the starting vectors are set
+    if train_config.neighbour_margin:  # after the starting vectors are set; the plan refused any other head
         loss_fn.set_neighbours(model.classifier.weight, neighbours=train_config.neighbours,
                                margin=train_config.neighbour_margin)
     per_epoch = max(1, math.ceil(len(ids) / (train_config.batch_size * world)))

@@ -74,11 +74,8 @@ def plan_training(
     eager loop. Frozen lower layers and row weights run in either loop.
     """
     forward: Forward = "smote" if config.embedding_smote else "contrastive" if config.contrastive_weight else "logits"
-    needs_prototypes = [key for key, on in (("train.embedding_smote", config.embedding_smote),
-                                            ("train.contrastive_weight", bool(config.contrastive_weight)),
-                                            ("train.neighbour_margin", bool(config.neighbour_margin))) if on]
-    if needs_prototypes and not prototype_head:
-        key = needs_prototypes[0]
+    if (needs_prototypes := config.prototype_options()) and not prototype_head:
+        key = needs_prototypes[0].split("=")[0]
         raise IntentbalError(f"{key}: expected model.head=prototype (it works on the prototype head's sentence "
                              f"embeddings), found the standard head; set model.head=prototype or turn {key} off")
     eager_only = processes > 1 or forward != "logits"
