@@ -214,8 +214,13 @@ class TrainConfig(Section):
         "to its intent's vector, against every intent's rows and vector averaged per intent (Zhu et al., 2022); "
         "0: off."
     )
+    contrastive_epochs: float = Field(
+        0, ge=0, le=1000, description="Passes of a supervised contrastive stage before the head (prototype head only): "
+        "balanced batches, each row pulled to its intent's rows and mean embedding, pushed from every other intent's, "
+        "through a projection thrown away afterwards; the fine-tune then starts from the reshaped encoder; 0: off."
+    )
     contrastive_temperature: float = Field(
-        0.1, gt=0, description="Temperature of the contrastive term's cosine similarities."
+        0.1, gt=0, description="Temperature of the cosine similarities of the contrastive term and stage."
     )
     embedding_smote: bool = Field(
         False, description="SMOTE in embedding space (prototype head only): every row of an intent with fewer "
@@ -261,6 +266,7 @@ class TrainConfig(Section):
         that turns it off (``train.embedding_smote=false``): refused with the standard head."""
         return [off for off, on in (("train.embedding_smote=false", self.embedding_smote),
                                     ("train.contrastive_weight=0", bool(self.contrastive_weight)),
+                                    ("train.contrastive_epochs=0", bool(self.contrastive_epochs)),
                                     ("train.neighbour_margin=0", bool(self.neighbour_margin))) if on]
 
     @model_validator(mode="after")

@@ -23,6 +23,20 @@ def init_prototypes(model: Any, ids: list[list[int]], targets: Any, *, pad_id: i
     """
     import torch
 
+    means = intent_means(model, ids, targets, pad_id=pad_id, device=device, batch_size=batch_size, anchors=anchors,
+                         cached=cached)
+    with torch.no_grad():
+        model.classifier.weight.copy_(means)
+        model.classifier.bias.zero_()
+
+
+def intent_means(model: Any, ids: list[list[int]], targets: Any, *, pad_id: int, device: Any, batch_size: int = 128,
+                 anchors: tuple[list[list[int]], Any, float] | None = None, cached: Any = None) -> Any:
+    """Each intent's unit-length mean embedding (a row per row of ``model.classifier``), in eval mode,
+    without gradients; the model's mode is left as it was. ``anchors`` and ``cached`` as in
+    :func:`init_prototypes`."""
+    import torch
+
     was_training = model.training
     model.eval()
     sums = _embedding_sums(model, ids, targets, pad_id=pad_id, device=device, batch_size=batch_size, cached=cached)
@@ -30,10 +44,8 @@ def init_prototypes(model: Any, ids: list[list[int]], targets: Any, *, pad_id: i
         anchor_ids, anchor_targets, weight = anchors
         sums += weight * _embedding_sums(model, anchor_ids, anchor_targets, pad_id=pad_id, device=device,
                                          batch_size=batch_size)
-    with torch.no_grad():
-        model.classifier.weight.copy_(torch.nn.functional.normalize(sums, dim=-1))
-        model.classifier.bias.zero_()
     model.train(was_training)
+    return torch.nn.functional.normalize(sums, dim=-1)
 
 
 def _embedding_sums(model: Any, ids: list[list[int]], targets: Any, *, pad_id: int, device: Any,

@@ -197,6 +197,9 @@ def _recipe_section(r: dict[str, Any], record: ModelRecord) -> list[str]:
         rows.append(("batches", f"class-balanced, {r['intent_examples']} examples per intent"))
     if r.get("contrastive_weight"):
         rows.append(("balanced contrastive term", f"weight {r['contrastive_weight']:g}"))
+    if r.get("contrastive_epochs"):
+        rows.append(("contrastive stage", f"{r['contrastive_epochs']:g} passes of balanced batches before the head, "
+                     f"temperature {r['contrastive_temperature']:g}"))
     if r.get("neighbour_margin"):
         rows.append(("confusable-neighbour margin", f"{r['neighbour_margin']:g} logits against each intent's "
                      f"{r['neighbours']} nearest intents"))

@@ -81,6 +81,11 @@ def fine_tune(
     frozen = freeze_lower(model, trainable=train_config.trainable_layers, rows=ids, device=device, width=width)
     bottom = frozen.bottom if frozen is not None and frozen.cached else None
     # --- end train.trainable_layers
+    if train_config.contrastive_epochs and not resume:  # the plan refused any other head; a resume restores past it
+        from intentbal.training.contrastive_stage import contrastive_stage
+
+        contrastive_stage(model, ids, targets, config=train_config, pad_id=pad_id_of(tokenizer), device=device,
+                          seed=seed, bf16=plan.bf16, cached=bottom)
     if train_config.prototype_init and hasattr(model, "embed"):
         anchors = description_anchors(tokenizer, descriptions, index, model_config.max_length,
                                       train_config.description_weight)
