@@ -27,6 +27,7 @@ from intentbal.config import TrainConfig
 from intentbal.model.encoding import pad
 from intentbal.model.prototypes import intent_means
 from intentbal.training.batching import balanced_batches
+from intentbal.training.loop import param_groups
 from intentbal.training.losses import balanced_contrastive
 
 log = logging.getLogger(__name__)
@@ -54,17 +55,19 @@ def contrastive_stage(
 
     ``cached``: the :class:`~intentbal.training.frozen.CachedBottom` standing in for the frozen lower
     layers (row i of ``ids`` is its row i). The parameters the fine-tune trains are the ones trained
-    here, with their own AdamW at ``train.learning_rate`` (warm-up ``train.warmup_ratio``, then
-    linear decay); ``model.classifier`` is not touched (the caller sets the head's starting vectors
-    afterwards). ``bf16`` runs the encoder under bf16 autocast, as the training steps do; the
-    projection and the loss stay fp32. The batches depend only on ``targets`` and ``seed``.
+    here, with their own AdamW at ``train.learning_rate`` (the fine-tune's weight decay rule,
+    warm-up ``train.warmup_ratio``, then linear decay); ``model.classifier`` is not touched (the
+    caller sets the head's starting vectors afterwards). ``bf16`` runs the encoder under bf16
+    autocast, as the training steps do; the projection and the loss stay fp32. The batches depend
+    only on ``targets`` and ``seed``.
     """
     from transformers import get_linear_schedule_with_warmup
 
     torch.manual_seed(seed)
     projection = projection_head(model.classifier.weight.shape[1]).to(device)
-    params = [p for p in model.encoder.parameters() if p.requires_grad] + list(projection.parameters())
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    trained = torch.nn.ModuleList([model.encoder, projection])
+    params = [p for p in trained.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(param_groups(trained, config.weight_decay), lr=config.learning_rate)
     total = stage_steps(len(ids), config)
     per_pass = max(1, math.ceil(len(ids) / config.batch_size))
     scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total), total)

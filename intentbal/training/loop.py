@@ -213,7 +213,7 @@ def _optimiser(model: Any, config: TrainConfig, total: int, device: Any) -> tupl
     from transformers import get_linear_schedule_with_warmup
 
     fused: dict[str, Any] = {"fused": True} if device.type == "cuda" else {}
-    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.learning_rate, **fused)
+    optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.learning_rate, **fused)
     scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total), total)
     return optimizer, scheduler
 
@@ -301,7 +301,9 @@ def _validator(
     return check
 
 
-def _param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
+def param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW's parameter groups: ``weight_decay`` on weight matrices, none on biases, norms and the
+    parameters ``model.no_weight_decay`` names."""
     decay: list[Any] = []
     no_decay: list[Any] = []
     exempt = set(getattr(model, "no_weight_decay", ()))
