@@ -64,6 +64,16 @@ def test_the_stage_takes_its_steps_from_the_passes_and_its_batches_from_the_seed
     assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
 
 
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_a_batch_too_small_for_two_intents_of_several_rows_still_trains(tiny_model, batch_size):
+    model, ids, targets, pad_id = _model_and_rows(tiny_model)
+    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    config = TrainConfig(contrastive_epochs=1, batch_size=batch_size, intent_examples=4, learning_rate=3e-3)
+    losses = contrastive_stage(model, ids, targets, config=config, pad_id=pad_id, device=torch.device("cpu"), seed=0)
+    assert len(losses) == 1 and math.isfinite(losses[0])
+    assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
 def test_with_frozen_lower_layers_the_stage_trains_the_top_ones_only(tiny_model):
     model, ids, targets, pad_id = _model_and_rows(tiny_model)
     before = {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -71,7 +71,9 @@ def contrastive_stage(
     total = stage_steps(len(ids), config)
     per_pass = max(1, math.ceil(len(ids) / config.batch_size))
     scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total), total)
-    batches = balanced_batches(targets.tolist(), config.batch_size, min(config.intent_examples, config.batch_size // 2),
+    # at least two intents a batch where the batch has room; a row alone still has its intent's key as positive
+    per_intent = max(1, min(config.intent_examples, config.batch_size // 2))
+    batches = balanced_batches(targets.tolist(), config.batch_size, per_intent,
                                torch.Generator().manual_seed(seed))
     losses: list[float] = []
     running: list[torch.Tensor] = []
