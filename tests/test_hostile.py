@@ -253,7 +253,7 @@ def test_settings_out_of_bounds_are_one_line_before_training(sets, fragments, tm
     def never(*args, **kwargs):
         raise AssertionError("refused before any training")
 
-    monkeypatch.setattr(intentbal.training.loop, "_optimiser", never)
+    monkeypatch.setattr(intentbal.training.loop, "make_optimiser", never)
     train = write_csv(tmp_path / "train.csv", toy_rows())
     assert run_cli("train", "--train", train, "--output", tmp_path / "run", *set_args([*fast_overrides, *sets])) == 2
     one_line_error(capsys, *fragments)

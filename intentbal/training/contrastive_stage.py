@@ -27,8 +27,8 @@ from intentbal.config import TrainConfig
 from intentbal.model.encoding import pad
 from intentbal.model.prototypes import intent_means
 from intentbal.training.batching import balanced_batches
-from intentbal.training.loop import param_groups
 from intentbal.training.losses import balanced_contrastive
+from intentbal.training.optimiser import make_optimiser
 
 log = logging.getLogger(__name__)
 
@@ -61,16 +61,13 @@ def contrastive_stage(
     autocast, as the training steps do; the projection and the loss stay fp32. The batches depend
     only on ``targets`` and ``seed``.
     """
-    from transformers import get_linear_schedule_with_warmup
-
     torch.manual_seed(seed)
     projection = projection_head(model.classifier.weight.shape[1]).to(device)
     trained = torch.nn.ModuleList([model.encoder, projection])
     params = [p for p in trained.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(param_groups(trained, config.weight_decay), lr=config.learning_rate)
     total = stage_steps(len(ids), config)
     per_pass = max(1, math.ceil(len(ids) / config.batch_size))
-    scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total), total)
+    optimizer, scheduler = make_optimiser(trained, config, total, device)
     # at least two intents a batch where the batch has room; a row alone still has its intent's key as positive
     per_intent = max(1, min(config.intent_examples, config.batch_size // 2))
     batches = balanced_batches(targets.tolist(), config.batch_size, per_intent,

@@ -20,6 +20,7 @@ from intentbal.training import bucketed
 from intentbal.training.batching import balanced_batches, shuffled_batches
 from intentbal.training.checkpoint import Checkpoint, run_fingerprint
 from intentbal.training.monitor import LossMeter, check_finite_weights, epochs_of
+from intentbal.training.optimiser import make_optimiser
 from intentbal.training.plan import TrainingPlan, native_bf16, plan_training
 from intentbal.training.results import EpochRecord, TrainResult, check_trainable, loss_weights
 from intentbal.training.step import batch_loss
@@ -96,7 +97,7 @@ def fine_tune(
                                margin=train_config.neighbour_margin)
     per_epoch = max(1, math.ceil(len(ids) / (train_config.batch_size * world)))
     total = max(1, math.ceil(train_config.epochs * per_epoch))
-    optimizer, scheduler = _optimiser(model, train_config, total, device)
+    optimizer, scheduler = make_optimiser(model, train_config, total, device)
     smote = _smote(train_config, model, data.texts, targets.tolist(), seed)
     checkpoint = Checkpoint(folder=checkpoint_dir, fingerprint=run_fingerprint(data, model_config, train_config, seed,
                                                                                world), smote=smote)
@@ -208,16 +209,6 @@ def _smote(config: TrainConfig, model: Any, texts: list[str], targets: list[int]
     return EmbeddingSmote(texts, targets, seed=seed)
 
 
-def _optimiser(model: Any, config: TrainConfig, total: int, device: Any) -> tuple[Any, Any]:
-    import torch
-    from transformers import get_linear_schedule_with_warmup
-
-    fused: dict[str, Any] = {"fused": True} if device.type == "cuda" else {}
-    optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.learning_rate, **fused)
-    scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total), total)
-    return optimizer, scheduler
-
-
 def _batches(ids: list[list[int]], targets: Any, config: TrainConfig, generator: Any) -> Any:
     """The endless stream of training batches ``train.batches`` asks for."""
     if config.batches == "balanced":
@@ -299,14 +290,3 @@ def _validator(
         return macro_recall([intents[i] for i in probs.argmax(axis=1)], validation.intents)
 
     return check
-
-
-def param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
-    """AdamW's parameter groups: ``weight_decay`` on weight matrices, none on biases, norms and the
-    parameters ``model.no_weight_decay`` names."""
-    decay: list[Any] = []
-    no_decay: list[Any] = []
-    exempt = set(getattr(model, "no_weight_decay", ()))
-    for name, param in model.named_parameters():
-        (no_decay if param.ndim < 2 or "norm" in name.lower() or name in exempt else decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
