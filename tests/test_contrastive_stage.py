@@ -43,8 +43,11 @@ def test_the_stage_pulls_each_intents_rows_together_and_leaves_the_head_alone(ti
     head = model.classifier.weight.detach().clone()
     before = _separation(model, ids, targets, pad_id)
     config = TrainConfig(contrastive_epochs=8, batch_size=8, intent_examples=2, learning_rate=3e-3, warmup_ratio=0.0)
-    losses = contrastive_stage(model, ids, targets, config=config, pad_id=pad_id, device=torch.device("cpu"), seed=0)
+    seen = []
+    losses = contrastive_stage(model, ids, targets, config=config, pad_id=pad_id, device=torch.device("cpu"), seed=0,
+                               progress=lambda *call: seen.append(call))
     assert len(losses) == 8 and all(math.isfinite(x) for x in losses)
+    assert seen == [("train contrastive", step, 24) for step in range(1, 25)]  # 8 passes of ceil(21 / 8) steps
     assert losses[-1] < losses[0]
     assert _separation(model, ids, targets, pad_id) > before + 0.1
     assert torch.equal(model.classifier.weight, head)

@@ -26,6 +26,7 @@ import torch
 from intentbal.config import TrainConfig
 from intentbal.model.encoding import pad
 from intentbal.model.prototypes import intent_means
+from intentbal.progress import Progress
 from intentbal.training.batching import balanced_batches
 from intentbal.training.losses import balanced_contrastive
 from intentbal.training.optimiser import make_optimiser
@@ -48,7 +49,7 @@ def stage_steps(rows: int, config: TrainConfig) -> int:
 
 def contrastive_stage(
     model: Any, ids: list[list[int]], targets: torch.Tensor, *, config: TrainConfig, pad_id: int, device: Any,
-    seed: int, bf16: bool = False, cached: Any = None,
+    seed: int, bf16: bool = False, cached: Any = None, progress: Progress | None = None,
 ) -> list[float]:
     """Run the contrastive stage on the prototype ``model`` (it needs ``model.embed``) over the
     training rows ``ids`` of intents ``targets`` and return each pass's mean loss.
@@ -59,7 +60,7 @@ def contrastive_stage(
     warm-up ``train.warmup_ratio``, then linear decay); ``model.classifier`` is not touched (the
     caller sets the head's starting vectors afterwards). ``bf16`` runs the encoder under bf16
     autocast, as the training steps do; the projection and the loss stay fp32. The batches depend
-    only on ``targets`` and ``seed``.
+    only on ``targets`` and ``seed``. ``progress("train contrastive", step, total)`` follows each step.
     """
     torch.manual_seed(seed)
     projection = projection_head(model.classifier.weight.shape[1]).to(device)
@@ -96,6 +97,8 @@ def contrastive_stage(
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         running.append(loss.detach())
+        if progress:
+            progress("train contrastive", step, total)
         if step % per_pass == 0 or step == total:
             losses.append(float(torch.stack(running).mean()))
             running = []

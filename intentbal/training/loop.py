@@ -86,7 +86,7 @@ def fine_tune(
         from intentbal.training.contrastive_stage import contrastive_stage
 
         contrastive_stage(model, ids, targets, config=train_config, pad_id=pad_id_of(tokenizer), device=device,
-                          seed=seed, bf16=plan.bf16, cached=bottom)
+                          seed=seed, bf16=plan.bf16, cached=bottom, progress=progress)
     if train_config.prototype_init and hasattr(model, "embed"):
         anchors = description_anchors(tokenizer, descriptions, index, model_config.max_length,
                                       train_config.description_weight)
