@@ -34,20 +34,6 @@ def note(progress: Progress | None, stage: str, text: str) -> None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Renamed:
-    """``progress`` with every stage reported under ``stage``; notes pass through."""
-
-    progress: Progress
-    stage: str
-
-    def __call__(self, _stage: str, done: int, total: int, /) -> None:
-        self.progress(self.stage, done, total)
-
-    def note(self, _stage: str, text: str) -> None:
-        note(self.progress, self.stage, text)
-
-
-@dataclass(frozen=True, kw_only=True)
 class Suffixed:
     """``progress`` with ``suffix`` after each stage's name (a second model's bars are new ones);
     notes pass through."""

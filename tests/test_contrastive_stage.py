@@ -102,7 +102,7 @@ def _weights(result) -> dict[str, torch.Tensor]:
 def test_off_changes_nothing_and_on_the_head_starts_from_the_reshaped_encoder(tiny_model, monkeypatch):
     settings = {"epochs": 2, "batch_size": 8, "learning_rate": 3e-3}
     default = _weights(_train(tiny_model, TrainConfig(**settings)))
-    off = _weights(_train(tiny_model, TrainConfig(**settings, contrastive_epochs=0)))
+    off = _weights(_train(tiny_model, TrainConfig(**settings, contrastive_epochs=0, contrastive_temperature=0.05)))
     assert all(torch.equal(default[k], off[k]) for k in default)
 
     order = []
@@ -129,14 +129,25 @@ def test_off_changes_nothing_and_on_the_head_starts_from_the_reshaped_encoder(ti
 
 
 def test_a_resumed_run_with_the_stage_is_the_uninterrupted_one(tiny_model, tmp_path):
+    # with the margins too: they are found on the starting vectors taken after the stage
     config = TrainConfig(epochs=3, batch_size=8, intent_examples=2, contrastive_epochs=1, save_steps=4,
-                         learning_rate=3e-3)
+                         learning_rate=3e-3, neighbour_margin=2.0, neighbours=1)
     settings = {"model_config": ModelConfig(name_or_path=str(tiny_model), max_length=32), "train_config": config,
                 "seed": 0, "checkpoint_dir": tmp_path / "ckpt"}
     whole = fine_tune(toy_data(), **settings).model.state_dict()
     resumed = fine_tune(toy_data(), resume=True, **settings)
     assert resumed.resumed_from == 8
     assert all(torch.equal(whole[k], v) for k, v in resumed.model.state_dict().items())
+
+
+def test_resume_without_a_checkpoint_still_runs_the_stage(tiny_model, tmp_path):
+    settings = {"model_config": ModelConfig(name_or_path=str(tiny_model), max_length=32), "seed": 0,
+                "train_config": TrainConfig(epochs=1, batch_size=8, intent_examples=2, contrastive_epochs=1,
+                                            learning_rate=3e-3, save_steps=0)}
+    fresh = fine_tune(toy_data(), **settings).model.state_dict()
+    resumed = fine_tune(toy_data(), resume=True, checkpoint_dir=tmp_path / "none", **settings)
+    assert resumed.resumed_from == 0
+    assert all(torch.equal(fresh[k], v) for k, v in resumed.model.state_dict().items())
 
 
 def test_the_stage_needs_the_prototype_head(tiny_model):

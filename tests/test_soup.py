@@ -76,8 +76,8 @@ def test_resume_after_every_member_finished_trains_nothing(settings, tmp_path, m
         assert torch.allclose(p, q, atol=1e-6), name
 
 
-def test_a_members_bar_keeps_the_notes():
-    from intentbal.progress import NotedProgress, Renamed, note
+def test_a_members_bars_keep_the_notes_and_its_stages_stay_apart():
+    from intentbal.progress import NotedProgress, note, suffixed
 
     seen = []
 
@@ -88,12 +88,14 @@ def test_a_members_bar_keeps_the_notes():
         def note(self, stage, text):
             seen.append((stage, text))
 
-    member = Renamed(progress=Bars(), stage="train model 2 of 3")
+    member = suffixed(Bars(), "model 2 of 3")
+    member("train contrastive", 3, 3)  # the contrastive stage's bar, closed before the fine-tune's opens
     member("train", 1, 4)
     note(member, "train", "loss 0.5")
     assert isinstance(member, NotedProgress)
-    assert seen == [("train model 2 of 3", 1, 4), ("train model 2 of 3", "loss 0.5")]
-    plain = Renamed(progress=lambda *call: seen.append(call), stage="train model 1 of 3")
+    assert seen == [("train contrastive model 2 of 3", 3, 3), ("train model 2 of 3", 1, 4),
+                    ("train model 2 of 3", "loss 0.5")]
+    plain = suffixed(lambda *call: seen.append(call), "model 1 of 3")
     note(plain, "train", "loss 0.5")  # a plain callable underneath: the note goes nowhere
     plain("train", 2, 4)
-    assert seen[2:] == [("train model 1 of 3", 2, 4)]
+    assert seen[3:] == [("train model 1 of 3", 2, 4)]

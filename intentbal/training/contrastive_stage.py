@@ -6,10 +6,11 @@ encoder's trained layers for ``train.contrastive_epochs`` passes of class-balanc
 (``train.batch_size`` rows, ``train.intent_examples`` of each of their intents, so every row has
 positives) with the balanced supervised contrastive loss
 (:func:`intentbal.training.losses.balanced_contrastive`) on a small projection head that is
-thrown away afterwards, as SupCon does. Every intent is in every batch through its prototype:
-the mean embedding of its rows, recomputed at the start of each pass (through the same
-projection, without gradient to the encoder), so a rare intent's rows are pushed away from its
-confusable neighbours at every step, not only when they happen to share a batch.
+thrown away afterwards, as SupCon does. The projection sees unit-length embeddings. Every intent
+is in every batch through its prototype: the unit mean of its rows' unit embeddings, recomputed at
+the start of each pass (through the same projection, without gradient to the encoder), so a rare
+intent's rows are pushed away from its confusable neighbours at every step, not only when they
+happen to share a batch. Every row counts fully here (row weights apply to the fine-tune).
 
 The fine-tune then starts as usual, from the head's starting vectors taken on the reshaped
 encoder. Imported only when training (it needs torch, which ``import intentbal`` must not load).
@@ -89,7 +90,9 @@ def contrastive_stage(
         finally:
             if cached is not None:
                 cached.select(None)
-        loss = balanced_contrastive(projection(embeddings.float()), targets[rows].to(device),
+        # unit length, as the keys are: the projection sees rows and intents on one scale
+        unit = torch.nn.functional.normalize(embeddings.float(), dim=-1)
+        loss = balanced_contrastive(projection(unit), targets[rows].to(device),
                                     projection(prototypes), temperature=config.contrastive_temperature)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

@@ -82,7 +82,9 @@ def fine_tune(
     frozen = freeze_lower(model, trainable=train_config.trainable_layers, rows=ids, device=device, width=width)
     bottom = frozen.bottom if frozen is not None and frozen.cached else None
     # --- end train.trainable_layers
-    if train_config.contrastive_epochs and not resume:  # the plan refused any other head; a resume restores past it
+    # a resume runs the stage again (it depends only on the data, config and seed): the starting vectors and
+    # neighbour margins are then the uninterrupted run's, and without a checkpoint nothing is skipped
+    if train_config.contrastive_epochs:  # the plan refused any other head
         from intentbal.training.contrastive_stage import contrastive_stage
 
         contrastive_stage(model, ids, targets, config=train_config, pad_id=pad_id_of(tokenizer), device=device,

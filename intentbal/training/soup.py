@@ -17,7 +17,7 @@ from typing import Any
 
 from intentbal.config import ModelConfig, TrainConfig
 from intentbal.data.types import IntentData
-from intentbal.progress import Progress, Renamed
+from intentbal.progress import Progress, suffixed
 from intentbal.training.checkpoint import untrained
 from intentbal.training.loop import fine_tune
 from intentbal.training.results import EpochRecord, TrainResult
@@ -63,8 +63,7 @@ def train_soup(
             _accumulate(total, skeleton.model)
             continue
         result = fine_tune(data, model_config=model_config, train_config=train_config, seed=seed + k,
-                           progress=None if progress is None else Renamed(progress=progress,
-                                                                          stage=f"train model {k + 1} of {size}"),
+                           progress=suffixed(progress, f"model {k + 1} of {size}"),
                            checkpoint_dir=folder, resume=resume, validation=validation, descriptions=descriptions)
         member = [replace(r, member=k) for r in result.history]
         _keep(kept, result.model, member)
