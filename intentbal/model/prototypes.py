@@ -58,14 +58,7 @@ def _embedding_sums(model: Any, ids: list[list[int]], targets: Any, *, pad_id: i
     sums = torch.zeros_like(model.classifier.weight, dtype=torch.float32)
     with torch.inference_mode():
         for chunk in length_sorted(ids, batch_size):
-            input_ids, mask = pad([ids[i] for i in chunk], pad_id)
-            if cached is not None:
-                cached.select(torch.tensor(chunk, device=device))
-            try:
-                pooled = model.embed(input_ids.to(device), mask.to(device)).float()
-            finally:
-                if cached is not None:
-                    cached.select(None)
+            pooled = embed_rows(model, ids, chunk, pad_id=pad_id, device=device, cached=cached).float()
             sums.index_add_(0, targets[chunk].to(device), torch.nn.functional.normalize(pooled, dim=-1))
     return sums
 
@@ -80,3 +73,20 @@ def description_anchors(tokenizer: Any, descriptions: Mapping[str, str] | None, 
         return None
     ids, _ = encode(tokenizer, [text for _, text in known], max_length)
     return ids, torch.tensor([index[intent] for intent, _ in known]), weight
+
+
+def embed_rows(model: Any, ids: list[list[int]], rows: list[int], *, pad_id: int, device: Any,
+               cached: Any = None) -> Any:
+    """The prototype ``model``'s sentence embeddings (``model.embed``) of the rows ``rows`` of ``ids``,
+    padded to the longest; with ``cached`` (the frozen lower layers' states of ``ids``, see
+    :func:`init_prototypes`) only the layers above them run. Gradients and autocast are the caller's."""
+    import torch
+
+    input_ids, mask = pad([ids[i] for i in rows], pad_id)
+    if cached is not None:
+        cached.select(torch.tensor(rows, device=device))
+    try:
+        return model.embed(input_ids.to(device), mask.to(device))
+    finally:
+        if cached is not None:
+            cached.select(None)

@@ -25,8 +25,7 @@ from typing import Any
 import torch
 
 from intentbal.config import TrainConfig
-from intentbal.model.encoding import pad
-from intentbal.model.prototypes import intent_means
+from intentbal.model.prototypes import embed_rows, intent_means
 from intentbal.progress import Progress
 from intentbal.training.batching import balanced_batches
 from intentbal.training.losses import balanced_contrastive
@@ -81,15 +80,8 @@ def contrastive_stage(
         if (step - 1) % per_pass == 0:  # every intent's mean embedding on the encoder as it now stands
             prototypes = intent_means(model, ids, targets, pad_id=pad_id, device=device, cached=cached)
         rows = next(batches)
-        input_ids, mask = pad([ids[i] for i in rows], pad_id)
-        if cached is not None:
-            cached.select(torch.tensor(rows, device=device))
-        try:
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                embeddings = model.embed(input_ids.to(device), mask.to(device))
-        finally:
-            if cached is not None:
-                cached.select(None)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            embeddings = embed_rows(model, ids, rows, pad_id=pad_id, device=device, cached=cached)
         # unit length, as the keys are: the projection sees rows and intents on one scale
         unit = torch.nn.functional.normalize(embeddings.float(), dim=-1)
         loss = balanced_contrastive(projection(unit), targets[rows].to(device),
