@@ -10,7 +10,7 @@ recall of the head's probabilities (after its logit adjustment) is printed besid
 - *a second opinion* (``opinion W``): ``(1 - W) * head + W * LR``, where LR is a class-balanced
   logistic regression (C=10) fitted on the model's own unit-length sentence embeddings of the
   training rows; ``frozen opinion W`` fits it on the embeddings of the encoder before any
-  fine-tuning (the embedded all-MiniLM-L6-v2, mean-pooled, as the frozen-encoder anchor);
+  fine-tuning (the embedded all-MiniLM-L6-v2, mean-pooled by ``benchmark.py``'s frozen-encoder anchor);
 - *nearest examples for the tiniest intents* (``nearest W``, DNNC-style): for the intents with 2-4
   training rows only, the head's probability is mixed with weight W with the softmax of 20 x each
   intent's best cosine to its training examples (the head's own scale).
@@ -32,10 +32,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmark import mean_pooled  # noqa: E402  (the frozen-encoder anchor's embeddings; this folder is on the path)
+
 from intentbal.data.readers import load_intents  # noqa: E402  (after the tree is on the path)
 from intentbal.inference.classifier import IntentClassifier  # noqa: E402
 from intentbal.model.adjustment import macro_recall  # noqa: E402
-from intentbal.model.encoding import encode, length_sorted, pad, pad_id_of  # noqa: E402
+from intentbal.model.encoding import encode, length_sorted, pad_id_of  # noqa: E402
+from intentbal.model.loading import embedded_model_dir  # noqa: E402
+from intentbal.model.prototypes import embed_rows  # noqa: E402
 
 OPINION_WEIGHTS = (0.1, 0.25, 0.5)
 NEAREST_WEIGHTS = (0.25, 0.5, 1.0)
@@ -50,30 +54,9 @@ def embeddings(clf: IntentClassifier, texts: list[str]) -> np.ndarray:
     out = np.zeros((len(ids), clf.model.classifier.weight.shape[1]), dtype=np.float32)
     with torch.inference_mode():
         for chunk in length_sorted(ids, 128):
-            vectors = clf.model.embed(*pad([ids[i] for i in chunk], pad_id_of(clf.tokenizer)))
+            vectors = embed_rows(clf.model, ids, chunk, pad_id=pad_id_of(clf.tokenizer), device="cpu")
             out[chunk] = torch.nn.functional.normalize(vectors.float(), dim=-1).numpy()
     return out
-
-
-def frozen_embeddings(texts: list[str]) -> np.ndarray:
-    """Unit-length mean-pooled embeddings of ``texts`` by the embedded all-MiniLM-L6-v2, untrained."""
-    import torch
-    from transformers import AutoModel, AutoTokenizer
-
-    from intentbal.model.loading import embedded_model_dir
-
-    folder = embedded_model_dir()
-    tokenizer, model = AutoTokenizer.from_pretrained(folder), AutoModel.from_pretrained(folder)
-    model.eval()
-    out = []
-    with torch.inference_mode():
-        for start in range(0, len(texts), 128):
-            batch = tokenizer(texts[start:start + 128], padding=True, truncation=True, max_length=64,
-                              return_tensors="pt")
-            hidden = model(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).float()
-            out.append(torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1).numpy())
-    return np.concatenate(out)
 
 
 def opinion(seen: np.ndarray, y: np.ndarray, asked: np.ndarray, n_intents: int) -> np.ndarray:
@@ -122,8 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, required=True, help="folder with train.csv and validation.csv")
     ap.add_argument("models", type=Path, nargs="+", help="model folders trained on DATA/train.csv only")
     a = ap.parse_args(argv)
-    frozen = (frozen_embeddings(load_intents(a.data / "train.csv").texts),
-              frozen_embeddings(load_intents(a.data / "validation.csv").texts))
+    encoder = embedded_model_dir()
+    frozen = (mean_pooled(load_intents(a.data / "train.csv").texts, encoder),
+              mean_pooled(load_intents(a.data / "validation.csv").texts, encoder))
     rows = []
     for folder in a.models:
         rows.append(scores(folder, a.data, frozen))
