@@ -187,12 +187,6 @@ def test_a_balanced_batch_needs_room_for_two_intents(batch_size, per_intent):
     assert load_config(overrides=[f"train.batch_size={batch_size}", f"train.intent_examples={per_intent}"])
 
 
-def test_the_contrastive_term_needs_the_prototype_head(tiny_model):
-    with pytest.raises(IntentbalError, match="train.contrastive_weight: expected model.head=prototype"):
-        fine_tune(toy_data(), model_config=ModelConfig(name_or_path=str(tiny_model), head="standard"),
-                  train_config=TrainConfig(epochs=1, batch_size=8, contrastive_weight=0.5), seed=0)
-
-
 def test_the_contrastive_term_and_embedding_smote_are_one_clear_error(toy_csv, tmp_path, capsys):
     code = run_cli("train", "--train", toy_csv, "--output", tmp_path / "run",
                    *set_args(["train.contrastive_weight=0.5", "train.embedding_smote=true"]))
@@ -200,18 +194,6 @@ def test_the_contrastive_term_and_embedding_smote_are_one_clear_error(toy_csv, t
     one_line_error(capsys, "expected at most one of train.contrastive_weight and train.embedding_smote",
                    "set train.embedding_smote=false")
     assert not (tmp_path / "run").exists()
-
-
-@pytest.mark.parametrize("option", ["train.contrastive_weight=0.5", "train.embedding_smote=true"])
-def test_the_cli_refuses_an_embedding_term_with_the_standard_head_before_any_work(option, toy_csv, tmp_path, capsys):
-    code = run_cli("train", "--train", toy_csv, "--output", tmp_path / "run",
-                   *set_args(["model.head=standard", option]))
-    assert code == 2
-    key = option.split("=")[0]
-    one_line_error(capsys, f"config: {key}: expected model.head=prototype", "found model.head=standard",
-                   "set model.head=prototype")
-    assert not (tmp_path / "run").exists()
-    assert load_config(overrides=["model.head=standard"]).model.head == "standard"  # alone it is fine
 
 
 def test_the_bucketed_loop_refuses_the_contrastive_term():

@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from intentbal.config import ModelConfig, TrainConfig, load_config
-from intentbal.errors import IntentbalError
 from intentbal.model.encoding import encode, pad, pad_id_of
 from intentbal.model.loading import load_for_training
 from intentbal.model.prototypes import intent_means
@@ -15,7 +14,7 @@ from intentbal.training.contrastive_stage import contrastive_stage, stage_steps
 from intentbal.training.frozen import freeze_lower
 from intentbal.training.loop import fine_tune
 
-from conftest import one_line_error, run_cli, set_args, toy_data
+from conftest import toy_data
 
 
 def _model_and_rows(tiny_model):
@@ -148,21 +147,6 @@ def test_resume_without_a_checkpoint_still_runs_the_stage(tiny_model, tmp_path):
     resumed = fine_tune(toy_data(), resume=True, checkpoint_dir=tmp_path / "none", **settings)
     assert resumed.resumed_from == 0
     assert all(torch.equal(fresh[k], v) for k, v in resumed.model.state_dict().items())
-
-
-def test_the_stage_needs_the_prototype_head(tiny_model):
-    with pytest.raises(IntentbalError, match="train.contrastive_epochs: expected model.head=prototype"):
-        fine_tune(toy_data(), model_config=ModelConfig(name_or_path=str(tiny_model), head="standard"),
-                  train_config=TrainConfig(epochs=1, batch_size=8, contrastive_epochs=1), seed=0)
-
-
-def test_the_cli_refuses_the_stage_with_the_standard_head_before_any_work(toy_csv, tmp_path, capsys):
-    code = run_cli("train", "--train", toy_csv, "--output", tmp_path / "run",
-                   *set_args(["train.contrastive_epochs=1", "model.head=standard"]))
-    assert code == 2
-    one_line_error(capsys, "config: train.contrastive_epochs: expected model.head=prototype",
-                   "or train.contrastive_epochs=0")
-    assert not (tmp_path / "run").exists()
 
 
 def test_the_card_records_the_stage():

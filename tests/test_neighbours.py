@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from intentbal.config import ModelConfig, TrainConfig, load_config
-from intentbal.errors import IntentbalError
 from intentbal.training.loop import fine_tune
 from intentbal.training.losses import IntentLoss, neighbour_margins, weighted_cross_entropy
 
@@ -85,23 +84,13 @@ def test_the_margins_train_through_the_bucketed_loop_too(tiny_model_without_drop
     assert not torch.allclose(weights(step="bucketed"), bucketed, atol=1e-4)
 
 
-def test_the_margins_need_the_prototype_head(tiny_model):
-    with pytest.raises(IntentbalError, match="train.neighbour_margin: expected model.head=prototype"):
-        fine_tune(toy_data(), model_config=ModelConfig(name_or_path=str(tiny_model), head="standard"),
-                  train_config=TrainConfig(epochs=1, batch_size=8, neighbour_margin=2.0), seed=0)
-
-
-@pytest.mark.parametrize("option, expected", [
-    ("model.head=standard", "config: train.neighbour_margin: expected model.head=prototype"),
-    ("train.prototype_init=false", "train.neighbour_margin: expected train.prototype_init=true"),
-])
-def test_the_cli_refuses_margins_without_starting_vectors_before_any_work(option, expected, toy_csv, tmp_path, capsys):
+def test_the_cli_refuses_margins_without_starting_vectors_before_any_work(toy_csv, tmp_path, capsys):
     code = run_cli("train", "--train", toy_csv, "--output", tmp_path / "run",
-                   *set_args(["train.neighbour_margin=2", option]))
+                   *set_args(["train.neighbour_margin=2", "train.prototype_init=false"]))
     assert code == 2
-    one_line_error(capsys, expected, "or train.neighbour_margin=0")
+    one_line_error(capsys, "train.neighbour_margin: expected train.prototype_init=true", "or train.neighbour_margin=0")
     assert not (tmp_path / "run").exists()
-    assert load_config(overrides=[option]).train.neighbour_margin == 0.0  # alone it is fine
+    assert load_config(overrides=["train.prototype_init=false"]).train.neighbour_margin == 0.0  # alone it is fine
 
 
 def test_the_card_records_the_margins():

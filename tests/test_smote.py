@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from intentbal.config import ModelConfig, TrainConfig
-from intentbal.errors import IntentbalError
 from intentbal.training.loop import fine_tune
 from intentbal.training.smote import EmbeddingSmote
 
@@ -75,9 +74,3 @@ def test_training_with_embedding_smote_learns_and_resumes_exactly(tiny_model, tm
     for (name, p), q in zip(first.model.named_parameters(), resumed.model.parameters()):
         assert torch.equal(p, q), name
     assert resumed.history == first.history and len(first.history) == 30
-
-
-def test_embedding_smote_needs_the_prototype_head(tiny_model):
-    with pytest.raises(IntentbalError, match="model.head=prototype"):
-        fine_tune(toy_data(), model_config=ModelConfig(name_or_path=str(tiny_model), head="standard"),
-                  train_config=TrainConfig(epochs=1, embedding_smote=True), seed=0)
