@@ -31,9 +31,14 @@ def test_benchmark_scores_every_recipe_and_rewrites_its_section(tmp_path, fast_o
     cmd = [sys.executable, "scripts/benchmark.py", "--data", str(data), "--out", str(out), "--seeds", "0", "1",
            "--config", str(tmp_path / "tiny.yaml"), "--baselines", "tfidf", "--variant",
            "no-weights:train.weighting=none,train.refit=train", "--write", str(md)]
-    for _ in range(2):  # the second run replaces the section instead of adding one
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
-        assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    scored_first = (out / "results.json").read_text()
+    # with --skip-done a second run trains nothing, keeps the scores, and replaces the section instead of adding one
+    again = subprocess.run([*cmd, "--skip-done"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert '"recipe"' in proc.stdout and '"recipe"' not in again.stdout
+    assert (out / "results.json").read_text() == scored_first
 
     results = json.loads((out / "results.json").read_text())
     # the baseline trained on train + validation, the rows the default's shipped model sees, and says so
