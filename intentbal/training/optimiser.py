@@ -9,12 +9,14 @@ from intentbal.config import TrainConfig
 
 def make_optimiser(module: Any, config: TrainConfig, total: int, device: Any) -> tuple[Any, Any]:
     """``(optimizer, scheduler)`` for ``module``'s parameters over ``total`` steps: AdamW at
-    ``train.learning_rate`` (fused on a GPU) with :func:`param_groups`, the rate rising linearly over
-    the first ``train.warmup_ratio`` of the steps, then falling linearly to 0."""
+    ``train.learning_rate`` (fused: one kernel over every parameter, on a GPU and on a CPU) with
+    :func:`param_groups`, the rate rising linearly over the first ``train.warmup_ratio`` of the
+    steps, then falling linearly to 0."""
     import torch
     from transformers import get_linear_schedule_with_warmup
 
-    fused: dict[str, Any] = {"fused": True} if device.type == "cuda" else {}
+    # fused on a CPU too: the same update, several times faster than the per-tensor loop there
+    fused: dict[str, Any] = {"fused": True} if device.type in ("cuda", "cpu") else {}
     optimizer = torch.optim.AdamW(param_groups(module, config.weight_decay), lr=config.learning_rate, **fused)
     scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total), total)
     return optimizer, scheduler
