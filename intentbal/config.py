@@ -238,6 +238,11 @@ class TrainConfig(Section):
         "of data.train, its tau chosen on the data.validation file; off: ship the evaluated model. true and false "
         "read as all and off."
     )
+    refit_epochs: float | None = Field(
+        None, gt=0, le=1000, description="null: a refit trains from the pretrained model like the evaluated one; a "
+        "number: it starts from the evaluated model (before its logit adjustment) and trains this many passes over "
+        "its rows, its learning rate warmed up and decayed again."
+    )
     save_steps: int = Field(
         500, ge=0, description="Checkpoint every this many steps, for --resume; 0 turns checkpoints off."
     )

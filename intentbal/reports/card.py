@@ -180,6 +180,10 @@ def _recipe_section(r: dict[str, Any], record: ModelRecord) -> list[str]:
     for key, label in (("epochs", "epochs"), ("learning_rate", "learning rate"), ("batch_size", "batch size")):
         if key in r:
             rows.append((label, f"{r[key]:g}"))
+    if record.refit and r.get("refit_epochs"):
+        n = r["refit_epochs"]
+        rows.append(("refit", f"continued from the model the evaluation measured: {n:g} more "
+                     f"{'epoch' if n == 1 else 'epochs'} over every labelled row"))
     if "augmentation" in r:
         aug = r["augmentation"]
         target = (f"{aug['target_count']} examples" if aug and aug["target_count"]

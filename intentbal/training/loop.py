@@ -41,6 +41,7 @@ def fine_tune(
     resume: bool = False,
     validation: IntentData | None = None,
     descriptions: Mapping[str, str] | None = None,
+    initial: Mapping[str, Any] | None = None,
 ) -> TrainResult:
     """Fine-tune ``model_config.name_or_path`` on ``data`` and return the trained model.
 
@@ -51,7 +52,10 @@ def fine_tune(
     The result's ``history`` holds each epoch's mean training loss and, with ``validation``,
     the macro recall on it after the epoch (its intents the model does not know count as
     missed); validation does not change the training. ``descriptions`` (intent to text) pull the
-    prototype head's starting vectors towards them (``train.description_weight``).
+    prototype head's starting vectors towards them (``train.description_weight``). ``initial``: the
+    weights to start from (a state dict of a model with ``data``'s intents), instead of the
+    pretrained encoder and a fresh head; a contrastive stage and the head's starting vectors are
+    then not computed again.
     """
     import torch
 
@@ -64,6 +68,8 @@ def fine_tune(
     device = distributed.device()
     torch.manual_seed(seed)
     tokenizer, model = load_for_training(model_config, intents)
+    if initial is not None:
+        model.load_state_dict(initial)
     model.to(device)
     counts = Counter(data.intents)
     loss_fn = IntentLoss.from_config(train_config, counts, intents).to(device)
@@ -84,12 +90,12 @@ def fine_tune(
     # --- end train.trainable_layers
     # a resume runs the stage again (it depends only on the data, config and seed): the starting vectors and
     # neighbour margins are then the uninterrupted run's, and without a checkpoint nothing is skipped
-    if train_config.contrastive_epochs:  # the plan refused any other head
+    if train_config.contrastive_epochs and initial is None:  # the plan refused any other head
         from intentbal.training.contrastive_stage import contrastive_stage
 
         contrastive_stage(model, ids, targets, config=train_config, pad_id=pad_id_of(tokenizer), device=device,
                           seed=seed, bf16=plan.bf16, cached=bottom, progress=progress)
-    if train_config.prototype_init and hasattr(model, "embed"):
+    if train_config.prototype_init and hasattr(model, "embed") and initial is None:
         anchors = description_anchors(tokenizer, descriptions, index, model_config.max_length,
                                       train_config.description_weight)
         init_prototypes(model, ids, targets, pad_id=pad_id_of(tokenizer), device=device, anchors=anchors,

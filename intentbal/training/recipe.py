@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from intentbal.config import Config, TrainConfig
 from intentbal.data.descriptions import intent_texts
@@ -151,6 +151,7 @@ def fit(
     resume: bool = False,
     progress: Progress | None = None,
     role: str = "the model",
+    warm_from: Fitted | None = None,
 ) -> Fitted:
     """The model the config's recipe makes from ``data`` (``role`` names it in the log).
 
@@ -174,6 +175,9 @@ def fit(
     Checkpoints go to ``checkpoints`` (resumed from with ``resume``); with ``keep`` the finished
     fine-tune is kept beside that folder, so a crash in a later phase of the caller's job does
     not lose it (see :func:`intentbal.training.checkpoint.keep_fit`).
+
+    ``warm_from``: a model of the same intents to fine-tune further (:func:`warm_start`) instead of
+    the pretrained one; with self-training its teacher is where the teacher starts.
     """
     teacher, pseudo = None, None
     if unlabeled:
@@ -181,14 +185,15 @@ def fit(
         teacher = _fit_once(teacher_config(config), data, validation=validation, validation_name=validation_name,
                             adjustment=adjustment, checkpoints=folder, keep=folder is not None, resume=resume,
                             progress=suffixed(progress, "(teacher)"), descriptions=descriptions,
-                            role=f"the teacher of {role}")
+                            role=f"the teacher of {role}",
+                            warm_from=warm_from.teacher if warm_from is not None else None)
         start = time.perf_counter()
         pseudo = label_pool(config, teacher, unlabeled)
         log.info("self-training: %d of them labelled with confidence (in %.0f s) join %s's rows", len(pseudo),
                  time.perf_counter() - start, role)
     return _fit_once(config, data, validation=validation, validation_name=validation_name, adjustment=adjustment,
                      pseudo=pseudo or [], teacher=teacher, checkpoints=checkpoints, keep=keep, resume=resume,
-                     progress=progress, descriptions=descriptions, role=role)
+                     progress=progress, descriptions=descriptions, role=role, warm_from=warm_from)
 
 
 def fit_evaluated(
@@ -214,7 +219,10 @@ def fit_shipped(
     on :func:`refit_rows` (self-trained, with ``unlabeled``, by its own teacher made from those rows:
     the rarest intents lose half their examples to the hold-outs, so the evaluated teacher labels
     the pool for them worst). Its tau is chosen on rows it never trained on: on the validation file
-    when the refit leaves it out, else it is the evaluated model's."""
+    when the refit leaves it out, else it is the evaluated model's.
+
+    With ``train.refit_epochs`` the refit starts from ``evaluated`` (its teacher from ``evaluated``'s)
+    and trains that many passes, when both know the same intents; else from the pretrained model."""
     if not refits(config, split):
         return Shipped(fitted=evaluated, refit=None)
     rows = refit_rows(config, split)
@@ -222,7 +230,16 @@ def fit_shipped(
     own_tau = split.validation is not None and not split.validation_held_out and from_validation == 0
     log.info("refit: the shipped model trains on all %d labelled rows (%d more than the model reported on)",
              len(rows), len(rows) - len(split.train))
-    fitted = fit(config, rows, validation=split.validation if own_tau else None,
+    warm = config.train.refit_epochs is not None
+    if warm and sorted(set(rows.intents)) != evaluated.trained.intents:
+        warm = False
+        log.info("refit: trained from the pretrained model for %g epochs (train.epochs), not from the model "
+                 "reported on, which does not know every intent of the refit's rows", config.train.epochs)
+    elif warm:
+        log.info("refit: continues the model reported on for train.refit_epochs=%g", config.train.refit_epochs)
+        config = config.model_copy(update={"train": config.train.model_copy(
+            update={"epochs": config.train.refit_epochs})})
+    fitted = fit(config, rows, validation=split.validation if own_tau else None, warm_from=evaluated if warm else None,
                  adjustment=None if own_tau else evaluated.adjustment, unlabeled=unlabeled, descriptions=descriptions,
                  checkpoints=checkpoints / "refit" if checkpoints is not None else None, resume=resume,
                  progress=suffixed(progress, "(refit on all rows)"), role="the shipped refit")
@@ -285,7 +302,7 @@ def _fit_once(
     config: Config, data: IntentData, *, validation: IntentData | None, validation_name: TauSource,
     adjustment: Adjustment | None, checkpoints: Path | None, keep: bool, resume: bool, progress: Progress | None,
     pseudo: list[PseudoLabel] | None = None, teacher: Fitted | None = None,
-    descriptions: Mapping[str, str] | None = None, role: str = "the model",
+    descriptions: Mapping[str, str] | None = None, role: str = "the model", warm_from: Fitted | None = None,
 ) -> Fitted:
     from intentbal.inference.classifier import IntentClassifier
     from intentbal.training import distributed
@@ -301,7 +318,8 @@ def _fit_once(
             log.info("%s: %.2f epochs, the steps of %g epochs without the pool's rows (self_training.steps)",
                      role, epochs, config.train.epochs)
     trained = _fine_tune(config, rows, checkpoints, validation=validation, keep=keep, resume=resume,
-                         progress=progress, descriptions=texts)
+                         progress=progress, descriptions=texts,
+                         initial=warm_start(warm_from) if warm_from else None)
     clf = IntentClassifier.from_trained(trained, max_length=config.model.max_length,
                                        batch_size=config.evaluate.batch_size)
     chosen = adjustment or choose_adjustment(config, clf, data, validation, validation_name=validation_name)
@@ -350,6 +368,25 @@ def _bake(trained: TrainResult, data: IntentData, tau: float) -> None:
         adjust.bake(trained.model, adjust.log_prior(Counter(data.intents), trained.intents), tau)
 
 
+def warm_start(fitted: Fitted) -> dict[str, Any]:
+    """The weights a fine-tune continuing ``fitted`` starts from: its model's, with the logit
+    adjustment that :func:`fit` wrote into the output bias taken out again (a copy: ``fitted`` is
+    left as it is)."""
+    import torch
+
+    from intentbal.model import adjustment as adjust
+
+    model = fitted.trained.model
+    state = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+    if fitted.adjustment.tau:
+        head = adjust.output_layer(model)
+        name = next(n for n, p in model.named_parameters() if p is head.bias)
+        prior = adjust.log_prior(Counter(fitted.data.intents), fitted.trained.intents)
+        state[name] += torch.as_tensor(fitted.adjustment.tau * prior, dtype=state[name].dtype,
+                                       device=state[name].device)
+    return state
+
+
 def train_section(config: Config, rows: IntentData) -> TrainConfig:
     """The ``train`` section a fine-tune of ``rows`` runs with: as configured, except that a student
     (``rows`` with pseudo-labelled rows) under ``self_training.steps`` "labelled" passes over its rows
@@ -364,6 +401,7 @@ def train_section(config: Config, rows: IntentData) -> TrainConfig:
 def _fine_tune(
     config: Config, rows: IntentData, folder: Path | None, *, validation: IntentData | None, keep: bool,
     resume: bool, progress: Progress | None, descriptions: Mapping[str, str] | None = None,
+    initial: Mapping[str, Any] | None = None,
 ) -> TrainResult:
     """``train_soup`` on ``rows``, checkpointing in ``folder``. With ``keep`` the finished fit is kept
     beside it (``folder.safetensors``), and a resume loads it instead of training it again; only
@@ -381,7 +419,8 @@ def _fine_tune(
                                                           seed=seed)) is not None:
         return found
     trained = train_soup(rows, model_config=m, train_config=t, seed=seed, progress=progress,
-                         checkpoint_dir=folder, resume=resume, validation=validation, descriptions=descriptions)
+                         checkpoint_dir=folder, resume=resume, validation=validation, descriptions=descriptions,
+                         initial=initial)
     if kept is not None and folder is not None:
         if t.save_steps and trained.steps >= t.save_steps:
             keep_fit(kept, trained, rows, model_config=m, train_config=t, seed=seed)

@@ -34,6 +34,7 @@ def train_soup(
     resume: bool = False,
     validation: IntentData | None = None,
     descriptions: Mapping[str, str] | None = None,
+    initial: Mapping[str, Any] | None = None,
 ) -> TrainResult:
     """Fine-tune ``train_config.soup`` members with seeds ``seed, seed + 1, ...``; average them.
 
@@ -41,15 +42,16 @@ def train_soup(
     checkpoints in its own subfolder of ``checkpoint_dir`` and a finished member's weights
     are kept beside them, so ``resume=True`` retrains only what a crash interrupted. Only
     floating-point weights are averaged; the returned model is the last member's, holding
-    the mean, and its timings are the members' sums. Its ``history`` holds every member's
-    training curve, each record marked with its member's index: a member that failed to learn
-    shows there, where the mean alone would hide it.
+    the mean, and its timings are the members' sums. ``initial``: the weights every member starts
+    from instead of the pretrained ones (see :func:`~intentbal.training.loop.fine_tune`). Its
+    ``history`` holds every member's training curve, each record marked with its member's index:
+    a member that failed to learn shows there, where the mean alone would hide it.
     """
     size = train_config.soup
     if size == 1:
         return fine_tune(data, model_config=model_config, train_config=train_config, seed=seed,
                          progress=progress, checkpoint_dir=checkpoint_dir, resume=resume, validation=validation,
-                         descriptions=descriptions)
+                         descriptions=descriptions, initial=initial)
     total: dict[str, Any] = {}
     results: list[TrainResult] = []
     history: list[EpochRecord] = []
@@ -64,7 +66,8 @@ def train_soup(
             continue
         result = fine_tune(data, model_config=model_config, train_config=train_config, seed=seed + k,
                            progress=suffixed(progress, f"model {k + 1} of {size}"),
-                           checkpoint_dir=folder, resume=resume, validation=validation, descriptions=descriptions)
+                           checkpoint_dir=folder, resume=resume, validation=validation, descriptions=descriptions,
+                           initial=initial)
         member = [replace(r, member=k) for r in result.history]
         _keep(kept, result.model, member)
         if folder is not None:
