@@ -36,9 +36,7 @@ class Section(BaseModel):
 
 class DataConfig(Section):
     train: Path | None = Field(None, description="Training data: a file or a Hugging Face dataset.")
-    eval: Path | None = Field(
-        None, description="Evaluation data; without it a stratified split of train is held out."
-    )
+    eval: Path | None = Field(None, description="Evaluation data; without it a stratified split of train is held out.")
     text_column: str = Field("text", min_length=1, description="Column holding the utterance.")
     intent_column: str = Field(
         "intent",
@@ -82,9 +80,7 @@ class DataConfig(Section):
 
 class ProfileConfig(Section):
     rare_max: int = Field(10, ge=1, description="An intent with at most this many examples is rare.")
-    frequent_min: int = Field(
-        50, ge=2, description="An intent with at least this many examples is frequent."
-    )
+    frequent_min: int = Field(50, ge=2, description="An intent with at least this many examples is frequent.")
     min_count: int = Field(5, ge=1, description="Warn about intents with fewer examples than this.")
 
     @model_validator(mode="after")
@@ -131,9 +127,7 @@ class AugmentConfig(Section):
 
 
 class ModelConfig(Section):
-    name_or_path: str = Field(
-        DEFAULT_MODEL, min_length=1, description="Hugging Face model name or local folder."
-    )
+    name_or_path: str = Field(DEFAULT_MODEL, min_length=1, description="Hugging Face model name or local folder.")
     head: Head = Field(
         "prototype",
         description="prototype: mean-pooled sentence embedding, cosine scores against one vector per intent "
@@ -144,9 +138,7 @@ class ModelConfig(Section):
     trust_remote_code: bool = Field(
         False, description="Run code shipped with a Hub model; only for models you trust (warns when on)."
     )
-    allow_pickle: bool = Field(
-        False, description="Accept pickle-based weights (.bin/.pt); otherwise safetensors only."
-    )
+    allow_pickle: bool = Field(False, description="Accept pickle-based weights (.bin/.pt); otherwise safetensors only.")
 
 
 class TrainConfig(Section):
@@ -305,9 +297,7 @@ class TrainConfig(Section):
 
 
 class EvalConfig(Section):
-    recall_threshold: float = Field(
-        0.5, ge=0, le=1, description="Intents with recall under this are flagged."
-    )
+    recall_threshold: float = Field(0.5, ge=0, le=1, description="Intents with recall under this are flagged.")
     fallback_threshold: float | None = Field(
         None, ge=0, le=1, description="Confidence under which a chatbot falls back; when set it is saved with "
         "the model and predict answers fallback_intent under it. null: chosen from data for the report, and "
