@@ -25,8 +25,7 @@ def _train(model: Tiny, optimizer: torch.optim.Optimizer, scheduler, steps: int)
         loss = torch.nn.functional.cross_entropy(model(x), y)
         loss.backward()
         optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
+        scheduler.step()
         losses.append(loss.item())
     return losses
 

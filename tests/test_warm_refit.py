@@ -77,26 +77,6 @@ def test_off_every_fit_starts_from_the_pretrained_model(tmp_path, fast_overrides
     assert "| refit |" not in (result.output_dir / "model" / "README.md").read_text()
 
 
-def test_a_refit_with_an_intent_the_evaluated_model_lacks_starts_again(tmp_path, fast_overrides, monkeypatch,
-                                                                       caplog):
-    from intentbal.data.types import IntentData
-    from intentbal.training import recipe as recipe_module
-
-    real = recipe_module.refit_rows
-
-    def with_new_intent(config, split):
-        rows = real(config, split)
-        return IntentData([*rows.texts, "a brand new request", "another new request"],
-                          [*rows.intents, "new_intent", "new_intent"], rows.source)
-
-    monkeypatch.setattr(recipe_module, "refit_rows", with_new_intent)
-    fits = spy_fits(monkeypatch)
-    caplog.set_level("INFO", logger="intentbal")
-    run(tmp_path, fast_overrides, "train.refit_epochs=1")
-    assert [f["initial"] for f in fits] == [None, None] and fits[1]["epochs"] == EPOCHS
-    assert "not from the model reported on, which does not know every intent" in caplog.text
-
-
 def test_with_a_pool_each_refit_starts_from_its_evaluated_counterpart(tmp_path, fast_overrides, monkeypatch):
     pool = ["where is my parcel now", "money back please", "forgot the password", "stolen card"]
     unlabeled = write_csv(tmp_path / "pool.csv", [(t,) for t in pool], header=("text",))

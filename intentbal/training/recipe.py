@@ -222,7 +222,8 @@ def fit_shipped(
     when the refit leaves it out, else it is the evaluated model's.
 
     With ``train.refit_epochs`` the refit starts from ``evaluated`` (its teacher from ``evaluated``'s)
-    and trains that many passes, when both know the same intents; else from the pretrained model."""
+    and trains that many passes. Both know the same intents: the hold-outs never take all of an
+    intent's rows, and validation rows join only for intents the labelled rows have."""
     if not refits(config, split):
         return Shipped(fitted=evaluated, refit=None)
     rows = refit_rows(config, split)
@@ -231,11 +232,7 @@ def fit_shipped(
     log.info("refit: the shipped model trains on all %d labelled rows (%d more than the model reported on)",
              len(rows), len(rows) - len(split.train))
     warm = config.train.refit_epochs is not None
-    if warm and sorted(set(rows.intents)) != evaluated.trained.intents:
-        warm = False
-        log.info("refit: trained from the pretrained model for %g epochs (train.epochs), not from the model "
-                 "reported on, which does not know every intent of the refit's rows", config.train.epochs)
-    elif warm:
+    if warm:
         log.info("refit: continues the model reported on for train.refit_epochs=%g", config.train.refit_epochs)
         config = config.model_copy(update={"train": config.train.model_copy(
             update={"epochs": config.train.refit_epochs})})
