@@ -168,3 +168,20 @@ def test_roc_auc_and_average_precision_match_scikit_learn():
         assert rows[intent].roc_auc == pytest.approx(roc_auc_score(positive, probs[:, col]))
         assert rows[intent].average_precision == pytest.approx(average_precision_score(positive, probs[:, col]))
     assert report.summary.macro_roc_auc == pytest.approx(np.mean([rows[i].roc_auc for i in intents]))
+
+
+@pytest.mark.parametrize("decimals", [1, 2, 6])  # 1 and 2: many tied scores
+def test_precision_recall_points_match_scikit_learn(decimals):
+    from sklearn.metrics import precision_recall_curve
+
+    from intentbal.evaluation.metrics import precision_recall_points
+
+    rng = np.random.default_rng(decimals)
+    for n in (1, 2, 7, 40, 300):
+        positive = rng.random(n) < 0.3
+        positive[rng.integers(n)] = True
+        scores = np.round(rng.random(n), decimals)
+        expected_p, expected_r, _ = precision_recall_curve(positive, scores)
+        precision, recall = precision_recall_points(positive, scores)
+        np.testing.assert_allclose(precision, expected_p)
+        np.testing.assert_allclose(recall, expected_r)

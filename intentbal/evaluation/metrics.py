@@ -276,6 +276,19 @@ def _auc_ap(ranked: np.ndarray, positive: np.ndarray, n: int) -> tuple[float, fl
     return auc, float((tied / n_pos * hits / at_or_above).sum())
 
 
+def precision_recall_points(positive: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One-vs-rest precision and recall at every distinct score taken as the threshold, as
+    scikit-learn's ``precision_recall_curve`` gives them (recall falling, then the point (recall 0,
+    precision 1)); ``positive`` needs at least one true row. One sort, without importing
+    scikit-learn, whose metrics module takes seconds to import."""
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="mergesort")
+    ranked, hits = np.asarray(scores, dtype=np.float64)[order], np.cumsum(np.asarray(positive, dtype=bool)[order])
+    last = np.r_[np.flatnonzero(np.diff(ranked)), len(ranked) - 1]  # the last row at each distinct score
+    tp = hits[last].astype(np.float64)
+    precision, recall = tp / (last + 1), tp / tp[-1]
+    return np.r_[precision[::-1], 1.0], np.r_[recall[::-1], 0.0]
+
+
 def _summary(
     rows: list[IntentMetrics], gold: Sequence[str], predicted: Sequence[str], threshold: float, min_support: int
 ) -> Summary:

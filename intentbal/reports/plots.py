@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from intentbal.evaluation.metrics import Report
+from intentbal.evaluation.metrics import Report, precision_recall_points
 
 if TYPE_CHECKING:
     from intentbal.training.results import EpochRecord
@@ -142,8 +142,6 @@ def confusion_matrix(gold: Sequence[str], predicted: Sequence[str], *, top: int 
 def pr_curves(gold: Sequence[str], probabilities: np.ndarray, prob_intents: Sequence[str],
               intents: Sequence[str]) -> bytes:
     """Precision-recall curves of ``intents`` (the rare ones), one-vs-rest."""
-    from sklearn.metrics import precision_recall_curve
-
     fig, ax = _figure()
     gold_arr = np.asarray(gold)
     column = {n: i for i, n in enumerate(prob_intents)}
@@ -151,7 +149,7 @@ def pr_curves(gold: Sequence[str], probabilities: np.ndarray, prob_intents: Sequ
         positive = gold_arr == intent
         if intent not in column or not positive.any():
             continue
-        precision, recall, _ = precision_recall_curve(positive, probabilities[:, column[intent]])
+        precision, recall = precision_recall_points(positive, probabilities[:, column[intent]])
         ax.plot(recall, precision, lw=1.2, label=intent)
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
