@@ -22,6 +22,7 @@ from intentbal.evaluation.metrics import Report, evaluate_predictions
 from intentbal.io.atomic import atomic_write_text, json_text
 from intentbal.io.config_yaml import config_to_yaml
 from intentbal.io.folders import atomic_dir, output_folder
+from intentbal.model.memo import shared_encoder_outputs
 from intentbal.reports.files import predictions_csv, write_report
 from intentbal.reports.manifest import build_manifest
 from intentbal.training.recipe import fit_evaluated
@@ -48,7 +49,8 @@ def cross_validate(
     if folds < 2 or repeats < 1:
         raise IntentbalError(f"--folds {folds} --repeats {repeats}: expected at least 2 folds and 1 repeat; "
                              "raise them")
-    with output_folder(config.output_dir, kind="cv", inputs=run_inputs(config)) as out:
+    # every fold's fit starts from the same encoder: its outputs are computed once per row
+    with output_folder(config.output_dir, kind="cv", inputs=run_inputs(config)) as out, shared_encoder_outputs():
         return _cross_validate(config.model_copy(update={"output_dir": out}), folds=folds, repeats=repeats,
                                progress=progress)
 

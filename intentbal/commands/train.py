@@ -32,6 +32,7 @@ from intentbal.io.config_yaml import config_to_yaml
 from intentbal.io.folders import atomic_dir, output_folder
 from intentbal.io.tables import write_table
 from intentbal.model.adjustment import Adjustment
+from intentbal.model.memo import shared_encoder_outputs
 from intentbal.model.record import FallbackRecord, ModelRecord, TauRecord, TextHashes, input_digests, portable
 from intentbal.progress import Progress
 from intentbal.rebalance.augmentation import synthetic_rows
@@ -149,10 +150,11 @@ def _train_run(config: Config, *, progress: Progress | None, resume: bool) -> Tr
     _check_resume(config, checkpoints, resume=resume)
     shown = progress if main else None
     try:
-        evaluated = fit_evaluated(config, split, unlabeled=unlabeled, descriptions=descriptions,
+        with shared_encoder_outputs():  # the fits' frozen states and starting embeddings, once per row
+            evaluated = fit_evaluated(config, split, unlabeled=unlabeled, descriptions=descriptions,
+                                      checkpoints=checkpoints, resume=resume, progress=shown)
+            shipped = fit_shipped(config, split, evaluated, unlabeled=unlabeled, descriptions=descriptions,
                                   checkpoints=checkpoints, resume=resume, progress=shown)
-        shipped = fit_shipped(config, split, evaluated, unlabeled=unlabeled, descriptions=descriptions,
-                              checkpoints=checkpoints, resume=resume, progress=shown)
     except TrainingDiverged:
         shutil.rmtree(checkpoints, ignore_errors=True)  # a diverged state is no use to a resume
         raise

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from intentbal.model.encoding import encode, pad
+
+if TYPE_CHECKING:
+    from intentbal.model.memo import MemoTable
 
 
 def init_prototypes(model: Any, ids: list[list[int]], targets: Any, *, pad_id: int, device: Any,
@@ -37,29 +40,45 @@ def intent_means(model: Any, ids: list[list[int]], targets: Any, *, pad_id: int,
     :func:`init_prototypes`."""
     import torch
 
+    from intentbal.model.memo import memo_table
+
     was_training = model.training
     model.eval()
-    sums = _embedding_sums(model, ids, targets, pad_id=pad_id, device=device, batch_size=batch_size, cached=cached)
+    table = memo_table(f"{type(model).__name__} unit embeddings", [model.encoder])
+    sums = _embedding_sums(model, ids, targets, pad_id=pad_id, device=device, batch_size=batch_size, cached=cached,
+                           table=table)
     if anchors is not None:
         anchor_ids, anchor_targets, weight = anchors
         sums += weight * _embedding_sums(model, anchor_ids, anchor_targets, pad_id=pad_id, device=device,
-                                         batch_size=batch_size)
+                                         batch_size=batch_size, table=table)
     model.train(was_training)
     return torch.nn.functional.normalize(sums, dim=-1)
 
 
 def _embedding_sums(model: Any, ids: list[list[int]], targets: Any, *, pad_id: int, device: Any,
-                    batch_size: int, cached: Any = None) -> Any:
-    """Per intent (a row of the head), the sum of its texts' unit-length embeddings."""
+                    batch_size: int, cached: Any = None, table: MemoTable | None = None) -> Any:
+    """Per intent (a row of the head), the sum of its texts' unit-length embeddings: each distinct
+    text embedded once, or not at all where ``table`` (the run's, see :mod:`intentbal.model.memo`)
+    has it from another fit with the same weights."""
     import torch
 
     from intentbal.model.encoding import length_sorted
 
+    rows = [tuple(r) for r in ids]
+    unit = table.known(rows) if table is not None else {}
+    first = {row: i for i, row in reversed(list(enumerate(rows))) if row not in unit}
+    todo = sorted(first.values())
     sums = torch.zeros_like(model.classifier.weight, dtype=torch.float32)
     with torch.inference_mode():
-        for chunk in length_sorted(ids, batch_size):
-            pooled = embed_rows(model, ids, chunk, pad_id=pad_id, device=device, cached=cached).float()
-            sums.index_add_(0, targets[chunk].to(device), torch.nn.functional.normalize(pooled, dim=-1))
+        for chunk in length_sorted([ids[i] for i in todo], batch_size):
+            picked = [todo[j] for j in chunk]
+            pooled = embed_rows(model, ids, picked, pad_id=pad_id, device=device, cached=cached).float()
+            found = dict(zip((rows[i] for i in picked), torch.nn.functional.normalize(pooled, dim=-1)))
+            unit.update(found)
+            if table is not None:
+                table.add(found)
+        if rows:
+            sums.index_add_(0, targets.to(device), torch.stack([unit[row] for row in rows]))
     return sums
 
 

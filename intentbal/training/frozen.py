@@ -25,6 +25,8 @@ from typing import Any
 
 import torch
 
+from intentbal.model.memo import memo_table
+
 CACHE_LIMIT_BYTES = 1 << 30  # above this the frozen layers run at every step instead of being kept
 
 Row = tuple[int, ...]
@@ -137,6 +139,12 @@ class CachedBottom(torch.nn.Module):
         self.selected: torch.Tensor | None = None
         self.mask: torch.Tensor | None = None
         self.memo: dict[Row, torch.Tensor] = {}  # other rows met (validation texts), kept while states are
+        self.shared = memo_table("frozen layers' states", [self])  # the run's rows, when it shares them
+
+    def hidden_modules(self) -> tuple[Any, ...]:
+        """The frozen modules it runs, kept out of its module tree (see
+        :func:`~intentbal.model.memo.weights_digest`)."""
+        return self.frozen
 
     def see_mask(self, _module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Forward pre-hook on the encoder: remember the attention mask of the coming call."""
@@ -160,13 +168,18 @@ class CachedBottom(torch.nn.Module):
         self.selected = rows
 
     def _compute(self, rows: list[Row], batch_size: int = 128) -> dict[Row, torch.Tensor]:
+        """The states of distinct ``rows``: from the run's table where another fit computed them, else
+        computed here (and added to it)."""
+        known = self.shared.known(rows) if self.shared is not None else {}
         found: dict[Row, torch.Tensor] = {}
         with torch.inference_mode():
-            for _, same in groupby(sorted(rows, key=len), key=len):
+            for _, same in groupby(sorted((r for r in rows if r not in known), key=len), key=len):
                 group = list(same)
                 for start in range(0, len(group), batch_size):
                     found.update(self._run(group[start:start + batch_size]))
-        return found
+        if self.shared is not None:
+            self.shared.add(found)
+        return {**known, **found}
 
     def _run(self, chunk: list[Row]) -> dict[Row, torch.Tensor]:
         embeddings, *lower = self.frozen
