@@ -25,11 +25,9 @@ from typing import Any
 
 import torch
 
-from intentbal.model.memo import memo_table
+from intentbal.model.memo import Row, memo_table
 
 CACHE_LIMIT_BYTES = 1 << 30  # above this the frozen layers run at every step instead of being kept
-
-Row = tuple[int, ...]
 
 
 @dataclass(kw_only=True)
