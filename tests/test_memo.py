@@ -35,13 +35,12 @@ def test_the_digest_follows_the_weights_and_sees_the_hidden_frozen_layers(tiny_m
     from intentbal.model.memo import weights_digest
     from intentbal.training.frozen import freeze_lower
 
-    (tokenizer, a), (_, b) = _model(tiny_model), _model(tiny_model)
+    (_, a), (_, b) = _model(tiny_model), _model(tiny_model)
     assert weights_digest([a]) == weights_digest([b])
     with torch.no_grad():
         b.encoder.embeddings.word_embeddings.weight[3, 0] += 1e-3
     assert weights_digest([a]) != weights_digest([b])
 
-    ids, _ = _batch(tokenizer, TEXTS)
     top_a = freeze_lower(a, trainable=1, rows=[], device=CPU)
     top_b = freeze_lower(b, trainable=1, rows=[], device=CPU)
     assert top_a is not None and top_a.bottom is not None and top_b is not None and top_b.bottom is not None
@@ -106,6 +105,20 @@ def test_a_second_fit_reads_the_states_and_embeddings_the_first_computed(tiny_mo
     for got in (first, second):
         torch.testing.assert_close(got[0], states, rtol=0, atol=1e-6)
         torch.testing.assert_close(got[1], vectors, rtol=0, atol=1e-6)
+
+
+def test_the_contrastive_stages_mean_embeddings_are_not_kept(tiny_model: Path) -> None:
+    """``intent_means`` on weights that change between calls (the contrastive stage) keeps nothing."""
+    from intentbal.model.memo import shared_encoder_outputs
+    from intentbal.model.prototypes import intent_means
+
+    data = toy_data()
+    intents = sorted(set(data.intents))
+    tokenizer, model = _model(tiny_model)
+    ids, _ = _batch(tokenizer, data.texts)
+    with shared_encoder_outputs() as memo:
+        intent_means(model, ids, torch.tensor([intents.index(i) for i in data.intents]), pad_id=0, device=CPU)
+    assert not memo.tables and memo.used_bytes == 0
 
 
 def test_rows_beyond_the_limit_are_computed_again_not_kept(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:

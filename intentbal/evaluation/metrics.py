@@ -281,8 +281,9 @@ def precision_recall_points(positive: np.ndarray, scores: np.ndarray) -> tuple[n
     scikit-learn's ``precision_recall_curve`` gives them (recall falling, then the point (recall 0,
     precision 1)); ``positive`` needs at least one true row. One sort, without importing
     scikit-learn, whose metrics module takes seconds to import."""
-    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="mergesort")
-    ranked, hits = np.asarray(scores, dtype=np.float64)[order], np.cumsum(np.asarray(positive, dtype=bool)[order])
+    values = np.asarray(scores, dtype=np.float64)
+    order = np.argsort(-values, kind="mergesort")
+    ranked, hits = values[order], np.cumsum(np.asarray(positive, dtype=bool)[order])
     last = np.r_[np.flatnonzero(np.diff(ranked)), len(ranked) - 1]  # the last row at each distinct score
     tp = hits[last].astype(np.float64)
     precision, recall = tp / (last + 1), tp / tp[-1]

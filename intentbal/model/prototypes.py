@@ -23,28 +23,34 @@ def init_prototypes(model: Any, ids: list[list[int]], targets: Any, *, pad_id: i
     ``anchors`` ``(ids, targets, k)``: texts (descriptions) that count as ``k`` examples each of their
     intent, ``w = normalise(n * mean_example + k * e_anchor)``: an intent with few examples leans on
     its anchor, a frequent one on its examples. Without anchors the vectors are the examples' mean.
+
+    Every fit starts its head so, most from the same pretrained weights: inside
+    :func:`~intentbal.model.memo.shared_encoder_outputs` the embeddings come from the run's table.
     """
     import torch
 
+    from intentbal.model.memo import memo_table
+
+    table = memo_table(f"{type(model).__name__} unit embeddings", [model.encoder])
     means = intent_means(model, ids, targets, pad_id=pad_id, device=device, batch_size=batch_size, anchors=anchors,
-                         cached=cached)
+                         cached=cached, table=table)
     with torch.no_grad():
         model.classifier.weight.copy_(means)
         model.classifier.bias.zero_()
 
 
 def intent_means(model: Any, ids: list[list[int]], targets: Any, *, pad_id: int, device: Any, batch_size: int = 128,
-                 anchors: tuple[list[list[int]], Any, float] | None = None, cached: Any = None) -> Any:
+                 anchors: tuple[list[list[int]], Any, float] | None = None, cached: Any = None,
+                 table: MemoTable | None = None) -> Any:
     """Each intent's unit-length mean embedding (a row per row of ``model.classifier``), in eval mode,
     without gradients; the model's mode is left as it was. ``anchors`` and ``cached`` as in
-    :func:`init_prototypes`."""
+    :func:`init_prototypes`; ``table``: embeddings of the model's current weights kept for the run
+    (:mod:`intentbal.model.memo`), read and added to. The contrastive stage passes none: its
+    weights change between calls, so nothing it embeds is met again."""
     import torch
-
-    from intentbal.model.memo import memo_table
 
     was_training = model.training
     model.eval()
-    table = memo_table(f"{type(model).__name__} unit embeddings", [model.encoder])
     sums = _embedding_sums(model, ids, targets, pad_id=pad_id, device=device, batch_size=batch_size, cached=cached,
                            table=table)
     if anchors is not None:
@@ -66,8 +72,7 @@ def _embedding_sums(model: Any, ids: list[list[int]], targets: Any, *, pad_id: i
 
     rows = [tuple(r) for r in ids]
     unit = table.known(rows) if table is not None else {}
-    first = {row: i for i, row in reversed(list(enumerate(rows))) if row not in unit}
-    todo = sorted(first.values())
+    todo = list({row: i for i, row in enumerate(rows) if row not in unit}.values())  # one index per distinct row
     sums = torch.zeros_like(model.classifier.weight, dtype=torch.float32)
     with torch.inference_mode():
         for chunk in length_sorted([ids[i] for i in todo], batch_size):
